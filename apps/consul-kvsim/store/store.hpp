@@ -1,0 +1,283 @@
+// consul-kvsim's state machine: the KV table, tombstones, sessions, lock-delays, ACLs and the
+// one Raft-like index, with Consul's rules (shared/docs/consul-api.md §2-§8, §11, §13).
+// Pure: no I/O, no clock (every call that depends on time takes `now`), no JSON, no logging.
+// Single-threaded: the sim owns one store on one io_context.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace kvship::kvsim {
+
+using index_t = std::uint64_t;
+using sim_clock = std::chrono::steady_clock;
+using time_point = sim_clock::time_point;
+using nanos = std::chrono::nanoseconds;
+
+// One KV entry. `value` is nullopt for a nil value (an empty PUT body), shown as "Value": null.
+struct kv_entry
+{
+    std::string key;
+    std::optional<std::string> value;
+    std::uint64_t flags = 0;
+    index_t lock_index = 0;
+    index_t create_index = 0;
+    index_t modify_index = 0;
+    std::string session;  // empty: not locked
+
+    bool operator==(kv_entry const&) const = default;
+};
+
+enum class session_behavior { release, del };
+
+struct session
+{
+    std::string id;
+    std::string name;
+    std::string node;
+    nanos lock_delay{std::chrono::seconds(15)};
+    session_behavior behavior = session_behavior::release;
+    std::string ttl;  // as given, e.g. "15s"; empty: no TTL
+    nanos ttl_duration{0};
+    std::vector<std::string> node_checks{"serfHealth"};
+    std::vector<std::string> service_checks;
+    index_t create_index = 0;
+    index_t modify_index = 0;
+    std::optional<time_point> expires_at;  // now + 2*TTL after create/renew; nullopt without TTL
+
+    bool operator==(session const&) const = default;
+};
+
+// What a session create request asks for (already decoded from JSON by the API layer).
+struct session_request
+{
+    std::optional<std::string> name;
+    std::optional<std::string> node;
+    std::optional<nanos> lock_delay;  // already normalised: values < 1000ns were multiplied by 1s
+    std::optional<std::string> behavior;
+    std::optional<std::string> ttl;  // a Go duration string
+    std::optional<std::vector<std::string>> node_checks;
+    std::optional<std::vector<std::string>> service_checks;
+};
+
+// ---- ACLs (off unless enabled through acl_config) ----
+enum class acl_access { deny, read, list, write };
+
+struct acl_rule
+{
+    std::string key;  // exact key (is_prefix=false) or key prefix
+    bool is_prefix = true;
+    acl_access access = acl_access::deny;
+};
+
+struct acl_policy
+{
+    std::string id;
+    std::string name;
+    std::string rules_text;  // as given (HCL or JSON), kept for GET
+    std::vector<acl_rule> key_rules;
+};
+
+struct acl_token
+{
+    std::string accessor_id;
+    std::string secret_id;
+    std::string description;
+    std::vector<std::string> policy_ids;
+    bool management = false;  // the master token
+    bool local = false;
+};
+
+struct acl_config
+{
+    bool enabled = false;
+    bool default_allow = true;  // acl.default_policy
+    std::string master_token;
+};
+
+// The result of resolving a request's token: either an error ("ACL not found") or an authorizer.
+struct authorizer
+{
+    bool enabled = false;
+    bool management = false;
+    bool default_allow = true;
+    std::string accessor_id;
+    std::vector<acl_rule> rules;
+
+    [[nodiscard]] bool can_read(std::string_view key) const;
+    [[nodiscard]] bool can_list(std::string_view key) const;
+    [[nodiscard]] bool can_write(std::string_view key) const;
+    // delete-tree and DELETE ?recurse: write on every key under the prefix (Consul: key_prefix write)
+    [[nodiscard]] bool can_write_prefix(std::string_view prefix) const;
+    static authorizer allow_all() { return {}; }
+};
+
+// ---- Transactions ----
+struct txn_kv_op
+{
+    std::string verb;
+    std::string key;
+    std::optional<std::string> value;  // decoded bytes; nullopt: absent or null
+    std::uint64_t flags = 0;
+    index_t index = 0;
+    std::string session;
+};
+
+struct txn_error
+{
+    std::size_t op_index = 0;
+    std::string what;
+};
+
+struct txn_result
+{
+    bool ok = false;
+    bool had_writes = false;       // false: the read-only path (no X-Consul-Index)
+    std::vector<kv_entry> results;  // ok only; Value already nulled where Consul nulls it, filtered by ACL
+    std::vector<txn_error> errors;  // !ok only
+    index_t index = 0;              // the txn's index when it wrote
+};
+
+// ---- Single-call results ----
+struct write_result
+{
+    bool ok = false;  // the JSON `true`/`false`
+    std::optional<std::string> error;  // a 500-class error text (e.g. `invalid session "x"`); ok is false
+};
+
+// Every change the store makes, in order, for the persistence journal and for waking watchers.
+// Replaying the events of a store into an empty store rebuilds it exactly (apply_event).
+struct ev_entry_put { kv_entry entry; };
+struct ev_entry_erase { std::string key; };
+struct ev_tombstone { std::string key; index_t index; };
+struct ev_tombstones_reaped { index_t up_to; };
+struct ev_session_put { session s; };
+struct ev_session_erase { std::string id; };
+struct ev_index { index_t raft_index; index_t kvs_table; index_t tombstone_table; };
+struct ev_acl_policy_put { acl_policy p; };
+struct ev_acl_token_put { acl_token t; };
+using store_event = std::variant<ev_entry_put, ev_entry_erase, ev_tombstone, ev_tombstones_reaped,
+                                 ev_session_put, ev_session_erase, ev_index, ev_acl_policy_put,
+                                 ev_acl_token_put>;
+
+struct store_params
+{
+    index_t initial_index = 10;  // user data never has index 1
+    std::size_t txn_max_ops = 128;
+    std::size_t kv_max_value_size = 512 * 1024;
+    nanos tombstone_ttl{std::chrono::minutes(15)};
+    nanos tombstone_granularity{std::chrono::seconds(30)};
+    nanos session_ttl_min{std::chrono::seconds(10)};
+    nanos max_lock_delay{std::chrono::seconds(60)};
+    std::string node_name = "kvsim";
+    acl_config acl;
+};
+
+class store
+{
+public:
+    explicit store(store_params params = {});
+
+    // Called after every change, with the event (see store_event). The API layer uses it to wake
+    // watchers and to append to the journal. Set once, before use.
+    void set_observer(std::function<void(store_event const&)> observer);
+
+    store_params const& params() const { return params_; }
+
+    // ---- indexes (§5) ----
+    index_t raft_index() const { return raft_index_; }
+    index_t kvs_max_index() const;
+    // X-Consul-Index of a listing (recurse/keys) of `prefix`; empty prefix -> kvs_max_index(). Never < 1.
+    index_t list_index(std::string_view prefix) const;
+
+    // ---- KV reads (ACL filtering is the caller's: see authorizer) ----
+    kv_entry const* get(std::string_view key) const;
+    // Entries whose key starts with `prefix` (raw string prefix), in byte order.
+    std::vector<kv_entry const*> list(std::string_view prefix) const;
+    // ?keys[&separator=]: keys cut after the first separator past the prefix, de-duplicated (§2).
+    std::vector<std::string> keys(std::string_view prefix, std::string_view separator,
+                                  authorizer const& acl) const;
+
+    // ---- KV writes (§3, §4). Each accepted write advances raft_index. ----
+    write_result set(std::string_view key, std::optional<std::string> value, std::uint64_t flags);
+    write_result cas(std::string_view key, std::optional<std::string> value, std::uint64_t flags,
+                     index_t cas_index);
+    write_result acquire(std::string_view key, std::optional<std::string> value, std::uint64_t flags,
+                         std::string_view session_id, time_point now);
+    write_result release(std::string_view key, std::optional<std::string> value, std::uint64_t flags,
+                         std::string_view session_id);
+    write_result erase(std::string_view key);
+    write_result erase_cas(std::string_view key, index_t cas_index);
+    write_result erase_tree(std::string_view prefix);
+
+    // ---- transactions (§7). Pre-checks (empty key, ACL, lock-delay, too many ops, value size) included. ----
+    txn_result txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, time_point now);
+
+    // ---- sessions (§8) ----
+    // Error texts exactly as Consul's 500 bodies (e.g. "Invalid Behavior setting 'x'").
+    std::variant<session, std::string> create_session(session_request const& req, time_point now);
+    // nullopt: unknown id (the caller answers 404 "Session id '<id>' not found").
+    std::optional<session> renew_session(std::string_view id, time_point now);
+    void destroy_session(std::string_view id, time_point now);  // idempotent
+    session const* get_session(std::string_view id) const;
+    std::vector<session const*> sessions() const;  // by id
+    index_t sessions_index() const;  // X-Consul-Index for session info/list
+
+    // ---- time-driven work ----
+    // Destroys sessions whose expires_at <= now and reaps tombstones older than the TTL (rounded up to
+    // the granularity). Returns the earliest time anything will next be due, if any.
+    std::optional<time_point> tick(time_point now);
+    // Test hooks (/_sim/): reap every tombstone now; expire one session now.
+    void reap_all_tombstones();
+    void lock_delay_until(std::string_view key, time_point until);
+
+    // ---- ACLs (§11) ----
+    // Resolves a token (empty: anonymous). nullopt: "ACL not found".
+    std::optional<authorizer> resolve(std::string_view token) const;
+    // Rules: HCL or JSON text with key / key_prefix rules; other rule kinds are accepted and ignored.
+    // Error text on a parse failure.
+    std::variant<acl_policy, std::string> put_policy(std::string_view name, std::string_view rules);
+    std::variant<acl_token, std::string> put_token(acl_token token);  // ids generated when empty
+    acl_policy const* find_policy(std::string_view id_or_name) const;
+
+    // ---- snapshot / restore / replay ----
+    // The whole state as bytes (for /_sim/snapshot and for persistence compaction).
+    std::string encode_snapshot() const;
+    // Replaces the whole state. Indexes are taken from the snapshot, so they can go backwards
+    // (like `consul snapshot restore`). Error text on malformed input; the store is unchanged then.
+    std::optional<std::string> restore_snapshot(std::string_view bytes);
+    // Journal replay: applies one event (no observer call, no index advance of its own).
+    void apply_event(store_event const& ev);
+    // One event as one line of bytes, and back (the persistence journal format).
+    static std::string encode_event(store_event const& ev);
+    static std::optional<store_event> decode_event(std::string_view line);
+
+    // Monotonic uuid-like ids; deterministic per seed so tests can reproduce.
+    void seed_ids(std::uint64_t seed);
+
+private:
+    store_params params_;
+    index_t raft_index_;
+    // Implementation state below is the implementer's to choose.
+    struct impl;
+    std::function<void(store_event const&)> observer_;
+    std::map<std::string, kv_entry, std::less<>> kv_;
+    std::map<std::string, index_t, std::less<>> tombstones_;
+    std::map<std::string, session, std::less<>> sessions_;
+    std::map<std::string, time_point, std::less<>> lock_delays_;
+    std::map<std::string, acl_policy, std::less<>> policies_;
+    std::map<std::string, acl_token, std::less<>> tokens_;  // by secret
+    index_t kvs_table_index_ = 0;
+    index_t tombstone_table_index_ = 0;
+    index_t sessions_table_index_ = 0;
+    std::uint64_t id_counter_ = 0;
+};
+
+}  // namespace kvship::kvsim

@@ -1,0 +1,48 @@
+// An HTTP/1.1 client over Beast with a keep-alive connection pool per address. Used by
+// consul-kvsim to forward ?dc= requests and by the replicator's Consul client.
+#pragma once
+
+#include <transport/asio.hpp>
+#include <transport/http_server.hpp>
+
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace kvship::transport {
+
+struct client_params
+{
+    std::size_t body_limit = 512ull * 1024 * 1024;  // the largest prefix listing we accept
+    std::chrono::milliseconds connect_timeout{5000};
+    std::size_t max_idle_per_host = 16;
+};
+
+class http_client
+{
+public:
+    http_client(asio::any_io_executor ex, client_params params = {});
+    ~http_client();
+    http_client(http_client const&) = delete;
+    http_client& operator=(http_client const&) = delete;
+
+    // Sends `req` to `address` ("host:port") and reads the whole response; the exchange (connect,
+    // write, read) must finish within `timeout`. Reuses an idle keep-alive connection when one is
+    // there, and retries once on a fresh connection when a reused one turns out closed before any
+    // response byte arrived. Errors: connection refused, timed out (asio::error::timed_out),
+    // body over the limit, malformed response. Cancellation: total/terminal abort the exchange.
+    awaitable<boost::system::result<http_response>> send(std::string address, http_request req,
+                                                         std::chrono::milliseconds timeout);
+
+    // Closes every idle connection.
+    void close_idle();
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace kvship::transport
