@@ -1,0 +1,175 @@
+// The HTTP server and client over loopback: keep-alive, body limits, dropped responses, deadlines, shutdown.
+#include <transport/http_client.hpp>
+#include <transport/http_server.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <optional>
+#include <stdexcept>
+
+using namespace kvship;
+using namespace kvship::transport;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Runs `aw` on `ioc` until it finishes and returns its value (rethrows its exception).
+template <class T>
+T run(asio::io_context& ioc, awaitable<T> aw)
+{
+    std::optional<T> out;
+    std::exception_ptr error;
+    asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e, T v) {
+        error = e;
+        if (!e) {
+            out.emplace(std::move(v));
+        }
+    });
+    ioc.restart();
+    while (!out && !error) {
+        ioc.run_one();
+    }
+    if (error) {
+        std::rethrow_exception(error);
+    }
+    return std::move(*out);
+}
+
+awaitable<http_reply> echo(http_request req, request_context)
+{
+    http_reply rep;
+    rep.res.result(http::status::ok);
+    if (req.target() == "/sleep") {
+        asio::steady_timer t(co_await asio::this_coro::executor, 2s);
+        co_await t.async_wait(use_awaitable);
+    }
+    if (req.target() == "/cut") {
+        rep.cut_after = 20;
+    }
+    if (req.target() == "/throw") {
+        throw std::runtime_error("handler broke");
+    }
+    rep.res.body() = std::string(req.method_string()) + " " + std::string(req.target()) + " " + req.body();
+    co_return rep;
+}
+
+http_reply too_large(http::request_header<> const&, std::optional<std::uint64_t> len)
+{
+    http_reply rep;
+    rep.res.result(http::status::payload_too_large);
+    rep.res.body() = len ? "too large " + std::to_string(*len) : "too large chunked";
+    return rep;
+}
+
+struct fixture
+{
+    asio::io_context ioc{1};
+    http_server server{ioc.get_executor(), server_params{.body_limit = 1024}, echo, too_large};
+    http_client client{ioc.get_executor()};
+    std::string address;
+
+    fixture()
+    {
+        server.listen(parse_endpoint("127.0.0.1:0"));
+        server.start();
+        address = "127.0.0.1:" + std::to_string(server.local_endpoint().port());
+    }
+
+    boost::system::result<http_response> send(http::verb verb, std::string target, std::string body = {},
+                                              std::chrono::milliseconds timeout = 5s)
+    {
+        http_request req{verb, target, 11};
+        req.body() = std::move(body);
+        return run(ioc, client.send(address, std::move(req), timeout));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a request round-trips and the connection is reused", "[transport]")
+{
+    fixture f;
+    auto r1 = f.send(http::verb::put, "/v1/kv/a", "hello");
+    REQUIRE(r1);
+    CHECK(r1->result() == http::status::ok);
+    CHECK(r1->body() == "PUT /v1/kv/a hello");
+    auto r2 = f.send(http::verb::get, "/v1/kv/b");
+    REQUIRE(r2);
+    CHECK(r2->body() == "GET /v1/kv/b ");
+    CHECK(f.server.connection_count() == 1);
+}
+
+TEST_CASE("a body over the limit is refused from its Content-Length", "[transport]")
+{
+    fixture f;
+    auto ok = f.send(http::verb::put, "/x", std::string(1024, 'a'));
+    REQUIRE(ok);
+    CHECK(ok->result() == http::status::ok);
+    auto big = f.send(http::verb::put, "/x", std::string(1025, 'a'));
+    REQUIRE(big);
+    CHECK(big->result() == http::status::payload_too_large);
+    CHECK(big->body() == "too large 1025");
+}
+
+TEST_CASE("a response cut mid-way is an error for the client, not a short body", "[transport]")
+{
+    fixture f;
+    auto r = f.send(http::verb::get, "/cut");
+    CHECK_FALSE(r);
+}
+
+TEST_CASE("a handler that throws answers 500 and keeps serving", "[transport]")
+{
+    fixture f;
+    auto r = f.send(http::verb::get, "/throw");
+    REQUIRE(r);
+    CHECK(r->result() == http::status::internal_server_error);
+    CHECK(r->body() == "handler broke");
+    auto again = f.send(http::verb::get, "/after");
+    REQUIRE(again);
+    CHECK(again->result() == http::status::ok);
+}
+
+TEST_CASE("the client's deadline ends a slow exchange with timed_out", "[transport]")
+{
+    fixture f;
+    auto r = f.send(http::verb::get, "/sleep", {}, 200ms);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == asio::error::timed_out);
+}
+
+TEST_CASE("a refused connection is an error", "[transport]")
+{
+    asio::io_context ioc{1};
+    http_client client{ioc.get_executor()};
+    tcp::acceptor probe(ioc, parse_endpoint("127.0.0.1:0"));
+    auto const port = probe.local_endpoint().port();
+    probe.close();
+    http_request req{http::verb::get, "/", 11};
+    auto r = run(ioc, client.send("127.0.0.1:" + std::to_string(port), std::move(req), 2s));
+    CHECK_FALSE(r);
+}
+
+TEST_CASE("the client reconnects when a pooled connection was closed by the server", "[transport]")
+{
+    fixture f;
+    REQUIRE(f.send(http::verb::get, "/one"));
+    f.server.stop();  // closes the idle pooled connection
+    http_server second{f.ioc.get_executor(), server_params{}, echo, too_large};
+    second.listen(parse_endpoint(f.address));
+    second.start();
+    auto r = f.send(http::verb::get, "/two");
+    REQUIRE(r);
+    CHECK(r->body() == "GET /two ");
+}
+
+TEST_CASE("parse_endpoint names what is wrong", "[transport]")
+{
+    CHECK(parse_endpoint("127.0.0.1:8500").port() == 8500);
+    CHECK(parse_endpoint("localhost:1").address().to_string() == "127.0.0.1");
+    CHECK(parse_endpoint("[::1]:80").address().is_v6());
+    CHECK_THROWS_WITH(parse_endpoint("nocolon"), Catch::Contains("host:port"));
+    CHECK_THROWS_WITH(parse_endpoint("1.2.3.4:x"), Catch::Contains("bad port"));
+    CHECK_THROWS_WITH(parse_endpoint("1.2.3.4:70000"), Catch::Contains("65535"));
+    CHECK_THROWS_WITH(parse_endpoint("host.example:80"), Catch::Contains("not an IP"));
+}
