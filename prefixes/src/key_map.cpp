@@ -1,0 +1,44 @@
+#include <prefixes/key_map.hpp>
+
+namespace kvship::prefixes {
+
+namespace {
+
+std::optional<std::string> replace_leading(std::string_view from, std::string_view to, std::string_view key)
+{
+    if (!key.starts_with(from))
+        return std::nullopt;
+    std::string out;
+    out.reserve(to.size() + key.size() - from.size());
+    out.append(to);
+    out.append(key.substr(from.size()));
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> map_key(std::string_view source, std::string_view destination, std::string_view source_key)
+{
+    return replace_leading(source, destination, source_key);
+}
+
+std::optional<std::string> map_key(const prefix_spec& spec, std::string_view source_key)
+{
+    return replace_leading(spec.source, spec.destination, source_key);
+}
+
+std::optional<std::string> unmap_key(
+    std::string_view source,
+    std::string_view destination,
+    std::string_view destination_key
+)
+{
+    return replace_leading(destination, source, destination_key);
+}
+
+std::optional<std::string> unmap_key(const prefix_spec& spec, std::string_view destination_key)
+{
+    return replace_leading(spec.destination, spec.source, destination_key);
+}
+
+}  // namespace kvship::prefixes
