@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -156,11 +157,12 @@ struct write_result
 // Replaying the events of a store into an empty store rebuilds it exactly (apply_event).
 struct ev_entry_put { kv_entry entry; };
 struct ev_entry_erase { std::string key; };
-struct ev_tombstone { std::string key; index_t index; };
+// `created`: when the tombstone was made (nullopt: not yet known; the next tick() stamps it).
+struct ev_tombstone { std::string key; index_t index; std::optional<time_point> created{}; };
 struct ev_tombstones_reaped { index_t up_to; };
 struct ev_session_put { session s; };
 struct ev_session_erase { std::string id; };
-struct ev_index { index_t raft_index; index_t kvs_table; index_t tombstone_table; };
+struct ev_index { index_t raft_index; index_t kvs_table; index_t tombstone_table; index_t sessions_table = 0; };
 struct ev_acl_policy_put { acl_policy p; };
 struct ev_acl_token_put { acl_token t; };
 using store_event = std::variant<ev_entry_put, ev_entry_erase, ev_tombstone, ev_tombstones_reaped,
@@ -216,6 +218,11 @@ public:
     write_result erase(std::string_view key);
     write_result erase_cas(std::string_view key, index_t cas_index);
     write_result erase_tree(std::string_view prefix);
+    // The same with the time, which dates the tombstones for reaping. Without it a tombstone is dated by
+    // the next tick() (so it is reaped at worst a little late, never early).
+    write_result erase(std::string_view key, time_point now);
+    write_result erase_cas(std::string_view key, index_t cas_index, time_point now);
+    write_result erase_tree(std::string_view prefix, time_point now);
 
     // ---- transactions (§7). Pre-checks (empty key, ACL, lock-delay, too many ops, value size) included. ----
     txn_result txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, time_point now);
@@ -233,19 +240,30 @@ public:
     // ---- time-driven work ----
     // Destroys sessions whose expires_at <= now and reaps tombstones older than the TTL (rounded up to
     // the granularity). Returns the earliest time anything will next be due, if any.
+    // Call it after writes too (cheap): it dates tombstones made by the erase overloads without `now`.
+    // A reap is a Raft write (raft_index advances; table indexes do not move).
     std::optional<time_point> tick(time_point now);
     // Test hooks (/_sim/): reap every tombstone now; expire one session now.
     void reap_all_tombstones();
     void lock_delay_until(std::string_view key, time_point until);
+    // Introspection (tests, /_sim/, stats).
+    [[nodiscard]] std::size_t kv_count() const { return kv_.size(); }
+    [[nodiscard]] std::size_t tombstone_count() const { return tombstones_.size(); }
+    // The tombstone's index for exactly `key`, if one exists.
+    [[nodiscard]] std::optional<index_t> tombstone_index(std::string_view key) const;
+    // The lock-delay deadline of `key`, if one is set and not yet past `now`.
+    [[nodiscard]] std::optional<time_point> lock_delay(std::string_view key, time_point now) const;
 
     // ---- ACLs (§11) ----
     // Resolves a token (empty: anonymous). nullopt: "ACL not found".
+    // With ACLs off: an allow-all authorizer for any token. Session endpoints need no ACL in this sim.
     std::optional<authorizer> resolve(std::string_view token) const;
     // Rules: HCL or JSON text with key / key_prefix rules; other rule kinds are accepted and ignored.
     // Error text on a parse failure.
     std::variant<acl_policy, std::string> put_policy(std::string_view name, std::string_view rules);
     std::variant<acl_token, std::string> put_token(acl_token token);  // ids generated when empty
     acl_policy const* find_policy(std::string_view id_or_name) const;
+    acl_token const* find_token(std::string_view accessor_or_secret) const;
 
     // ---- snapshot / restore / replay ----
     // The whole state as bytes (for /_sim/snapshot and for persistence compaction).
@@ -263,21 +281,112 @@ public:
     void seed_ids(std::uint64_t seed);
 
 private:
+    struct tomb_info
+    {
+        index_t index = 0;
+        std::optional<time_point> created;
+    };
+
+    // Entries live in a set ordered by key (no second copy of the key); only non-key fields are mutated.
+    struct key_less
+    {
+        using is_transparent = void;
+        bool operator()(kv_entry const& a, kv_entry const& b) const { return a.key < b.key; }
+        bool operator()(kv_entry const& a, std::string_view b) const { return a.key < b; }
+        bool operator()(std::string_view a, kv_entry const& b) const { return a < b.key; }
+    };
+    using kv_set = std::set<kv_entry, key_less>;
+
+    // One undo record of a write txn: the state of one key (entry or tombstone) before the change.
+    struct undo_rec
+    {
+        bool tomb = false;
+        std::string key;
+        std::optional<kv_entry> kv_before;
+        std::optional<tomb_info> tomb_before;
+    };
+
+    struct txn_journal
+    {
+        std::vector<undo_rec> undo;
+        index_t kvs_table = 0;
+        index_t tombstone_table = 0;
+        std::size_t pending_tombs = 0;
+    };
+
+    struct lock_outcome
+    {
+        bool ok = false;
+        std::optional<std::string> error;
+    };
+
+    // primitives (store.cpp)
+    void emit(store_event const& ev) const;
+    void emit_index() const;
+    kv_entry const& put_entry(kv_entry e);
+    void erase_entry(kv_set::iterator it);
+    void put_tombstone(std::string const& key, index_t idx, std::optional<time_point> created);
+    void raw_put(kv_entry e);
+    void raw_erase(std::string_view key);
+    void raw_tombstone(std::string const& key, tomb_info t);
+    void add_bucket(index_t idx, time_point created);
+    void rebuild_buckets();
+    void reap_up_to(index_t up_to);
+    void clear_state();
+    // Consul's state-store operations at index idx.
+    kv_entry const& kvs_set(kv_entry e, bool update_session, index_t idx);
+    bool kvs_set_cas(kv_entry e, index_t cas_index, index_t idx);
+    lock_outcome kvs_lock(kv_entry e, index_t idx);
+    lock_outcome kvs_unlock(kv_entry e, index_t idx);
+    bool kvs_delete(std::string_view key, index_t idx, std::optional<time_point> now);
+    bool kvs_delete_cas(std::string_view key, index_t cas_index, index_t idx, std::optional<time_point> now);
+    bool kvs_delete_tree(std::string_view prefix, index_t idx, std::optional<time_point> now);
+    write_result do_erase(std::string_view key, std::optional<time_point> now);
+    write_result do_erase_cas(std::string_view key, index_t cas_index, std::optional<time_point> now);
+    write_result do_erase_tree(std::string_view prefix, std::optional<time_point> now);
+    void delete_session(std::string const& id, index_t idx, time_point now);
+    std::string next_id();
+    // txn.cpp
+    void run_txn_op(txn_kv_op const& op, std::size_t i, index_t idx, time_point now, txn_result& r);
+    void rollback_txn();
+    void commit_txn();
+
     store_params params_;
     index_t raft_index_;
-    // Implementation state below is the implementer's to choose.
-    struct impl;
     std::function<void(store_event const&)> observer_;
-    std::map<std::string, kv_entry, std::less<>> kv_;
-    std::map<std::string, index_t, std::less<>> tombstones_;
+    kv_set kv_;
+    std::map<std::string, tomb_info, std::less<>> tombstones_;
+    std::vector<std::string> pending_tombs_;      // tombstones without a creation time yet
+    std::map<time_point, index_t> reap_buckets_;  // bucket deadline -> highest tombstone index in it
     std::map<std::string, session, std::less<>> sessions_;
+    std::map<std::string, std::set<std::string, std::less<>>, std::less<>> session_keys_;  // held locks
     std::map<std::string, time_point, std::less<>> lock_delays_;
-    std::map<std::string, acl_policy, std::less<>> policies_;
-    std::map<std::string, acl_token, std::less<>> tokens_;  // by secret
+    std::map<std::string, acl_policy, std::less<>> policies_;  // by id
+    std::map<std::string, acl_token, std::less<>> tokens_;     // by secret
     index_t kvs_table_index_ = 0;
     index_t tombstone_table_index_ = 0;
     index_t sessions_table_index_ = 0;
+    std::uint64_t id_seed_ = 0;
     std::uint64_t id_counter_ = 0;
+    std::optional<txn_journal> txn_;  // set while a write txn runs
 };
+
+// ---- Pure helpers for the API layer ----
+// §7: "Transaction contains too many operations (N > max)" when n > max.
+[[nodiscard]] std::optional<std::string> txn_too_many_ops(std::size_t n, std::size_t max_ops);
+// §7: `Value for key "<k>" is too large (N > max bytes)` for the first op whose value exceeds max.
+[[nodiscard]] std::optional<std::string> txn_value_too_large(std::vector<txn_kv_op> const& ops, std::size_t max_size);
+// set, cas, lock, unlock, delete, delete-cas, delete-tree.
+[[nodiscard]] bool is_txn_write_verb(std::string_view verb);
+// `Permission denied: token with AccessorID '<id>' lacks permission '<permission>' on "<name>"`,
+// permission like "key:read"; the API answers 403 with it.
+[[nodiscard]] std::string permission_denied_text(authorizer const& acl, std::string_view permission,
+                                                 std::string_view name);
+// Go's strconv.Quote (fmt %q), as Consul's error texts quote keys and ids.
+[[nodiscard]] std::string go_quote(std::string_view s);
+// The key rules of an ACL policy, HCL or JSON (other rule kinds are accepted and ignored). Error text on failure.
+[[nodiscard]] std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_view text);
+// The accessor id Consul gives the anonymous token.
+inline constexpr std::string_view anonymous_accessor_id = "00000000-0000-0000-0000-000000000002";
 
 }  // namespace kvship::kvsim

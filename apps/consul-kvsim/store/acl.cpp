@@ -1,0 +1,674 @@
+// ACLs (consul-api.md §11): key rule evaluation, HCL/JSON rule parsing, tokens and policies.
+#include "store/detail.hpp"
+#include "store/store.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+namespace kvship::kvsim {
+
+namespace {
+
+enum class decision { allow, deny, fallback };
+
+// Consul's merge precedence for one path: deny > write > list > read.
+int precedence(acl_access a)
+{
+    switch (a) {
+    case acl_access::deny: return 4;
+    case acl_access::write: return 3;
+    case acl_access::list: return 2;
+    case acl_access::read: return 1;
+    }
+    return 0;
+}
+
+acl_access merge(acl_access a, acl_access b) { return precedence(a) >= precedence(b) ? a : b; }
+
+// The rule that governs `key`: an exact rule beats every prefix rule; the longest prefix rule wins otherwise.
+std::optional<acl_access> governing(std::vector<acl_rule> const& rules, std::string_view key)
+{
+    std::optional<acl_access> exact;
+    std::optional<acl_access> prefix;
+    std::size_t prefix_len = 0;
+    for (auto const& r : rules) {
+        if (!r.is_prefix) {
+            if (r.key == key) {
+                exact = exact ? merge(*exact, r.access) : r.access;
+            }
+        } else if (key.starts_with(r.key)) {
+            if (!prefix || r.key.size() > prefix_len) {
+                prefix = r.access;
+                prefix_len = r.key.size();
+            } else if (r.key.size() == prefix_len) {
+                prefix = merge(*prefix, r.access);
+            }
+        }
+    }
+    return exact ? exact : prefix;
+}
+
+decision enforce(acl_access rule, acl_access required)
+{
+    switch (rule) {
+    case acl_access::write: return decision::allow;
+    case acl_access::list:
+        return required == acl_access::list || required == acl_access::read ? decision::allow : decision::deny;
+    case acl_access::read: return required == acl_access::read ? decision::allow : decision::deny;
+    case acl_access::deny: return decision::deny;
+    }
+    return decision::deny;
+}
+
+bool check(authorizer const& a, std::string_view key, acl_access required)
+{
+    if (!a.enabled || a.management) {
+        return true;
+    }
+    auto const rule = governing(a.rules, key);
+    if (!rule) {
+        return a.default_allow;
+    }
+    return enforce(*rule, required) == decision::allow;
+}
+
+}  // namespace
+
+bool authorizer::can_read(std::string_view key) const { return check(*this, key, acl_access::read); }
+
+bool authorizer::can_list(std::string_view key) const { return check(*this, key, acl_access::list); }
+
+bool authorizer::can_write(std::string_view key) const { return check(*this, key, acl_access::write); }
+
+// Consul's KeyWritePrefix: the longest prefix rule covering `prefix` must grant write, and no rule (exact or
+// prefix) inside `prefix` may grant less than write; with neither, the default policy decides.
+bool authorizer::can_write_prefix(std::string_view prefix) const
+{
+    if (!enabled || management) {
+        return true;
+    }
+    std::optional<acl_access> parent;
+    std::size_t parent_len = 0;
+    for (auto const& r : rules) {
+        if (r.is_prefix && prefix.starts_with(r.key)) {
+            if (!parent || r.key.size() > parent_len) {
+                parent = r.access;
+                parent_len = r.key.size();
+            } else if (r.key.size() == parent_len) {
+                parent = merge(*parent, r.access);
+            }
+        }
+    }
+    if (parent && *parent != acl_access::write) {
+        return false;
+    }
+    for (auto const& r : rules) {
+        if (std::string_view(r.key).starts_with(prefix) && r.access != acl_access::write) {
+            return false;
+        }
+    }
+    return parent ? true : default_allow;
+}
+
+std::string permission_denied_text(authorizer const& acl, std::string_view permission, std::string_view name)
+{
+    std::string out = "Permission denied";
+    if (acl.accessor_id.empty()) {
+        out += ": provided token";
+    } else {
+        out += fmt::format(": token with AccessorID '{}'", acl.accessor_id);
+    }
+    out += fmt::format(" lacks permission '{}'", permission);
+    if (!name.empty()) {
+        out += " on " + go_quote(name);
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------- rule parsing (HCL and JSON)
+
+namespace {
+
+// A generic tree for both syntaxes: objects keep repeated keys in order (HCL blocks repeat).
+struct hnode
+{
+    enum class kind { scalar, object, list } k = kind::scalar;
+    std::string text;
+    std::vector<std::pair<std::string, hnode>> items;
+    std::vector<hnode> elems;
+};
+
+struct token
+{
+    enum class kind { ident, string, punct, end } k = kind::end;
+    std::string text;
+    std::size_t line = 1;
+};
+
+class lexer
+{
+public:
+    explicit lexer(std::string_view in) : in_(in) {}
+
+    std::optional<std::string> run(std::vector<token>& out)
+    {
+        while (true) {
+            skip_space();
+            if (error_) {
+                return error_;
+            }
+            if (pos_ >= in_.size()) {
+                out.push_back({token::kind::end, "", line_});
+                return std::nullopt;
+            }
+            char const c = in_[pos_];
+            if (c == '"') {
+                auto s = string_lit();
+                if (!s) {
+                    return error_;
+                }
+                out.push_back({token::kind::string, std::move(*s), line_});
+            } else if (c == '{' || c == '}' || c == '[' || c == ']' || c == '=' || c == ':' || c == ',') {
+                out.push_back({token::kind::punct, std::string(1, c), line_});
+                ++pos_;
+            } else if (is_ident_char(c)) {
+                std::size_t const start = pos_;
+                while (pos_ < in_.size() && is_ident_char(in_[pos_])) {
+                    ++pos_;
+                }
+                out.push_back({token::kind::ident, std::string(in_.substr(start, pos_ - start)), line_});
+            } else {
+                return fmt::format("line {}: unexpected character {}", line_, go_quote(std::string_view(&in_[pos_], 1)));
+            }
+        }
+    }
+
+private:
+    static bool is_ident_char(char c)
+    {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+               c == '.';
+    }
+
+    void skip_space()
+    {
+        while (pos_ < in_.size()) {
+            char const c = in_[pos_];
+            if (c == '\n') {
+                ++line_;
+                ++pos_;
+            } else if (c == ' ' || c == '\t' || c == '\r') {
+                ++pos_;
+            } else if (c == '#' || (c == '/' && pos_ + 1 < in_.size() && in_[pos_ + 1] == '/')) {
+                while (pos_ < in_.size() && in_[pos_] != '\n') {
+                    ++pos_;
+                }
+            } else if (c == '/' && pos_ + 1 < in_.size() && in_[pos_ + 1] == '*') {
+                auto const end = in_.find("*/", pos_ + 2);
+                if (end == std::string_view::npos) {
+                    error_ = fmt::format("line {}: unterminated comment", line_);
+                    return;
+                }
+                line_ += static_cast<std::size_t>(std::count(in_.begin() + static_cast<std::ptrdiff_t>(pos_),
+                                                             in_.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+                pos_ = end + 2;
+            } else {
+                return;
+            }
+        }
+    }
+
+    static void put_utf8(std::string& out, std::uint32_t cp)
+    {
+        if (cp < 0x80) {
+            out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else if (cp < 0x10000) {
+            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+    }
+
+    std::optional<std::uint32_t> hex4()
+    {
+        if (pos_ + 4 > in_.size()) {
+            return std::nullopt;
+        }
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i) {
+            char const h = in_[pos_++];
+            v <<= 4;
+            if (h >= '0' && h <= '9') {
+                v |= static_cast<std::uint32_t>(h - '0');
+            } else if (h >= 'a' && h <= 'f') {
+                v |= static_cast<std::uint32_t>(h - 'a' + 10);
+            } else if (h >= 'A' && h <= 'F') {
+                v |= static_cast<std::uint32_t>(h - 'A' + 10);
+            } else {
+                return std::nullopt;
+            }
+        }
+        return v;
+    }
+
+    std::optional<std::string> string_lit()
+    {
+        ++pos_;  // opening quote
+        std::string out;
+        while (pos_ < in_.size()) {
+            char const c = in_[pos_++];
+            if (c == '"') {
+                return out;
+            }
+            if (c == '\n') {
+                break;
+            }
+            if (c != '\\') {
+                out.push_back(c);
+                continue;
+            }
+            if (pos_ >= in_.size()) {
+                break;
+            }
+            char const e = in_[pos_++];
+            switch (e) {
+            case '"': out.push_back('"'); break;
+            case '\\': out.push_back('\\'); break;
+            case '/': out.push_back('/'); break;
+            case 'b': out.push_back('\b'); break;
+            case 'f': out.push_back('\f'); break;
+            case 'n': out.push_back('\n'); break;
+            case 'r': out.push_back('\r'); break;
+            case 't': out.push_back('\t'); break;
+            case 'u': {
+                auto cp = hex4();
+                if (!cp) {
+                    error_ = fmt::format("line {}: bad \\u escape", line_);
+                    return std::nullopt;
+                }
+                if (*cp >= 0xD800 && *cp < 0xDC00 && pos_ + 1 < in_.size() && in_[pos_] == '\\' &&
+                    in_[pos_ + 1] == 'u') {
+                    pos_ += 2;
+                    auto lo = hex4();
+                    if (!lo || *lo < 0xDC00 || *lo > 0xDFFF) {
+                        error_ = fmt::format("line {}: bad surrogate pair", line_);
+                        return std::nullopt;
+                    }
+                    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*lo - 0xDC00);
+                }
+                put_utf8(out, *cp);
+                break;
+            }
+            default:
+                error_ = fmt::format("line {}: unknown escape \\{}", line_, e);
+                return std::nullopt;
+            }
+        }
+        error_ = fmt::format("line {}: unterminated string", line_);
+        return std::nullopt;
+    }
+
+    std::string_view in_;
+    std::size_t pos_ = 0;
+    std::size_t line_ = 1;
+    std::optional<std::string> error_;
+};
+
+class parser
+{
+public:
+    explicit parser(std::vector<token> toks) : t_(std::move(toks)) {}
+
+    // file := '{' body '}' | body
+    std::optional<std::string> file(hnode& root)
+    {
+        root.k = hnode::kind::object;
+        if (is_punct("{")) {
+            ++p_;
+            if (auto err = body(root, "}")) {
+                return err;
+            }
+            ++p_;
+        } else if (auto err = body(root, "")) {
+            return err;
+        }
+        if (t_[p_].k != token::kind::end) {
+            return fail("expected end of input");
+        }
+        return std::nullopt;
+    }
+
+private:
+    bool is_punct(std::string_view p) const { return t_[p_].k == token::kind::punct && t_[p_].text == p; }
+
+    std::string fail(std::string_view what) const
+    {
+        auto const& t = t_[p_];
+        return fmt::format("line {}: {}, got {}", t.line, what,
+                           t.k == token::kind::end ? std::string("end of input") : go_quote(t.text));
+    }
+
+    // body := { item [','] } until `close` ("" = end of input)
+    std::optional<std::string> body(hnode& obj, std::string_view close)
+    {
+        while (true) {
+            if (close.empty() ? t_[p_].k == token::kind::end : is_punct(close)) {
+                return std::nullopt;
+            }
+            if (t_[p_].k == token::kind::end) {
+                return fail("unexpected end of input");
+            }
+            if (auto err = item(obj)) {
+                return err;
+            }
+            if (is_punct(",")) {
+                ++p_;
+            }
+        }
+    }
+
+    // item := name ('='|':') value | name {label} '{' body '}'
+    std::optional<std::string> item(hnode& obj)
+    {
+        if (t_[p_].k != token::kind::ident && t_[p_].k != token::kind::string) {
+            return fail("expected a name");
+        }
+        std::string name = t_[p_++].text;
+        if (is_punct("=") || is_punct(":")) {
+            ++p_;
+            hnode v;
+            if (auto err = value(v)) {
+                return err;
+            }
+            obj.items.emplace_back(std::move(name), std::move(v));
+            return std::nullopt;
+        }
+        std::vector<std::string> labels;
+        while (t_[p_].k == token::kind::string || t_[p_].k == token::kind::ident) {
+            labels.push_back(t_[p_++].text);
+        }
+        if (!is_punct("{")) {
+            return fail("expected '=' or '{'");
+        }
+        ++p_;
+        hnode inner;
+        inner.k = hnode::kind::object;
+        if (auto err = body(inner, "}")) {
+            return err;
+        }
+        ++p_;
+        // `a "b" "c" { ... }` is `a = { "b" = { "c" = { ... } } }`
+        for (auto it = labels.rbegin(); it != labels.rend(); ++it) {
+            hnode wrap;
+            wrap.k = hnode::kind::object;
+            wrap.items.emplace_back(std::move(*it), std::move(inner));
+            inner = std::move(wrap);
+        }
+        obj.items.emplace_back(std::move(name), std::move(inner));
+        return std::nullopt;
+    }
+
+    std::optional<std::string> value(hnode& v)
+    {
+        auto const& t = t_[p_];
+        if (t.k == token::kind::string || t.k == token::kind::ident) {
+            v.k = hnode::kind::scalar;
+            v.text = t.text;
+            ++p_;
+            return std::nullopt;
+        }
+        if (is_punct("{")) {
+            ++p_;
+            v.k = hnode::kind::object;
+            if (auto err = body(v, "}")) {
+                return err;
+            }
+            ++p_;
+            return std::nullopt;
+        }
+        if (is_punct("[")) {
+            ++p_;
+            v.k = hnode::kind::list;
+            while (!is_punct("]")) {
+                if (t_[p_].k == token::kind::end) {
+                    return fail("unterminated list");
+                }
+                hnode e;
+                if (auto err = value(e)) {
+                    return err;
+                }
+                v.elems.push_back(std::move(e));
+                if (is_punct(",")) {
+                    ++p_;
+                }
+            }
+            ++p_;
+            return std::nullopt;
+        }
+        return fail("expected a value");
+    }
+
+    std::vector<token> t_;
+    std::size_t p_ = 0;
+};
+
+// Calls fn(name, object) for an object, or for each object of a list of objects (HCL's JSON form).
+template <typename Fn>
+std::optional<std::string> each_object(hnode const& v, Fn&& fn)
+{
+    if (v.k == hnode::kind::object) {
+        return fn(v);
+    }
+    if (v.k == hnode::kind::list) {
+        for (auto const& e : v.elems) {
+            if (e.k != hnode::kind::object) {
+                return std::string("expected an object");
+            }
+            if (auto err = fn(e)) {
+                return err;
+            }
+        }
+        return std::nullopt;
+    }
+    return std::string("expected an object");
+}
+
+std::optional<acl_access> access_of(std::string_view p)
+{
+    if (p == "read") {
+        return acl_access::read;
+    }
+    if (p == "list") {
+        return acl_access::list;
+    }
+    if (p == "write") {
+        return acl_access::write;
+    }
+    if (p == "deny") {
+        return acl_access::deny;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_view text)
+{
+    std::vector<token> toks;
+    if (auto err = lexer(text).run(toks)) {
+        return "Failed to parse ACL rules: " + *err;
+    }
+    hnode root;
+    if (auto err = parser(std::move(toks)).file(root)) {
+        return "Failed to parse ACL rules: " + *err;
+    }
+    std::vector<acl_rule> rules;
+    for (auto const& [kind, val] : root.items) {
+        bool const is_key = kind == "key";
+        if (!is_key && kind != "key_prefix") {
+            continue;  // node_prefix, session_prefix, operator, ...: accepted, not used by the sim
+        }
+        auto err = each_object(val, [&](hnode const& obj) -> std::optional<std::string> {
+            for (auto const& [path, body] : obj.items) {
+                std::optional<std::string> policy;
+                auto inner = each_object(body, [&](hnode const& b) -> std::optional<std::string> {
+                    for (auto const& [field, fv] : b.items) {
+                        if (field == "policy" && fv.k == hnode::kind::scalar) {
+                            policy = fv.text;
+                        }
+                    }
+                    return std::nullopt;
+                });
+                if (inner) {
+                    return fmt::format("{} {}: {}", kind, go_quote(path), *inner);
+                }
+                auto const access = access_of(policy.value_or(""));
+                if (!access) {
+                    return fmt::format("Invalid {} policy: {} for {}", kind, go_quote(policy.value_or("")),
+                                       go_quote(path));
+                }
+                rules.push_back(acl_rule{.key = path, .is_prefix = !is_key, .access = *access});
+            }
+            return std::nullopt;
+        });
+        if (err) {
+            if (err->starts_with("Invalid ")) {
+                return *err;
+            }
+            return "Failed to parse ACL rules: " + *err;
+        }
+    }
+    return rules;
+}
+
+// ---------------------------------------------------------------- tokens and policies
+
+std::optional<authorizer> store::resolve(std::string_view token) const
+{
+    auto const& cfg = params_.acl;
+    if (!cfg.enabled) {
+        return authorizer::allow_all();
+    }
+    authorizer a;
+    a.enabled = true;
+    a.default_allow = cfg.default_allow;
+    if (!cfg.master_token.empty() && token == cfg.master_token) {
+        a.management = true;
+        a.accessor_id = "00000000-0000-0000-0000-000000000001";
+        return a;
+    }
+    if (token.empty()) {
+        a.accessor_id = std::string(anonymous_accessor_id);
+        return a;
+    }
+    auto it = tokens_.find(token);
+    if (it == tokens_.end()) {
+        return std::nullopt;
+    }
+    a.accessor_id = it->second.accessor_id;
+    a.management = it->second.management;
+    // Merge the policies' rules: one rule per (path, exact/prefix), with Consul's precedence.
+    for (auto const& pid : it->second.policy_ids) {
+        auto const* p = find_policy(pid);
+        if (p == nullptr) {
+            continue;
+        }
+        for (auto const& r : p->key_rules) {
+            auto same = std::find_if(a.rules.begin(), a.rules.end(),
+                                     [&](acl_rule const& x) { return x.key == r.key && x.is_prefix == r.is_prefix; });
+            if (same == a.rules.end()) {
+                a.rules.push_back(r);
+            } else {
+                same->access = merge(same->access, r.access);
+            }
+        }
+    }
+    return a;
+}
+
+std::variant<acl_policy, std::string> store::put_policy(std::string_view name, std::string_view rules)
+{
+    if (name.empty()) {
+        return std::string("Invalid Policy: no Name is set");
+    }
+    auto parsed = parse_acl_rules(rules);
+    if (auto const* err = std::get_if<std::string>(&parsed)) {
+        return *err;
+    }
+    acl_policy p;
+    p.name = std::string(name);
+    p.rules_text = std::string(rules);
+    p.key_rules = std::move(std::get<std::vector<acl_rule>>(parsed));
+    auto existing = std::find_if(policies_.begin(), policies_.end(), [&](auto const& kv) { return kv.second.name == name; });
+    p.id = existing != policies_.end() ? existing->first : next_id();
+    ++raft_index_;
+    policies_.insert_or_assign(p.id, p);
+    emit(ev_acl_policy_put{p});
+    emit_index();
+    return p;
+}
+
+std::variant<acl_token, std::string> store::put_token(acl_token token)
+{
+    for (auto const& pid : token.policy_ids) {
+        if (find_policy(pid) == nullptr) {
+            return fmt::format("cannot find policy {}", pid);
+        }
+    }
+    if (token.accessor_id.empty()) {
+        token.accessor_id = next_id();
+    }
+    if (token.secret_id.empty()) {
+        token.secret_id = next_id();
+    }
+    if (auto clash = tokens_.find(token.secret_id);
+        clash != tokens_.end() && clash->second.accessor_id != token.accessor_id) {
+        return std::string("Invalid Token: SecretID is already in use");
+    }
+    // Replacing a token: drop the old record (the secret may be unchanged or new).
+    std::erase_if(tokens_, [&](auto const& kv) { return kv.second.accessor_id == token.accessor_id; });
+    ++raft_index_;
+    tokens_.insert_or_assign(token.secret_id, token);
+    emit(ev_acl_token_put{token});
+    emit_index();
+    return token;
+}
+
+acl_policy const* store::find_policy(std::string_view id_or_name) const
+{
+    if (auto it = policies_.find(id_or_name); it != policies_.end()) {
+        return &it->second;
+    }
+    for (auto const& [id, p] : policies_) {
+        if (p.name == id_or_name) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+acl_token const* store::find_token(std::string_view accessor_or_secret) const
+{
+    if (auto it = tokens_.find(accessor_or_secret); it != tokens_.end()) {
+        return &it->second;
+    }
+    for (auto const& [secret, t] : tokens_) {
+        if (t.accessor_id == accessor_or_secret) {
+            return &t;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace kvship::kvsim
