@@ -11,7 +11,10 @@ std::optional<refusal> check_guard(const plan& p, const guard_params& params)
     if (deletes == 0)
         return std::nullopt;
 
-    if (p.stats.selected_keys == 0 && !params.allow_empty_source) {
+    if (p.stats.selected_keys == 0) {
+        // An allowed empty source is a confirmed wipe; the percentage rule would only repeat it.
+        if (params.allow_empty_source)
+            return std::nullopt;
         return refusal{
             refusal_reason::empty_source,
             deletes,

@@ -20,7 +20,7 @@ struct guard_params
 
 // The refusal the guard would give `p`, or nullopt when it may go ahead. Rules, first match wins:
 //  * empty_source: no selected source key (stats.selected_keys == 0) and at least one delete,
-//    unless allow_empty_source;
+//    unless allow_empty_source (which then also waives the percentage rule);
 //  * mass_delete: stats.destination_keys > min_keys and deletes * 100 > max_delete_percent *
 //    destination_keys, unless allow_mass_delete.
 // A plan without deletes is never refused.
