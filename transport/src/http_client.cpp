@@ -1,6 +1,10 @@
 #include <transport/http_client.hpp>
 
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <map>
 #include <optional>
@@ -11,16 +15,29 @@ namespace kvship::transport {
 
 namespace {
 
+namespace ssl = asio::ssl;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection: plain, or TLS over TCP.
 struct pooled_connection
 {
-    beast::tcp_stream stream;
+    std::optional<beast::tcp_stream> plain;
+    std::optional<tls_stream> tls;
     beast::flat_buffer buffer;
+
+    beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
 bool is_stale_connection_error(boost::system::error_code const& ec)
 {
     return ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
-           ec == asio::error::eof || ec == asio::error::broken_pipe || ec == http::error::partial_message;
+           ec == asio::error::eof || ec == asio::error::broken_pipe || ec == http::error::partial_message ||
+           ec == ssl::error::stream_truncated;
+}
+
+boost::system::error_code map_timeout(boost::system::error_code const& ec)
+{
+    return ec == beast::error::timeout ? boost::system::error_code(asio::error::timed_out) : ec;
 }
 
 std::pair<std::string, std::string> split_address(std::string const& address)
@@ -36,6 +53,47 @@ std::pair<std::string, std::string> split_address(std::string const& address)
     return {host, address.substr(colon + 1)};
 }
 
+bool is_ip_address(std::string const& host)
+{
+    boost::system::error_code ec;
+    (void)asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+struct exchange_result
+{
+    boost::system::error_code ec;
+    bool wrote = false;          // the request went out (a failure after it is a read failure)
+    std::size_t read_bytes = 0;  // bytes of the response consumed before a read failure
+    http_response res;
+};
+
+// Writes `req` and reads the whole response on `stream`. The caller owns everything referenced.
+template <class Stream>
+awaitable<exchange_result> exchange(Stream& stream, beast::flat_buffer& buffer, http_request& req,
+                                    std::size_t body_limit)
+{
+    exchange_result out;
+    auto [wec, wn] = co_await http::async_write(stream, req, nothrow_awaitable);
+    (void)wn;
+    if (wec) {
+        out.ec = wec;
+        co_return out;
+    }
+    out.wrote = true;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(body_limit);
+    parser.header_limit(64 * 1024);
+    auto [rec, rn] = co_await http::async_read(stream, buffer, parser, nothrow_awaitable);
+    if (rec) {
+        out.ec = rec;
+        out.read_bytes = rn;
+        co_return out;
+    }
+    out.res = parser.release();
+    co_return out;
+}
+
 }  // namespace
 
 struct http_client::impl
@@ -44,7 +102,7 @@ struct http_client::impl
     client_params params;
     std::map<std::string, std::vector<std::unique_ptr<pooled_connection>>> idle;
 
-    impl(asio::any_io_executor e, client_params p) : ex(std::move(e)), params(p) {}
+    impl(asio::any_io_executor e, client_params p) : ex(std::move(e)), params(std::move(p)) {}
 
     awaitable<boost::system::result<std::unique_ptr<pooled_connection>>> connect(
         std::string address, std::chrono::steady_clock::time_point deadline
@@ -56,21 +114,47 @@ struct http_client::impl
         if (rec) {
             co_return rec;
         }
-        auto conn = std::make_unique<pooled_connection>(pooled_connection{beast::tcp_stream(ex), {}});
+        auto conn = std::make_unique<pooled_connection>();
+        conn->plain.emplace(ex);
         auto const connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + params.connect_timeout);
-        conn->stream.expires_at(connect_deadline);
-        auto [cec, ep] = co_await conn->stream.async_connect(results, nothrow_awaitable);
+        conn->plain->expires_at(connect_deadline);
+        auto [cec, ep] = co_await conn->plain->async_connect(results, nothrow_awaitable);
         (void)ep;
         if (cec) {
-            co_return cec == beast::error::timeout ? boost::system::error_code(asio::error::timed_out) : cec;
+            co_return map_timeout(cec);
         }
-        conn->stream.socket().set_option(tcp::no_delay(true));
+        conn->plain->socket().set_option(tcp::no_delay(true));
+        if (!params.tls) {
+            co_return conn;
+        }
+
+        conn->tls.emplace(std::move(*conn->plain), *params.tls);
+        conn->plain.reset();
+        auto const& name = params.tls_server_name.empty() ? host : params.tls_server_name;
+        if (!is_ip_address(name)) {
+            // SNI takes host names only (RFC 6066 §3).
+            if (SSL_set_tlsext_host_name(conn->tls->native_handle(), name.c_str()) != 1) {
+                co_return boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                                    asio::error::get_ssl_category());
+            }
+        }
+        if (params.tls_verify) {
+            conn->tls->set_verify_mode(ssl::verify_peer);
+            conn->tls->set_verify_callback(ssl::host_name_verification(name));
+        } else {
+            conn->tls->set_verify_mode(ssl::verify_none);
+        }
+        conn->tcp().expires_at(deadline);
+        auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, nothrow_awaitable);
+        if (hec) {
+            co_return map_timeout(hec);
+        }
         co_return conn;
     }
 };
 
 http_client::http_client(asio::any_io_executor ex, client_params params)
-    : impl_(std::make_shared<impl>(std::move(ex), params))
+    : impl_(std::make_shared<impl>(std::move(ex), std::move(params)))
 {
 }
 
@@ -103,34 +187,29 @@ awaitable<boost::system::result<http_response>> http_client::send(
             }
             conn = std::move(*c);
         }
-        conn->stream.expires_at(deadline);
-        auto [wec, wn] = co_await http::async_write(conn->stream, req, nothrow_awaitable);
-        (void)wn;
-        if (wec) {
-            if (reused && is_stale_connection_error(wec)) {
+        conn->tcp().expires_at(deadline);
+        exchange_result x;
+        if (conn->tls) {
+            x = co_await exchange(*conn->tls, conn->buffer, req, self->params.body_limit);
+        } else {
+            x = co_await exchange(*conn->plain, conn->buffer, req, self->params.body_limit);
+        }
+        if (x.ec) {
+            // A pooled connection the server closed while idle fails on write or before the first
+            // response byte: try once more on a fresh one.
+            if (reused && x.read_bytes == 0 && is_stale_connection_error(x.ec)) {
                 continue;
             }
-            co_return wec == beast::error::timeout ? boost::system::error_code(asio::error::timed_out) : wec;
+            co_return map_timeout(x.ec);
         }
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(self->params.body_limit);
-        parser.header_limit(64 * 1024);
-        auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, parser, nothrow_awaitable);
-        if (rec) {
-            if (reused && rn == 0 && is_stale_connection_error(rec)) {
-                continue;
-            }
-            co_return rec == beast::error::timeout ? boost::system::error_code(asio::error::timed_out) : rec;
-        }
-        http_response res = parser.release();
-        if (res.keep_alive()) {
-            conn->stream.expires_never();
+        if (x.res.keep_alive()) {
+            conn->tcp().expires_never();
             auto& back = self->idle[address];
             if (back.size() < self->params.max_idle_per_host) {
                 back.push_back(std::move(conn));
             }
         }
-        co_return res;
+        co_return std::move(x.res);
     }
 }
 

@@ -12,6 +12,10 @@
 #include <memory>
 #include <string>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace kvship::transport {
 
 struct client_params
@@ -19,6 +23,12 @@ struct client_params
     std::size_t body_limit = 512ull * 1024 * 1024;  // the largest prefix listing we accept
     std::chrono::milliseconds connect_timeout{5000};
     std::size_t max_idle_per_host = 16;
+    // Set: every connection speaks TLS with this context (see transport/tls.hpp). With tls_verify,
+    // the chain is checked and so is the name (tls_server_name, else the host of the address);
+    // tls_server_name is also sent as SNI (the host is when it is not an IP address).
+    std::shared_ptr<boost::asio::ssl::context> tls;
+    bool tls_verify = true;
+    std::string tls_server_name;
 };
 
 class http_client
@@ -33,7 +43,8 @@ public:
     // write, read) must finish within `timeout`. Reuses an idle keep-alive connection when one is
     // there, and retries once on a fresh connection when a reused one turns out closed before any
     // response byte arrived. Errors: connection refused, timed out (asio::error::timed_out),
-    // body over the limit, malformed response. Cancellation: total/terminal abort the exchange.
+    // body over the limit, malformed response, TLS handshake or verification failure (the
+    // asio::ssl error category). Cancellation: total/terminal abort the exchange.
     awaitable<boost::system::result<http_response>> send(std::string address, http_request req,
                                                          std::chrono::milliseconds timeout);
 

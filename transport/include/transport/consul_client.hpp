@@ -1,0 +1,113 @@
+// The async Consul client the replicator drives: KV reads (blocking queries included), /v1/txn,
+// small KV writes, agent/self, the datacenter list and sessions, over a keep-alive connection
+// pool, plain or TLS. Every operation returns awaitable<consul_result<T>>.
+//
+// Safety: a 403, a 5xx, a timeout, a truncated or malformed response, a missing X-Consul-Index or
+// X-Consul-KnownLeader other than "true" is an error, never an empty listing. A 404 on a listing
+// is an empty listing carrying its X-Consul-Index.
+#pragma once
+
+#include <transport/asio.hpp>
+#include <transport/consul_error.hpp>
+#include <transport/consul_retry.hpp>
+#include <transport/consul_types.hpp>
+#include <transport/tls.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvship::transport {
+
+enum class log_level
+{
+    debug,
+    info,
+    warning,
+    error,
+};
+
+// A logger as a value: lines at or above `level` go to `sink` (none when sink is empty).
+struct client_logger
+{
+    log_level level = log_level::info;
+    std::function<void(log_level, std::string_view)> sink;
+
+    [[nodiscard]] bool enabled(log_level l) const { return sink && l >= level; }
+};
+
+struct consul_params
+{
+    // "host:port" of the agent. "http://" is accepted; "https://" also turns TLS on.
+    std::string address = "127.0.0.1:8500";
+    // Sent as X-Consul-Token; never in a URL, a log line or an error message.
+    std::string token;
+    tls_params tls;
+    // Deadline of a whole non-blocking request (connect, write, read).
+    std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+    // A blocking read's deadline is wait + wait/16 + blocking_margin.
+    std::chrono::milliseconds blocking_margin{std::chrono::seconds(5)};
+    std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+    // The largest response body accepted: a 100,000-key listing is ~24 MB of JSON, Beast's
+    // default of 8 MB is far too small.
+    std::size_t body_limit = std::size_t{1} << 30;
+    std::size_t max_idle_connections = 16;
+    // Reads (list, keys, get, agent_self, datacenters) retry on is_retryable() errors; writes never.
+    retry_params retry;
+    client_logger log;
+};
+
+// Thread safety: none; use from the executor it was created with. The client must outlive every
+// operation it started. Cancellation: a terminal signal on the calling coroutine aborts the
+// request (errc::cancelled); to let a *total* signal reach a blocking read, the caller resets its
+// cancellation state with enable_total_cancellation() before the call.
+class consul_client
+{
+public:
+    virtual ~consul_client() = default;
+
+    // GET /v1/kv/<prefix>?recurse: every entry whose key starts with `prefix` (raw prefix, not
+    // path-aware). 404 → empty entries with the index.
+    virtual awaitable<consul_result<kv_listing>> list(std::string prefix, query_options q) = 0;
+    // GET /v1/kv/<prefix>?keys[&separator=s]. 404 → empty.
+    virtual awaitable<consul_result<key_listing>> keys(std::string prefix, std::optional<std::string> separator,
+                                                       query_options q) = 0;
+    // GET /v1/kv/<key>: the entry, or nullopt on 404 (the index is set either way).
+    virtual awaitable<consul_result<kv_get_result>> get(std::string key, query_options q) = 0;
+
+    // PUT /v1/txn[?dc=]: 200 → committed results, 409 → rolled back with Consul's Errors (data, not
+    // an error). 413 → errc::too_many_operations (limit = the server's op limit) or
+    // errc::request_too_large (limit = its byte limit). Never retried.
+    virtual awaitable<consul_result<txn_outcome>> txn(std::vector<txn_op> ops, std::string dc) = 0;
+    // PUT /v1/kv/<key> with the value as body: Consul's true/false (false: cas/acquire/release lost).
+    virtual awaitable<consul_result<bool>> put(std::string key, std::string value, put_options opts) = 0;
+    // DELETE /v1/kv/<key>[?cas=]: Consul's true/false.
+    virtual awaitable<consul_result<bool>> remove(std::string key, std::optional<std::uint64_t> cas,
+                                                  std::string dc) = 0;
+
+    // GET /v1/agent/self: the agent's datacenter and node name.
+    virtual awaitable<consul_result<agent_info>> agent_self() = 0;
+    // GET /v1/catalog/datacenters, closest first.
+    virtual awaitable<consul_result<std::vector<std::string>>> datacenters() = 0;
+
+    // PUT /v1/session/create → the session ID.
+    virtual awaitable<consul_result<std::string>> session_create(session_params p, std::string dc) = 0;
+    // PUT /v1/session/renew/<id> → the TTL the server returned. Unknown id → errc::not_found.
+    virtual awaitable<consul_result<std::string>> session_renew(std::string id, std::string dc) = 0;
+    // PUT /v1/session/destroy/<id> → true (also for an unknown id).
+    virtual awaitable<consul_result<bool>> session_destroy(std::string id, std::string dc) = 0;
+
+    // Closes the idle pooled connections.
+    virtual void close_idle() = 0;
+};
+
+// Throws std::runtime_error (naming the file, never the token) when TLS files cannot be used,
+// and std::invalid_argument for an address with an unknown scheme.
+std::unique_ptr<consul_client> create_consul_client(asio::any_io_executor ex, consul_params params);
+
+}  // namespace kvship::transport

@@ -1,0 +1,397 @@
+// The only RapidJSON user in transport. Bodies are parsed in situ (the body string is ours), and
+// every Get*() is preceded by its Is*().
+#include <transport/base64.hpp>
+#include <transport/consul_codec.hpp>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <fmt/format.h>
+
+namespace kvship::transport {
+
+namespace {
+
+namespace rj = rapidjson;
+
+constexpr unsigned parse_flags = rj::kParseInsituFlag | rj::kParseIterativeFlag;
+
+consul_error malformed(std::string message)
+{
+    return consul_error{errc::malformed_response, 0, std::move(message)};
+}
+
+std::string_view sv(rj::Value const& v)
+{
+    return {v.GetString(), v.GetStringLength()};
+}
+
+// Parses `body` in place. The document's strings point into `body`, which must outlive it.
+consul_result<rj::Document*> parse(rj::Document& doc, std::string& body)
+{
+    if (body.empty()) {
+        return malformed("empty body where JSON was expected");
+    }
+    doc.ParseInsitu<parse_flags>(body.data());
+    if (doc.HasParseError()) {
+        return malformed(fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),
+                                     rj::GetParseError_En(doc.GetParseError())));
+    }
+    return &doc;
+}
+
+// Decodes one entry object; `where` names it in errors ("entry 3").
+consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view where)
+{
+    if (!v.IsObject()) {
+        return malformed(fmt::format("{} is not an object", where));
+    }
+    kv_entry e;
+    enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
+    unsigned seen = 0;
+    for (auto const& m : v.GetObject()) {
+        auto const name = sv(m.name);
+        auto const& val = m.value;
+        auto u64 = [&](std::uint64_t& out, unsigned bit) -> bool {
+            if (!val.IsUint64()) {
+                return false;
+            }
+            out = val.GetUint64();
+            seen |= bit;
+            return true;
+        };
+        bool ok = true;
+        if (name == "Key") {
+            ok = val.IsString();
+            if (ok) {
+                e.key.assign(val.GetString(), val.GetStringLength());
+                seen |= f_key;
+            }
+        } else if (name == "Value") {
+            if (val.IsNull()) {
+                e.value.reset();
+                seen |= f_value;
+            } else if (val.IsString()) {
+                e.value = base64_decode(sv(val));
+                ok = e.value.has_value();
+                seen |= f_value;
+            } else {
+                ok = false;
+            }
+        } else if (name == "Flags") {
+            ok = u64(e.flags, f_flags);
+        } else if (name == "CreateIndex") {
+            ok = u64(e.create_index, f_create);
+        } else if (name == "ModifyIndex") {
+            ok = u64(e.modify_index, f_modify);
+        } else if (name == "LockIndex") {
+            ok = u64(e.lock_index, f_lock);
+        } else if (name == "Session") {
+            ok = val.IsString();
+            if (ok) {
+                e.session.assign(val.GetString(), val.GetStringLength());
+            }
+        }
+        if (!ok) {
+            auto const expected = name == "Key" || name == "Session" ? "a string"
+                                  : name == "Value"                  ? "null or padded base64"
+                                                                     : "an unsigned 64-bit integer";
+            return malformed(fmt::format("{}: \"{}\" is not {}", where, name, expected));
+        }
+    }
+    static constexpr std::pair<unsigned, char const*> required[] = {
+        {f_key, "Key"},       {f_value, "Value"},          {f_flags, "Flags"},
+        {f_create, "CreateIndex"}, {f_modify, "ModifyIndex"}, {f_lock, "LockIndex"},
+    };
+    for (auto const& [bit, name] : required) {
+        if ((seen & bit) == 0) {
+            return malformed(fmt::format("{}: no \"{}\"", where, name));
+        }
+    }
+    return e;
+}
+
+void write_sv(rj::Writer<rj::StringBuffer>& w, std::string_view s)
+{
+    w.String(s.data(), static_cast<rj::SizeType>(s.size()));
+}
+
+}  // namespace
+
+consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsArray()) {
+        return malformed("a KV listing is not a JSON array");
+    }
+    std::vector<kv_entry> out;
+    out.reserve(doc.Size());
+    std::size_t i = 0;
+    for (auto const& v : doc.GetArray()) {
+        auto e = decode_entry(v, fmt::format("entry {}", i++));
+        if (!e) {
+            return e.error();
+        }
+        out.push_back(std::move(*e));
+    }
+    return out;
+}
+
+consul_result<std::vector<std::string>> decode_string_array(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsArray()) {
+        return malformed("expected a JSON array of strings");
+    }
+    std::vector<std::string> out;
+    out.reserve(doc.Size());
+    std::size_t i = 0;
+    for (auto const& v : doc.GetArray()) {
+        if (!v.IsString()) {
+            return malformed(fmt::format("element {} is not a string", i));
+        }
+        out.emplace_back(v.GetString(), v.GetStringLength());
+        ++i;
+    }
+    return out;
+}
+
+consul_result<txn_outcome> decode_txn_response(std::string body, bool committed)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsObject()) {
+        return malformed("a txn answer is not a JSON object");
+    }
+    txn_outcome out;
+    out.committed = committed;
+    auto const results = doc.FindMember("Results");
+    if (results != doc.MemberEnd() && !results->value.IsNull()) {
+        if (!results->value.IsArray()) {
+            return malformed("txn \"Results\" is not an array");
+        }
+        out.results.reserve(results->value.Size());
+        std::size_t i = 0;
+        for (auto const& r : results->value.GetArray()) {
+            if (!r.IsObject()) {
+                return malformed(fmt::format("txn result {} is not an object", i));
+            }
+            auto const kv = r.FindMember("KV");
+            if (kv == r.MemberEnd()) {
+                return malformed(fmt::format("txn result {} has no \"KV\"", i));
+            }
+            auto e = decode_entry(kv->value, fmt::format("txn result {}", i));
+            if (!e) {
+                return e.error();
+            }
+            out.results.push_back(std::move(*e));
+            ++i;
+        }
+    }
+    auto const errors = doc.FindMember("Errors");
+    if (errors != doc.MemberEnd() && !errors->value.IsNull()) {
+        if (!errors->value.IsArray()) {
+            return malformed("txn \"Errors\" is not an array");
+        }
+        std::size_t i = 0;
+        for (auto const& err : errors->value.GetArray()) {
+            if (!err.IsObject()) {
+                return malformed(fmt::format("txn error {} is not an object", i));
+            }
+            auto const op = err.FindMember("OpIndex");
+            auto const what = err.FindMember("What");
+            if (op == err.MemberEnd() || !op->value.IsUint64() || what == err.MemberEnd() ||
+                !what->value.IsString()) {
+                return malformed(fmt::format("txn error {} needs \"OpIndex\" (uint) and \"What\" (string)", i));
+            }
+            out.errors.push_back(txn_error_item{static_cast<std::size_t>(op->value.GetUint64()),
+                                                std::string(sv(what->value))});
+            ++i;
+        }
+    }
+    if (committed && !out.errors.empty()) {
+        return malformed("a committed txn (200) lists errors");
+    }
+    if (!committed && out.errors.empty()) {
+        return malformed("a rolled-back txn (409) lists no errors");
+    }
+    return out;
+}
+
+consul_result<agent_info> decode_agent_self(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsObject()) {
+        return malformed("agent/self is not a JSON object");
+    }
+    auto const config = doc.FindMember("Config");
+    if (config == doc.MemberEnd() || !config->value.IsObject()) {
+        return malformed("agent/self has no \"Config\" object");
+    }
+    auto const& c = config->value;
+    auto const dc = c.FindMember("Datacenter");
+    auto const node = c.FindMember("NodeName");
+    if (dc == c.MemberEnd() || !dc->value.IsString()) {
+        return malformed("agent/self Config.Datacenter is not a string");
+    }
+    if (node == c.MemberEnd() || !node->value.IsString()) {
+        return malformed("agent/self Config.NodeName is not a string");
+    }
+    return agent_info{std::string(sv(dc->value)), std::string(sv(node->value))};
+}
+
+consul_result<bool> decode_bool(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsBool()) {
+        return malformed("expected JSON true or false");
+    }
+    return doc.GetBool();
+}
+
+consul_result<std::string> decode_session_id(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsObject()) {
+        return malformed("session/create answer is not a JSON object");
+    }
+    auto const id = doc.FindMember("ID");
+    if (id == doc.MemberEnd() || !id->value.IsString() || id->value.GetStringLength() == 0) {
+        return malformed("session/create answer has no \"ID\" string");
+    }
+    return std::string(sv(id->value));
+}
+
+consul_result<std::string> decode_session_renew(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsArray() || doc.Size() != 1 || !doc[0].IsObject()) {
+        return malformed("session/renew answer is not an array of one session");
+    }
+    auto const ttl = doc[0].FindMember("TTL");
+    if (ttl == doc[0].MemberEnd()) {
+        return std::string();
+    }
+    if (!ttl->value.IsString()) {
+        return malformed("session/renew \"TTL\" is not a string");
+    }
+    return std::string(sv(ttl->value));
+}
+
+std::string_view txn_verb_name(txn_verb v)
+{
+    switch (v) {
+    case txn_verb::set: return "set";
+    case txn_verb::cas: return "cas";
+    case txn_verb::lock: return "lock";
+    case txn_verb::unlock: return "unlock";
+    case txn_verb::get: return "get";
+    case txn_verb::get_or_empty: return "get-or-empty";
+    case txn_verb::get_tree: return "get-tree";
+    case txn_verb::check_index: return "check-index";
+    case txn_verb::check_session: return "check-session";
+    case txn_verb::check_not_exists: return "check-not-exists";
+    case txn_verb::delete_key: return "delete";
+    case txn_verb::delete_cas: return "delete-cas";
+    case txn_verb::delete_tree: return "delete-tree";
+    }
+    return "unknown";
+}
+
+std::string encode_txn(std::vector<txn_op> const& ops)
+{
+    std::size_t estimate = 2;
+    for (auto const& op : ops) {
+        estimate += 64 + op.key.size() + op.session.size() + (op.value ? base64_size(op.value->size()) : 0);
+    }
+    rj::StringBuffer buf;
+    buf.Reserve(estimate);
+    rj::Writer<rj::StringBuffer> w(buf);
+    w.StartArray();
+    std::string encoded;
+    for (auto const& op : ops) {
+        w.StartObject();
+        w.Key("KV");
+        w.StartObject();
+        w.Key("Verb");
+        write_sv(w, txn_verb_name(op.verb));
+        w.Key("Key");
+        write_sv(w, op.key);
+        if (op.value) {
+            encoded = base64_encode(*op.value);
+            w.Key("Value");
+            write_sv(w, encoded);
+        }
+        bool const writes_flags = op.verb == txn_verb::set || op.verb == txn_verb::cas ||
+                                  op.verb == txn_verb::lock || op.verb == txn_verb::unlock;
+        if (writes_flags) {
+            w.Key("Flags");
+            w.Uint64(op.flags);
+        }
+        bool const has_index =
+            op.verb == txn_verb::cas || op.verb == txn_verb::check_index || op.verb == txn_verb::delete_cas;
+        if (has_index) {
+            w.Key("Index");
+            w.Uint64(op.index);
+        }
+        if (!op.session.empty()) {
+            w.Key("Session");
+            write_sv(w, op.session);
+        }
+        w.EndObject();
+        w.EndObject();
+    }
+    w.EndArray();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string encode_session_create(session_params const& p)
+{
+    rj::StringBuffer buf;
+    rj::Writer<rj::StringBuffer> w(buf);
+    w.StartObject();
+    auto field = [&](char const* name, std::string const& value) {
+        if (!value.empty()) {
+            w.Key(name);
+            write_sv(w, value);
+        }
+    };
+    field("Name", p.name);
+    field("TTL", p.ttl);
+    field("Behavior", p.behavior);
+    field("LockDelay", p.lock_delay);
+    field("Node", p.node);
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace kvship::transport
