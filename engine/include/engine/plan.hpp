@@ -113,6 +113,7 @@ struct plan
 //  * a key whose source form is not selected (excluded, or not included) is neither written nor
 //    deleted; the status key and protected prefixes are never written or deleted;
 //  * next_checkpoint = {src.index, rule.spec.source, rule.spec.destination}.
+// `dst` must carry values (a `?recurse` listing of the destination prefix), not just keys.
 // `prev` is the checkpoint read from the destination (default-constructed when absent); it only
 // produces warnings, since the plan compares values rather than trusting ModifyIndexes.
 // Deterministic: same input, same plan; no clock, no randomness. The guard is applied separately.

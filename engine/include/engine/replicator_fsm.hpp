@@ -1,0 +1,206 @@
+// The replication loop for one pair as a sans-I/O state machine: resume(event) -> action (Redis style).
+#pragma once
+
+#include <engine/backoff.hpp>
+#include <engine/batch.hpp>
+#include <engine/guard.hpp>
+#include <engine/index.hpp>
+#include <engine/plan.hpp>
+#include <engine/types.hpp>
+
+#include <prefixes/rule.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace kvship::engine {
+
+struct replicator_config
+{
+    prefixes::rule rule;
+    guard_params guard;
+    batch_limits limits;
+    backoff_params backoff;
+    std::uint64_t seed = 0;  // jitter seed, e.g. derived from the pair and the process
+    bool once = false;       // -once: one successful round, then done
+    // Pure encoder of the checkpoint value (transport's JSON codec). Without one, no checkpoint op
+    // is written.
+    std::function<std::string(const checkpoint&)> encode_checkpoint;
+};
+
+// What the driver reports back after performing the last action.
+namespace event {
+
+struct start
+{
+};
+
+// A successful source read: a 404 is an empty snapshot carrying the X-Consul-Index.
+struct source_read
+{
+    snapshot src;
+};
+
+// The destination listing (with values) and the checkpoint at rule.status_key (nullopt if absent).
+struct destination_read
+{
+    snapshot dst;
+    std::optional<checkpoint> prev;
+};
+
+struct batch_applied
+{
+};
+
+// The last action failed (connection, timeout, 5xx, 409 ...). `what` is for the round report.
+struct failed
+{
+    std::string what;
+};
+
+// The sleep asked for has passed.
+struct timer_fired
+{
+};
+
+// Stop at the next step boundary (cancellation as a plain value).
+struct stop
+{
+};
+
+}  // namespace event
+
+using replicator_event = std::variant<
+    event::start,
+    event::source_read,
+    event::destination_read,
+    event::batch_applied,
+    event::failed,
+    event::timer_fired,
+    event::stop>;
+
+// What the driver must do next; each action is answered by one event.
+namespace action {
+
+// GET /v1/kv/<source>?recurse&dc=..&index=<index>; index 0 = a non-blocking full read.
+// Answer: source_read or failed.
+struct read_source
+{
+    std::uint64_t index = 0;
+};
+
+// GET /v1/kv/<destination>?recurse plus GET of `status_key`. Answer: destination_read or failed.
+struct read_destination
+{
+    std::string status_key;
+};
+
+// PUT /v1/txn with these ops. `ops` points into the machine and stays valid until the next
+// resume(). Answer: batch_applied or failed (a failed txn changed nothing).
+struct apply_batch
+{
+    const batch* ops = nullptr;
+    std::size_t number = 0;  // 0-based position in the round
+    std::size_t count = 0;   // batches in the round
+};
+
+// Wait, then answer timer_fired (or stop).
+struct sleep
+{
+    std::chrono::nanoseconds delay{0};
+};
+
+// Finished: `error` is set when retries ran out or a -once round could not complete.
+struct done
+{
+    std::optional<std::string> error;
+};
+
+}  // namespace action
+
+using replicator_action =
+    std::variant<action::read_source, action::read_destination, action::apply_batch, action::sleep, action::done>;
+
+// What one round did, for logs and metrics; taken with take_report().
+struct round_report
+{
+    std::uint64_t source_index = 0;
+    std::size_t puts = 0;
+    std::size_t deletes = 0;
+    std::size_t batches = 0;
+    plan_stats stats;
+    std::vector<warning> warnings;
+    std::optional<refusal> refused;        // the guard held deletes back
+    std::optional<batch_error> batch_err;  // the plan could not be batched; nothing was applied
+    bool checkpoint_written = false;
+};
+
+// One pair's loop:
+//   read source (blocking on the last index) -> on new data read destination + checkpoint ->
+//   make_plan, guard_plan, make_batches -> apply batches in order (checkpoint in the last) ->
+//   report -> read source again.
+// Index rules follow next_wait_index (reset -> full re-read). New index with identical entries is
+// no round. A failure is retried after backoff_delay(attempt) while should_retry(attempt): a
+// failed source read repeats the read; a failed destination read or batch restarts the round at
+// read_destination (batches are atomic, and the re-plan skips what already landed). The attempt
+// counter resets after any success. Out of retries -> done{error}. stop -> done{} at once.
+class replicator_fsm
+{
+public:
+    explicit replicator_fsm(replicator_config config);
+
+    // Feeds the answer to the previous action (start first) and returns the next action. After
+    // done, every call returns done again.
+    [[nodiscard]] replicator_action resume(replicator_event ev);
+
+    // The report of the last finished round, once; nullopt when none is pending.
+    [[nodiscard]] std::optional<round_report> take_report();
+
+    // The index the next blocking read will send.
+    [[nodiscard]] std::uint64_t wait_index() const noexcept { return index_; }
+
+private:
+    enum class state
+    {
+        idle,
+        reading_source,
+        reading_destination,
+        applying,
+        sleeping,
+        finished,
+    };
+
+    enum class retry_target
+    {
+        source,
+        destination,
+    };
+
+    replicator_action on_source(snapshot src);
+    replicator_action on_destination(snapshot dst, const std::optional<checkpoint>& prev);
+    replicator_action on_failure(std::string what);
+    replicator_action next_batch_or_finish();
+    replicator_action finish_round();
+    replicator_action finish(std::optional<std::string> error);
+    replicator_action read_source();
+    replicator_action read_destination();
+
+    replicator_config config_;
+    state state_ = state::idle;
+    retry_target retry_ = retry_target::source;
+    unsigned attempt_ = 0;
+    std::uint64_t index_ = 0;
+    std::optional<snapshot> src_;
+    std::vector<batch> batches_;
+    std::size_t next_batch_ = 0;
+    round_report current_;
+    std::optional<round_report> report_;
+    bool round_done_ = false;
+};
+
+}  // namespace kvship::engine
