@@ -1,5 +1,4 @@
 #include <engine/batch.hpp>
-
 #include <prefixes/quote.hpp>
 
 #include <algorithm>
@@ -12,25 +11,25 @@ batch_error make_error(batch_errc code, std::string key, std::size_t bytes, std:
 {
     std::string message;
     switch (code) {
-    case batch_errc::invalid_limits:
-        message = fmt::format("batch limits too small: max_ops={} max_bytes={}", bytes, limit);
-        break;
-    case batch_errc::value_too_large:
-        message = fmt::format(
-            "value for key {} is too large ({} > {} bytes)", prefixes::go_quote(key), bytes, limit
-        );
-        break;
-    case batch_errc::op_too_large:
-        message = fmt::format(
-            "operation on key {} needs about {} bytes, more than a {}-byte transaction allows",
-            prefixes::go_quote(key),
-            bytes,
-            limit
-        );
-        break;
-    case batch_errc::checkpoint_on_refused_plan:
-        message = "a refused plan cannot carry a checkpoint";
-        break;
+        case batch_errc::invalid_limits:
+            message = fmt::format("batch limits too small: max_ops={} max_bytes={}", bytes, limit);
+            break;
+        case batch_errc::value_too_large:
+            message = fmt::format(
+                "value for key {} is too large ({} > {} bytes)", prefixes::go_quote(key), bytes, limit
+            );
+            break;
+        case batch_errc::op_too_large:
+            message = fmt::format(
+                "operation on key {} needs about {} bytes, more than a {}-byte transaction allows",
+                prefixes::go_quote(key),
+                bytes,
+                limit
+            );
+            break;
+        case batch_errc::checkpoint_on_refused_plan:
+            message = "a refused plan cannot carry a checkpoint";
+            break;
     }
     return batch_error{code, std::move(key), bytes, limit, std::move(message)};
 }
@@ -119,12 +118,13 @@ std::size_t estimate_op_bytes(const txn_op& op)
 std::size_t estimate_body_bytes(std::span<const txn_op> ops)
 {
     std::size_t n = txn_body_overhead_bytes;
-    for (auto const& op : ops)
-        n += estimate_op_bytes(op);
+    for (auto const& op : ops) n += estimate_op_bytes(op);
     return n;
 }
 
-result<std::vector<batch>, batch_error> make_batches(plan p, const batch_limits& limits, std::optional<txn_op> checkpoint_op)
+result<std::vector<batch>, batch_error> make_batches(
+    plan p, const batch_limits& limits, std::optional<txn_op> checkpoint_op
+)
 {
     if (limits.max_ops == 0 || limits.max_bytes < txn_body_overhead_bytes + txn_op_overhead_bytes)
         return make_error(batch_errc::invalid_limits, {}, limits.max_ops, limits.max_bytes);
@@ -143,9 +143,12 @@ result<std::vector<batch>, batch_error> make_batches(plan p, const batch_limits&
     for (auto const& put : p.puts) {
         if (put.value.size() > limits.max_value_bytes)
             return make_error(batch_errc::value_too_large, put.key, put.value.size(), limits.max_value_bytes);
-        std::size_t const bytes = txn_op_overhead_bytes + json_string_bound(put.key) + base64_length(put.value.size());
+        std::size_t const bytes =
+            txn_op_overhead_bytes + json_string_bound(put.key) + base64_length(put.value.size());
         if (txn_body_overhead_bytes + bytes > limits.max_bytes)
-            return make_error(batch_errc::op_too_large, put.key, txn_body_overhead_bytes + bytes, limits.max_bytes);
+            return make_error(
+                batch_errc::op_too_large, put.key, txn_body_overhead_bytes + bytes, limits.max_bytes
+            );
         put_bytes.push_back(bytes);
     }
     std::vector<std::size_t> delete_bytes;
@@ -153,7 +156,9 @@ result<std::vector<batch>, batch_error> make_batches(plan p, const batch_limits&
     for (auto const& del : p.deletes) {
         std::size_t const bytes = txn_op_overhead_bytes + json_string_bound(del.key);
         if (txn_body_overhead_bytes + bytes > limits.max_bytes)
-            return make_error(batch_errc::op_too_large, del.key, txn_body_overhead_bytes + bytes, limits.max_bytes);
+            return make_error(
+                batch_errc::op_too_large, del.key, txn_body_overhead_bytes + bytes, limits.max_bytes
+            );
         delete_bytes.push_back(bytes);
     }
     std::size_t checkpoint_bytes = 0;
@@ -191,7 +196,9 @@ result<std::vector<batch>, batch_error> make_batches(plan p, const batch_limits&
             if (!pack.fits(1, put_bytes[i]))
                 pack.flush();
             auto& put = p.puts[i];
-            pack.add(txn_op{txn_verb::set, std::move(put.key), std::move(put.value), put.flags}, put_bytes[i]);
+            pack.add(
+                txn_op{txn_verb::set, std::move(put.key), std::move(put.value), put.flags}, put_bytes[i]
+            );
         }
         begin = end;
     }
@@ -212,8 +219,10 @@ result<std::vector<batch>, batch_error> make_batches(plan p, const batch_limits&
 std::string_view to_string(txn_verb verb)
 {
     switch (verb) {
-    case txn_verb::set: return "set";
-    case txn_verb::delete_key: return "delete";
+        case txn_verb::set:
+            return "set";
+        case txn_verb::delete_key:
+            return "delete";
     }
     return "unknown";
 }

@@ -30,7 +30,8 @@ std::optional<refusal> check_guard(const plan& p, const guard_params& params)
 
     // Widen before multiplying so huge counts cannot wrap.
     auto const lhs = static_cast<unsigned long long>(deletes) * 100ULL;
-    auto const rhs = static_cast<unsigned long long>(params.max_delete_percent) * static_cast<unsigned long long>(total);
+    auto const rhs =
+        static_cast<unsigned long long>(params.max_delete_percent) * static_cast<unsigned long long>(total);
     if (total > params.min_keys && lhs > rhs && !params.allow_mass_delete) {
         return refusal{
             refusal_reason::mass_delete,

@@ -24,10 +24,14 @@ bool is_new_data(const index_step& step)
 std::string_view to_string(index_change change)
 {
     switch (change) {
-    case index_change::first: return "first";
-    case index_change::unchanged: return "unchanged";
-    case index_change::advanced: return "advanced";
-    case index_change::reset: return "reset";
+        case index_change::first:
+            return "first";
+        case index_change::unchanged:
+            return "unchanged";
+        case index_change::advanced:
+            return "advanced";
+        case index_change::reset:
+            return "reset";
     }
     return "unknown";
 }

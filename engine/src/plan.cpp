@@ -1,5 +1,4 @@
 #include <engine/plan.hpp>
-
 #include <prefixes/key_map.hpp>
 
 #include <algorithm>
@@ -115,10 +114,8 @@ plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& r
 snapshot apply_plan(const snapshot& dst, const plan& p, std::uint64_t new_index)
 {
     std::map<std::string, kv_entry, std::less<>> state;
-    for (auto const& e : dst.entries)
-        state.emplace(e.key, e);
-    for (auto const& d : p.deletes)
-        state.erase(d.key);
+    for (auto const& e : dst.entries) state.emplace(e.key, e);
+    for (auto const& d : p.deletes) state.erase(d.key);
     for (auto const& put : p.puts) {
         auto [it, inserted] = state.try_emplace(put.key);
         kv_entry& e = it->second;
@@ -131,8 +128,7 @@ snapshot apply_plan(const snapshot& dst, const plan& p, std::uint64_t new_index)
     snapshot out;
     out.index = new_index;
     out.entries.reserve(state.size());
-    for (auto& [key, e] : state)
-        out.entries.push_back(std::move(e));
+    for (auto& [key, e] : state) out.entries.push_back(std::move(e));
     return out;
 }
 
@@ -144,15 +140,24 @@ bool has_changes(const plan& p)
 std::string_view to_string(warning_kind kind)
 {
     switch (kind) {
-    case warning_kind::session_attached: return "session_attached";
-    case warning_kind::lock_flag: return "lock_flag";
-    case warning_kind::semaphore_flag: return "semaphore_flag";
-    case warning_kind::outside_source_prefix: return "outside_source_prefix";
-    case warning_kind::outside_destination: return "outside_destination";
-    case warning_kind::status_key_collision: return "status_key_collision";
-    case warning_kind::duplicate_key: return "duplicate_key";
-    case warning_kind::index_behind_checkpoint: return "index_behind_checkpoint";
-    case warning_kind::checkpoint_mismatch: return "checkpoint_mismatch";
+        case warning_kind::session_attached:
+            return "session_attached";
+        case warning_kind::lock_flag:
+            return "lock_flag";
+        case warning_kind::semaphore_flag:
+            return "semaphore_flag";
+        case warning_kind::outside_source_prefix:
+            return "outside_source_prefix";
+        case warning_kind::outside_destination:
+            return "outside_destination";
+        case warning_kind::status_key_collision:
+            return "status_key_collision";
+        case warning_kind::duplicate_key:
+            return "duplicate_key";
+        case warning_kind::index_behind_checkpoint:
+            return "index_behind_checkpoint";
+        case warning_kind::checkpoint_mismatch:
+            return "checkpoint_mismatch";
     }
     return "unknown";
 }
@@ -160,8 +165,10 @@ std::string_view to_string(warning_kind kind)
 std::string_view to_string(refusal_reason reason)
 {
     switch (reason) {
-    case refusal_reason::empty_source: return "empty_source";
-    case refusal_reason::mass_delete: return "mass_delete";
+        case refusal_reason::empty_source:
+            return "empty_source";
+        case refusal_reason::mass_delete:
+            return "mass_delete";
     }
     return "unknown";
 }

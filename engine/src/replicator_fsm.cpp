@@ -15,42 +15,42 @@ replicator_action replicator_fsm::resume(replicator_event ev)
         return finish(std::nullopt);
 
     switch (state_) {
-    case state::idle:
-        if (std::holds_alternative<event::start>(ev))
-            return read_source();
-        break;
-    case state::reading_source:
-        if (auto* e = std::get_if<event::source_read>(&ev))
-            return on_source(std::move(e->src));
-        if (auto* e = std::get_if<event::failed>(&ev)) {
-            retry_ = retry_target::source;
-            return on_failure(std::move(e->what));
-        }
-        break;
-    case state::reading_destination:
-        if (auto* e = std::get_if<event::destination_read>(&ev))
-            return on_destination(std::move(e->dst), e->prev);
-        if (auto* e = std::get_if<event::failed>(&ev)) {
-            retry_ = retry_target::destination;
-            return on_failure(std::move(e->what));
-        }
-        break;
-    case state::applying:
-        if (std::holds_alternative<event::batch_applied>(ev)) {
-            ++next_batch_;
-            return next_batch_or_finish();
-        }
-        if (auto* e = std::get_if<event::failed>(&ev)) {
-            retry_ = retry_target::destination;
-            return on_failure(std::move(e->what));
-        }
-        break;
-    case state::sleeping:
-        if (std::holds_alternative<event::timer_fired>(ev))
-            return retry_ == retry_target::source ? read_source() : read_destination();
-        break;
-    case state::finished:
-        break;
+        case state::idle:
+            if (std::holds_alternative<event::start>(ev))
+                return read_source();
+            break;
+        case state::reading_source:
+            if (auto* e = std::get_if<event::source_read>(&ev))
+                return on_source(std::move(e->src));
+            if (auto* e = std::get_if<event::failed>(&ev)) {
+                retry_ = retry_target::source;
+                return on_failure(std::move(e->what));
+            }
+            break;
+        case state::reading_destination:
+            if (auto* e = std::get_if<event::destination_read>(&ev))
+                return on_destination(std::move(e->dst), e->prev);
+            if (auto* e = std::get_if<event::failed>(&ev)) {
+                retry_ = retry_target::destination;
+                return on_failure(std::move(e->what));
+            }
+            break;
+        case state::applying:
+            if (std::holds_alternative<event::batch_applied>(ev)) {
+                ++next_batch_;
+                return next_batch_or_finish();
+            }
+            if (auto* e = std::get_if<event::failed>(&ev)) {
+                retry_ = retry_target::destination;
+                return on_failure(std::move(e->what));
+            }
+            break;
+        case state::sleeping:
+            if (std::holds_alternative<event::timer_fired>(ev))
+                return retry_ == retry_target::source ? read_source() : read_destination();
+            break;
+        case state::finished:
+            break;
     }
     // The driver answered an action with the wrong event: a bug, not an input error.
     throw std::logic_error("replicator_fsm: event does not answer the pending action");
@@ -92,7 +92,8 @@ replicator_action replicator_fsm::on_destination(snapshot dst, const std::option
     std::optional<txn_op> checkpoint_op;
     // Rewrite the checkpoint only when it moves or data changes (consul-replicate wrote it on
     // every pass); never for a refused plan.
-    if (config_.encode_checkpoint && p.next_checkpoint && (!prev || *prev != *p.next_checkpoint || has_changes(p))) {
+    if (config_.encode_checkpoint && p.next_checkpoint &&
+        (!prev || *prev != *p.next_checkpoint || has_changes(p))) {
         checkpoint_op =
             txn_op{txn_verb::set, config_.rule.status_key, config_.encode_checkpoint(*p.next_checkpoint), 0};
     }

@@ -11,7 +11,9 @@ void sort_entries(std::vector<kv_entry>& entries)
     });
     entries.erase(
         std::unique(
-            entries.begin(), entries.end(), [](const kv_entry& a, const kv_entry& b) { return a.key == b.key; }
+            entries.begin(),
+            entries.end(),
+            [](const kv_entry& a, const kv_entry& b) { return a.key == b.key; }
         ),
         entries.end()
     );

@@ -17,7 +17,9 @@ std::optional<std::string> replace_leading(std::string_view from, std::string_vi
 
 }  // namespace
 
-std::optional<std::string> map_key(std::string_view source, std::string_view destination, std::string_view source_key)
+std::optional<std::string> map_key(
+    std::string_view source, std::string_view destination, std::string_view source_key
+)
 {
     return replace_leading(source, destination, source_key);
 }
@@ -28,9 +30,7 @@ std::optional<std::string> map_key(const prefix_spec& spec, std::string_view sou
 }
 
 std::optional<std::string> unmap_key(
-    std::string_view source,
-    std::string_view destination,
-    std::string_view destination_key
+    std::string_view source, std::string_view destination, std::string_view destination_key
 )
 {
     return replace_leading(destination, source, destination_key);

@@ -19,8 +19,9 @@ constexpr std::array<std::uint32_t, 64> k_table = {
 };
 
 constexpr std::array<std::uint32_t, 64> shifts = {
-    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
-    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    7,  12, 17, 22, 7,  12, 17, 22, 7,  12, 17, 22, 7,  12, 17, 22, 5,  9,  14, 20, 5,  9,
+    14, 20, 5,  9,  14, 20, 5,  9,  14, 20, 4,  11, 16, 23, 4,  11, 16, 23, 4,  11, 16, 23,
+    4,  11, 16, 23, 6,  10, 15, 21, 6,  10, 15, 21, 6,  10, 15, 21, 6,  10, 15, 21,
 };
 
 std::uint32_t rotl(std::uint32_t x, std::uint32_t n)
@@ -32,7 +33,8 @@ void process_block(std::array<std::uint32_t, 4>& state, const std::uint8_t* bloc
 {
     std::array<std::uint32_t, 16> m{};
     for (std::size_t i = 0; i < 16; ++i) {
-        m[i] = static_cast<std::uint32_t>(block[i * 4]) | (static_cast<std::uint32_t>(block[i * 4 + 1]) << 8U) |
+        m[i] = static_cast<std::uint32_t>(block[i * 4]) |
+               (static_cast<std::uint32_t>(block[i * 4 + 1]) << 8U) |
                (static_cast<std::uint32_t>(block[i * 4 + 2]) << 16U) |
                (static_cast<std::uint32_t>(block[i * 4 + 3]) << 24U);
     }
@@ -75,21 +77,18 @@ std::array<std::uint8_t, 16> md5(std::string_view data)
     std::array<std::uint32_t, 4> state = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
     auto const* bytes = reinterpret_cast<const std::uint8_t*>(data.data());
     std::size_t const full = data.size() / 64;
-    for (std::size_t i = 0; i < full; ++i)
-        process_block(state, bytes + i * 64);
+    for (std::size_t i = 0; i < full; ++i) process_block(state, bytes + i * 64);
 
     // Tail: the remaining bytes, 0x80, zero padding, then the bit length (little-endian), in 1 or 2 blocks.
     std::array<std::uint8_t, 128> tail{};
     std::size_t const rest = data.size() - full * 64;
-    for (std::size_t i = 0; i < rest; ++i)
-        tail[i] = bytes[full * 64 + i];
+    for (std::size_t i = 0; i < rest; ++i) tail[i] = bytes[full * 64 + i];
     tail[rest] = 0x80;
     std::size_t const tail_len = rest < 56 ? 64 : 128;
     std::uint64_t const bit_len = static_cast<std::uint64_t>(data.size()) * 8U;
     for (std::size_t i = 0; i < 8; ++i)
         tail[tail_len - 8 + i] = static_cast<std::uint8_t>(bit_len >> (8U * i));
-    for (std::size_t off = 0; off < tail_len; off += 64)
-        process_block(state, tail.data() + off);
+    for (std::size_t off = 0; off < tail_len; off += 64) process_block(state, tail.data() + off);
 
     std::array<std::uint8_t, 16> digest{};
     for (std::size_t i = 0; i < 4; ++i) {

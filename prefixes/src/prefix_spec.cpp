@@ -14,8 +14,8 @@ bool is_go_space(char c)
 
 bool is_dc_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 struct source_match
@@ -63,7 +63,8 @@ result<prefix_spec, prefix_error> parse_prefix_spec(std::string_view text, parse
 
     auto const colon = text.find(':');
     std::string_view const source = text.substr(0, colon);
-    std::string_view const destination = colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
+    std::string_view const destination =
+        colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
 
     auto const m = match_source(source);
     if (!m)
@@ -80,10 +81,7 @@ result<prefix_spec, prefix_error> parse_prefix_spec(std::string_view text, parse
 }
 
 result<prefix_spec, prefix_error> parse_prefix_block(
-    std::string_view source,
-    std::string_view datacenter,
-    std::string_view destination,
-    parse_options options
+    std::string_view source, std::string_view datacenter, std::string_view destination, parse_options options
 )
 {
     std::string text(source);

@@ -31,8 +31,9 @@ std::size_t utf8_length(std::string_view s, std::size_t i, char32_t& rune)
         int const c2 = cont(2);
         if (c1 < 0 || c2 < 0)
             return 0;
-        char32_t const r = static_cast<char32_t>(((b0 & 0x0FU) << 12) | (static_cast<unsigned>(c1) << 6) |
-                                                 static_cast<unsigned>(c2));
+        char32_t const r = static_cast<char32_t>(
+            ((b0 & 0x0FU) << 12) | (static_cast<unsigned>(c1) << 6) | static_cast<unsigned>(c2)
+        );
         if (r < 0x800 || (r >= 0xD800 && r <= 0xDFFF))
             return 0;
         rune = r;
@@ -44,8 +45,10 @@ std::size_t utf8_length(std::string_view s, std::size_t i, char32_t& rune)
         int const c3 = cont(3);
         if (c1 < 0 || c2 < 0 || c3 < 0)
             return 0;
-        char32_t const r = static_cast<char32_t>(((b0 & 0x07U) << 18) | (static_cast<unsigned>(c1) << 12) |
-                                                 (static_cast<unsigned>(c2) << 6) | static_cast<unsigned>(c3));
+        char32_t const r = static_cast<char32_t>(
+            ((b0 & 0x07U) << 18) | (static_cast<unsigned>(c1) << 12) | (static_cast<unsigned>(c2) << 6) |
+            static_cast<unsigned>(c3)
+        );
         if (r < 0x10000 || r > 0x10FFFF)
             return 0;
         rune = r;
@@ -65,20 +68,38 @@ std::string go_quote(std::string_view text)
         auto const c = static_cast<unsigned char>(text[i]);
         if (c < 0x80) {
             switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\a': out += "\\a"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\v': out += "\\v"; break;
-            default:
-                if (c < 0x20 || c == 0x7F)
-                    out += fmt::format("\\x{:02x}", c);
-                else
-                    out.push_back(static_cast<char>(c));
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '\a':
+                    out += "\\a";
+                    break;
+                case '\b':
+                    out += "\\b";
+                    break;
+                case '\f':
+                    out += "\\f";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                case '\v':
+                    out += "\\v";
+                    break;
+                default:
+                    if (c < 0x20 || c == 0x7F)
+                        out += fmt::format("\\x{:02x}", c);
+                    else
+                        out.push_back(static_cast<char>(c));
             }
             ++i;
             continue;

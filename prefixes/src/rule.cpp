@@ -18,7 +18,9 @@ rule make_rule(prefix_spec spec, key_filter filter, std::string_view status_dir)
     return r;
 }
 
-std::vector<rule> make_rules(const std::vector<prefix_spec>& specs, const key_filter& filter, std::string_view status_dir)
+std::vector<rule> make_rules(
+    const std::vector<prefix_spec>& specs, const key_filter& filter, std::string_view status_dir
+)
 {
     std::vector<rule> rules;
     rules.reserve(specs.size());
@@ -32,8 +34,7 @@ std::vector<rule> make_rules(const std::vector<prefix_spec>& specs, const key_fi
         }
         std::sort(r.protected_prefixes.begin(), r.protected_prefixes.end());
         r.protected_prefixes.erase(
-            std::unique(r.protected_prefixes.begin(), r.protected_prefixes.end()),
-            r.protected_prefixes.end()
+            std::unique(r.protected_prefixes.begin(), r.protected_prefixes.end()), r.protected_prefixes.end()
         );
         rules.push_back(std::move(r));
     }

@@ -4,8 +4,7 @@ namespace kvship::prefixes {
 
 std::string_view trim_status_dir(std::string_view status_dir)
 {
-    while (!status_dir.empty() && status_dir.back() == '/')
-        status_dir.remove_suffix(1);
+    while (!status_dir.empty() && status_dir.back() == '/') status_dir.remove_suffix(1);
     return status_dir;
 }
 

@@ -52,7 +52,9 @@ TEST_CASE("backoff_delay edge cases", "[engine]")
     CHECK(backoff_delay(200, backoff_params{.max = 0ns}, 5) <= std::chrono::nanoseconds::max());
 
     // huge attempt numbers with a cap stay at the cap
-    CHECK(backoff_delay(std::numeric_limits<unsigned>::max(), backoff_params{.jitter_percent = 0}, 0) == 1min);
+    CHECK(
+        backoff_delay(std::numeric_limits<unsigned>::max(), backoff_params{.jitter_percent = 0}, 0) == 1min
+    );
 
     // -retry=<dur>: base == max gives a constant backoff
     backoff_params const constant{.base = 5s, .max = 5s, .jitter_percent = 0};

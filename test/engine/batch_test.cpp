@@ -14,8 +14,7 @@ plan plan_of(std::vector<put_op> puts, std::vector<std::string> deletes = {})
 {
     plan p;
     p.puts = std::move(puts);
-    for (auto& d : deletes)
-        p.deletes.push_back({std::move(d)});
+    for (auto& d : deletes) p.deletes.push_back({std::move(d)});
     p.next_checkpoint = checkpoint{9, "s/", "d/"};
     return p;
 }
@@ -32,18 +31,21 @@ txn_op checkpoint_op(std::string value = R"({
 std::vector<std::size_t> sizes(const std::vector<batch>& batches)
 {
     std::vector<std::size_t> out;
-    for (auto const& b : batches)
-        out.push_back(b.ops.size());
+    for (auto const& b : batches) out.push_back(b.ops.size());
     return out;
 }
 
-std::vector<put_op> numbered_puts(std::size_t n, std::uint64_t first_index, bool same_index, std::size_t value_bytes = 1)
+std::vector<put_op> numbered_puts(
+    std::size_t n, std::uint64_t first_index, bool same_index, std::size_t value_bytes = 1
+)
 {
     std::vector<put_op> out;
     for (std::size_t i = 0; i < n; ++i)
-        out.push_back(put(
-            fmt::format("d/{:05}", i), std::string(value_bytes, 'v'), same_index ? first_index : first_index + i
-        ));
+        out.push_back(
+            put(fmt::format("d/{:05}", i),
+                std::string(value_bytes, 'v'),
+                same_index ? first_index : first_index + i)
+        );
     return out;
 }
 
@@ -96,11 +98,10 @@ TEST_CASE("size estimates are upper bounds of the encoded body", "[engine]")
     std::uniform_int_distribution<int> len(0, 40);
     std::vector<txn_op> ops;
     for (int i = 0; i < 300; ++i) {
-        txn_op op{i % 3 == 0 ? txn_verb::delete_key : txn_verb::set, {}, {}, static_cast<std::uint64_t>(rng())};
-        for (int n = len(rng); n > 0; --n)
-            op.key.push_back(static_cast<char>(byte(rng)));
-        for (int n = len(rng) * 10; n > 0; --n)
-            op.value.push_back(static_cast<char>(byte(rng)));
+        txn_op op{
+            i % 3 == 0 ? txn_verb::delete_key : txn_verb::set, {}, {}, static_cast<std::uint64_t>(rng())};
+        for (int n = len(rng); n > 0; --n) op.key.push_back(static_cast<char>(byte(rng)));
+        for (int n = len(rng) * 10; n > 0; --n) op.value.push_back(static_cast<char>(byte(rng)));
         ops.push_back(op);
         CHECK(encode_body(ops).size() <= estimate_body_bytes(ops));
     }
@@ -133,8 +134,7 @@ TEST_CASE("make_batches respects the op limit and puts the checkpoint last", "[e
     );
     CAPTURE(c.name);
     std::vector<std::string> deletes;
-    for (std::size_t i = 0; i < c.deletes; ++i)
-        deletes.push_back(fmt::format("d/z{:04}", i));
+    for (std::size_t i = 0; i < c.deletes; ++i) deletes.push_back(fmt::format("d/z{:04}", i));
     batch_limits const limits{.max_ops = c.max_ops};
     auto const r = make_batches(
         plan_of(numbered_puts(c.puts, 10, c.same_index), deletes),
@@ -153,8 +153,7 @@ TEST_CASE("make_batches keeps writes of one source index together where they fit
     // 60 puts at index 1, then a 10-put source transaction at index 2: it does not fit in the 4
     // slots left, so it starts the next batch instead of being split.
     auto puts = numbered_puts(60, 1, true);
-    for (std::size_t i = 0; i < 10; ++i)
-        puts.push_back(put(fmt::format("d/t{}", i), "v", 2));
+    for (std::size_t i = 0; i < 10; ++i) puts.push_back(put(fmt::format("d/t{}", i), "v", 2));
     auto const r = make_batches(plan_of(puts), batch_limits{}, checkpoint_op());
     REQUIRE(r.has_value());
     CHECK(sizes(*r) == std::vector<std::size_t>{60, 11});
@@ -170,8 +169,7 @@ TEST_CASE("make_batches keeps writes of one source index together where they fit
     REQUIRE(ordered.has_value());
     REQUIRE(ordered->size() == 1);
     std::vector<std::string> keys;
-    for (auto const& op : ordered->front().ops)
-        keys.push_back(op.key);
+    for (auto const& op : ordered->front().ops) keys.push_back(op.key);
     CHECK(keys == std::vector<std::string>{"d/b", "d/c", "d/a", "d/x", "d/y"});
     CHECK(ordered->front().ops[3].verb == txn_verb::delete_key);
     CHECK(ordered->front().ops[3].value.empty());
@@ -188,14 +186,20 @@ TEST_CASE("make_batches respects the byte budget", "[engine]")
 
     // a same-index group that fits only in an empty batch starts one
     auto const g = make_batches(
-        plan_of({put("d/a", std::string(200 * 1024, 'a'), 1), put("d/b", std::string(100 * 1024, 'b'), 2), put("d/c", std::string(100 * 1024, 'c'), 2)}),
+        plan_of(
+            {put("d/a", std::string(200 * 1024, 'a'), 1),
+             put("d/b", std::string(100 * 1024, 'b'), 2),
+             put("d/c", std::string(100 * 1024, 'c'), 2)}
+        ),
         limits
     );
     REQUIRE(g.has_value());
     CHECK(sizes(*g) == std::vector<std::size_t>{1, 2});
 
     // a checkpoint that does not fit the last batch goes alone
-    auto const full = make_batches(plan_of(numbered_puts(3, 1, false, 120 * 1024)), limits, checkpoint_op(std::string(130 * 1024, 'x')));
+    auto const full = make_batches(
+        plan_of(numbered_puts(3, 1, false, 120 * 1024)), limits, checkpoint_op(std::string(130 * 1024, 'x'))
+    );
     REQUIRE(full.has_value());
     CHECK(sizes(*full) == std::vector<std::size_t>{3, 1});
     check_invariants(*full, limits, true);
@@ -205,7 +209,8 @@ TEST_CASE("make_batches returns errors instead of skipping", "[engine]")
 {
     batch_limits const limits{};
 
-    auto r = make_batches(plan_of({put("d/ok", "v"), put("d/huge", std::string(512 * 1024 + 1, 'x'))}), limits);
+    auto r =
+        make_batches(plan_of({put("d/ok", "v"), put("d/huge", std::string(512 * 1024 + 1, 'x'))}), limits);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == batch_errc::value_too_large);
     CHECK(r.error().key == "d/huge");

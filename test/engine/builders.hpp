@@ -4,7 +4,6 @@
 #include <engine/batch.hpp>
 #include <engine/plan.hpp>
 #include <engine/types.hpp>
-
 #include <prefixes/rule.hpp>
 #include <prefixes/status_key.hpp>
 
@@ -19,7 +18,9 @@
 
 namespace kvship::engine::test {
 
-inline kv_entry kv(std::string key, std::string value, std::uint64_t modify_index = 1, std::uint64_t flags = 0)
+inline kv_entry kv(
+    std::string key, std::string value, std::uint64_t modify_index = 1, std::uint64_t flags = 0
+)
 {
     return kv_entry{std::move(key), std::move(value), flags, modify_index, std::nullopt};
 }
@@ -57,16 +58,14 @@ inline put_op put(std::string key, std::string value, std::uint64_t source_index
 inline std::vector<std::string> keys_of(const std::vector<delete_op>& deletes)
 {
     std::vector<std::string> out;
-    for (auto const& d : deletes)
-        out.push_back(d.key);
+    for (auto const& d : deletes) out.push_back(d.key);
     return out;
 }
 
 inline std::vector<std::string> keys_of(const std::vector<put_op>& puts)
 {
     std::vector<std::string> out;
-    for (auto const& p : puts)
-        out.push_back(p.key);
+    for (auto const& p : puts) out.push_back(p.key);
     return out;
 }
 
@@ -75,10 +74,10 @@ inline std::vector<std::string> keys_of(const std::vector<put_op>& puts)
 // Readable failure output for Catch2 through the fmt formatters.
 namespace Catch {
 
-#define KVSHIP_FMT_STRING_MAKER(type)                                        \
-    template <>                                                              \
-    struct StringMaker<type>                                                 \
-    {                                                                        \
+#define KVSHIP_FMT_STRING_MAKER(type)                                              \
+    template <>                                                                    \
+    struct StringMaker<type>                                                       \
+    {                                                                              \
         static std::string convert(const type& v) { return fmt::format("{}", v); } \
     };
 

@@ -13,8 +13,7 @@ plan shaped(std::size_t selected, std::size_t total, std::size_t deletes)
     plan p;
     p.stats.selected_keys = selected;
     p.stats.destination_keys = total;
-    for (std::size_t i = 0; i < deletes; ++i)
-        p.deletes.push_back({fmt::format("d/{}", i)});
+    for (std::size_t i = 0; i < deletes; ++i) p.deletes.push_back({fmt::format("d/{}", i)});
     p.puts.push_back(put("d/kept", "v"));
     p.next_checkpoint = checkpoint{9, "s/", "d/"};
     return p;
@@ -46,7 +45,8 @@ TEST_CASE("check_guard refuses empty sources and mass deletes", "[engine]")
         guard_case{"empty source wipes one key", 0, 1, 1, defaults, refusal_reason::empty_source},
         guard_case{"empty source wipes many keys", 0, 500, 500, defaults, refusal_reason::empty_source},
         guard_case{"empty source allowed", 0, 500, 500, allow_empty, std::nullopt},
-        guard_case{"empty source, mass deletes allowed only", 0, 500, 500, allow_mass, refusal_reason::empty_source},
+        guard_case{
+            "empty source, mass deletes allowed only", 0, 500, 500, allow_mass, refusal_reason::empty_source},
         guard_case{"exactly half of 20", 5, 20, 10, defaults, std::nullopt},
         guard_case{"more than half of 20", 5, 20, 11, defaults, refusal_reason::mass_delete},
         guard_case{"all of 10 keys: too few to judge", 1, 10, 9, defaults, std::nullopt},
@@ -95,16 +95,22 @@ TEST_CASE("the guard stops the #82 wipe end to end", "[engine]")
 {
     // A bogus empty source answer against a populated destination.
     std::vector<kv_entry> dst;
-    for (int i = 0; i < 100; ++i)
-        dst.push_back(kv(fmt::format("vault/logical/{}", i), "secret"));
-    auto const p = guard_plan(make_plan(snap(77, {}), snap(5, dst), pair_rule("vault/", "vault/"), checkpoint{50, "vault/", "vault/"}), {});
+    for (int i = 0; i < 100; ++i) dst.push_back(kv(fmt::format("vault/logical/{}", i), "secret"));
+    auto const p = guard_plan(
+        make_plan(
+            snap(77, {}), snap(5, dst), pair_rule("vault/", "vault/"), checkpoint{50, "vault/", "vault/"}
+        ),
+        {}
+    );
     REQUIRE(p.refused.has_value());
     CHECK(p.deletes.empty());
     CHECK_FALSE(p.next_checkpoint.has_value());
 
     // A partial answer (a third of the keys) trips the percentage rule.
     std::vector<kv_entry> partial(dst.begin(), dst.begin() + 30);
-    auto const q = guard_plan(make_plan(snap(77, partial), snap(5, dst), pair_rule("vault/", "vault/"), checkpoint{}), {});
+    auto const q = guard_plan(
+        make_plan(snap(77, partial), snap(5, dst), pair_rule("vault/", "vault/"), checkpoint{}), {}
+    );
     REQUIRE(q.refused.has_value());
     CHECK(q.refused->reason == refusal_reason::mass_delete);
     CHECK(q.refused->deletes == 70);

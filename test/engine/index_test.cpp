@@ -32,7 +32,9 @@ TEST_CASE("next_wait_index follows Consul's blocking-query rules", "[engine]")
     CAPTURE(c.name);
     auto const step = next_wait_index(c.prev, c.returned);
     CHECK(step == c.step);
-    CHECK(is_new_data(step) == (c.step.change == index_change::first || c.step.change == index_change::advanced));
+    CHECK(
+        is_new_data(step) == (c.step.change == index_change::first || c.step.change == index_change::advanced)
+    );
 }
 
 TEST_CASE("a watch loop over a sequence of answers", "[engine]")
@@ -45,12 +47,12 @@ TEST_CASE("a watch loop over a sequence of answers", "[engine]")
     };
 
     std::vector<step_case> const script = {
-        {0, 1, index_change::first},     // empty store: raised to 1, then block on 1
-        {0, 1, index_change::unchanged}, // still nothing
+        {0, 1, index_change::first},      // empty store: raised to 1, then block on 1
+        {0, 1, index_change::unchanged},  // still nothing
         {5, 5, index_change::advanced},
-        {5, 5, index_change::unchanged}, // wait timed out
-        {3, 0, index_change::reset},     // went backwards: full non-blocking read next
-        {4, 4, index_change::first},     // the re-read is data again
+        {5, 5, index_change::unchanged},  // wait timed out
+        {3, 0, index_change::reset},      // went backwards: full non-blocking read next
+        {4, 4, index_change::first},      // the re-read is data again
         {9, 9, index_change::advanced},
     };
     std::uint64_t index = 0;

@@ -26,18 +26,75 @@ TEST_CASE("make_plan diffs by value: puts what differs, deletes what the source 
 {
     auto const c = GENERATE(
         plan_case{"identical", snap(9, {kv("s/a", "1", 5)}), snap(3, {kv("d/a", "1", 2)}), {}, {}, {}},
-        plan_case{"new key", snap(9, {kv("s/a", "1", 5), kv("s/b", "2", 7)}), snap(3, {kv("d/a", "1")}), {}, {put("d/b", "2", 7)}, {}},
-        plan_case{"value changed", snap(9, {kv("s/a", "new", 8)}), snap(3, {kv("d/a", "old")}), {}, {put("d/a", "new", 8)}, {}},
-        plan_case{"flags changed", snap(9, {kv("s/a", "v", 8, 42)}), snap(3, {kv("d/a", "v", 1, 0)}), {}, {put("d/a", "v", 8, 42)}, {}},
-        plan_case{"only the index moved", snap(9, {kv("s/a", "v", 99)}), snap(3, {kv("d/a", "v", 1)}), {}, {}, {}},
-        plan_case{"empty value is a value", snap(9, {kv("s/a", "", 4)}), snap(3, {}), {}, {put("d/a", "", 4)}, {}},
-        plan_case{"extra destination key", snap(9, {kv("s/a", "1")}), snap(3, {kv("d/a", "1"), kv("d/z", "x")}), {}, {}, {"d/z"}},
-        plan_case{"drift repaired (#52)", snap(9, {kv("s/a", "1", 2)}), snap(3, {kv("d/a", "edited", 5)}), {}, {put("d/a", "1", 2)}, {}},
-        plan_case{"excluded source key is not copied", snap(9, {kv("s/x/1", "v"), kv("s/a", "1")}), snap(3, {kv("d/a", "1")}), {"s/x"}, {}, {}},
-        plan_case{"excluded destination key is not deleted", snap(9, {}), snap(3, {kv("d/x/1", "v"), kv("d/y", "v")}), {"s/x"}, {}, {"d/y"}},
-        plan_case{"excluded key present on both sides is left alone", snap(9, {kv("s/x", "new")}), snap(3, {kv("d/x", "old")}), {"s/x"}, {}, {}},
-        // consul-replicate mapped d/... back with replace-all: "d/s/d/k" -> "s/s/s/k", which misses the exclude
-        plan_case{"delete-side exclude uses the leading prefix only", snap(9, {}), snap(3, {kv("d/s/d/k", "v")}), {"s/s/d/"}, {}, {}}
+        plan_case{
+            "new key",
+            snap(9, {kv("s/a", "1", 5), kv("s/b", "2", 7)}),
+            snap(3, {kv("d/a", "1")}),
+            {},
+            {put("d/b", "2", 7)},
+            {}},
+        plan_case{
+            "value changed",
+            snap(9, {kv("s/a", "new", 8)}),
+            snap(3, {kv("d/a", "old")}),
+            {},
+            {put("d/a", "new", 8)},
+            {}},
+        plan_case{
+            "flags changed",
+            snap(9, {kv("s/a", "v", 8, 42)}),
+            snap(3, {kv("d/a", "v", 1, 0)}),
+            {},
+            {put("d/a", "v", 8, 42)},
+            {}},
+        plan_case{
+            "only the index moved", snap(9, {kv("s/a", "v", 99)}), snap(3, {kv("d/a", "v", 1)}), {}, {}, {}},
+        plan_case{
+            "empty value is a value", snap(9, {kv("s/a", "", 4)}), snap(3, {}), {}, {put("d/a", "", 4)}, {}},
+        plan_case{
+            "extra destination key",
+            snap(9, {kv("s/a", "1")}),
+            snap(3, {kv("d/a", "1"), kv("d/z", "x")}),
+            {},
+            {},
+            {"d/z"}},
+        plan_case{
+            "drift repaired (#52)",
+            snap(9, {kv("s/a", "1", 2)}),
+            snap(3, {kv("d/a", "edited", 5)}),
+            {},
+            {put("d/a", "1", 2)},
+            {}},
+        plan_case{
+            "excluded source key is not copied",
+            snap(9, {kv("s/x/1", "v"), kv("s/a", "1")}),
+            snap(3, {kv("d/a", "1")}),
+            {"s/x"},
+            {},
+            {}},
+        plan_case{
+            "excluded destination key is not deleted",
+            snap(9, {}),
+            snap(3, {kv("d/x/1", "v"), kv("d/y", "v")}),
+            {"s/x"},
+            {},
+            {"d/y"}},
+        plan_case{
+            "excluded key present on both sides is left alone",
+            snap(9, {kv("s/x", "new")}),
+            snap(3, {kv("d/x", "old")}),
+            {"s/x"},
+            {},
+            {}},
+        // consul-replicate mapped d/... back with replace-all: "d/s/d/k" -> "s/s/s/k", which misses the
+        // exclude
+        plan_case{
+            "delete-side exclude uses the leading prefix only",
+            snap(9, {}),
+            snap(3, {kv("d/s/d/k", "v")}),
+            {"s/s/d/"},
+            {},
+            {}}
     );
     CAPTURE(c.name);
     auto const p = make_plan(c.src, c.dst, pair_rule("s/", "d/", c.excludes), checkpoint{});
@@ -108,15 +165,19 @@ TEST_CASE("make_plan copies value and flags but never sessions, and warns", "[en
     );
     CHECK(
         p.puts ==
-        std::vector<put_op>{put("d/held", "v", 3), put("d/lock", "", 4, lock_flag_value), put("d/sema", "x", 5, semaphore_flag_value)}
+        std::vector<put_op>{
+            put("d/held", "v", 3),
+            put("d/lock", "", 4, lock_flag_value),
+            put("d/sema", "x", 5, semaphore_flag_value)}
     );
     // like consul-replicate, only keys being written are reported
     CHECK(
-        p.warnings == std::vector<warning>{
-                          {warning_kind::session_attached, "d/held"},
-                          {warning_kind::lock_flag, "d/lock"},
-                          {warning_kind::semaphore_flag, "d/sema"},
-                      }
+        p.warnings ==
+        std::vector<warning>{
+            {warning_kind::session_attached, "d/held"},
+            {warning_kind::lock_flag, "d/lock"},
+            {warning_kind::semaphore_flag, "d/sema"},
+        }
     );
 }
 
@@ -131,12 +192,13 @@ TEST_CASE("make_plan reports entries outside the prefixes and duplicates, and ig
     CHECK(p.puts == std::vector<put_op>{put("d/a", "1")});
     CHECK(keys_of(p.deletes) == std::vector<std::string>{"d/q"});
     CHECK(
-        p.warnings == std::vector<warning>{
-                          {warning_kind::duplicate_key, "d/q"},
-                          {warning_kind::outside_destination, "e/z"},
-                          {warning_kind::duplicate_key, "s/a"},
-                          {warning_kind::outside_source_prefix, "t/b"},
-                      }
+        p.warnings ==
+        std::vector<warning>{
+            {warning_kind::duplicate_key, "d/q"},
+            {warning_kind::outside_destination, "e/z"},
+            {warning_kind::duplicate_key, "s/a"},
+            {warning_kind::outside_source_prefix, "t/b"},
+        }
     );
 }
 
@@ -181,7 +243,16 @@ TEST_CASE("make_plan counts what it saw", "[engine]")
         pair_rule("s/", "d/", {"s/x/"}),
         checkpoint{}
     );
-    CHECK(p.stats == plan_stats{.source_keys = 3, .selected_keys = 2, .destination_keys = 3, .unchanged = 1, .filtered = 1, .protected_keys = 0});
+    CHECK(
+        p.stats ==
+        plan_stats{
+            .source_keys = 3,
+            .selected_keys = 2,
+            .destination_keys = 3,
+            .unchanged = 1,
+            .filtered = 1,
+            .protected_keys = 0}
+    );
     CHECK(has_changes(p));
     CHECK_FALSE(has_changes(make_plan(snap(1, {}), snap(1, {}), pair_rule("s/", "d/"), checkpoint{})));
 }
@@ -191,13 +262,19 @@ TEST_CASE("make_plan is deterministic whatever the input order", "[engine]")
     std::vector<kv_entry> src;
     std::vector<kv_entry> dst;
     for (int i = 0; i < 50; ++i) {
-        src.push_back(kv(fmt::format("s/{:02}", i), fmt::format("v{}", i % 7), static_cast<std::uint64_t>(100 - i)));
+        src.push_back(
+            kv(fmt::format("s/{:02}", i), fmt::format("v{}", i % 7), static_cast<std::uint64_t>(100 - i))
+        );
         dst.push_back(kv(fmt::format("d/{:02}", i * 2), fmt::format("v{}", i % 5)));
     }
     auto const r = pair_rule("s/", "d/", {"s/1"});
     auto const expected = make_plan(snap(200, src), snap(3, dst), r, checkpoint{});
-    CHECK(std::is_sorted(expected.puts.begin(), expected.puts.end(), [](auto& a, auto& b) { return a.key < b.key; }));
-    CHECK(std::is_sorted(expected.deletes.begin(), expected.deletes.end(), [](auto& a, auto& b) { return a.key < b.key; }));
+    CHECK(std::is_sorted(expected.puts.begin(), expected.puts.end(), [](auto& a, auto& b) {
+        return a.key < b.key;
+    }));
+    CHECK(std::is_sorted(expected.deletes.begin(), expected.deletes.end(), [](auto& a, auto& b) {
+        return a.key < b.key;
+    }));
 
     std::mt19937 rng(7);
     for (int round = 0; round < 5; ++round) {
@@ -212,7 +289,9 @@ TEST_CASE("apply_plan applies puts and deletes as Consul would", "[engine]")
     plan p;
     p.puts = {put("d/a", "new", 5, 7), put("d/c", "c", 6)};
     p.deletes = {{"d/b"}, {"d/missing"}};
-    auto const out = apply_plan(snap(3, {with_session(kv("d/a", "old", 2), "s1"), kv("d/b", "b"), kv("d/z", "z", 1)}), p, 10);
+    auto const out = apply_plan(
+        snap(3, {with_session(kv("d/a", "old", 2), "s1"), kv("d/b", "b"), kv("d/z", "z", 1)}), p, 10
+    );
     CHECK(
         out == snap(
                    10,
@@ -223,7 +302,9 @@ TEST_CASE("apply_plan applies puts and deletes as Consul would", "[engine]")
     );
 }
 
-TEST_CASE("sort_entries sorts by key and keeps the first of duplicates; same_entries ignores the index", "[engine]")
+TEST_CASE(
+    "sort_entries sorts by key and keeps the first of duplicates; same_entries ignores the index", "[engine]"
+)
 {
     std::vector<kv_entry> entries = {kv("b", "1"), kv("a", "first"), kv("c", "3"), kv("a", "second")};
     sort_entries(entries);
@@ -235,7 +316,13 @@ TEST_CASE("sort_entries sorts by key and keeps the first of duplicates; same_ent
 
 TEST_CASE("engine types print readably", "[engine]")
 {
-    CHECK(fmt::format("{}", with_session(kv("a\n", "v", 3, 1), "s")) == R"({key="a\n" value="v" flags=1 modify_index=3 session="s"})");
-    CHECK(fmt::format("{}", checkpoint{4, "s/", "d/"}) == R"(checkpoint{last_replicated=4 source="s/" destination="d/"})");
+    CHECK(
+        fmt::format("{}", with_session(kv("a\n", "v", 3, 1), "s")) ==
+        R"({key="a\n" value="v" flags=1 modify_index=3 session="s"})"
+    );
+    CHECK(
+        fmt::format("{}", checkpoint{4, "s/", "d/"}) ==
+        R"(checkpoint{last_replicated=4 source="s/" destination="d/"})"
+    );
     CHECK(fmt::format("{}", warning{warning_kind::lock_flag, "k"}) == R"(lock_flag("k"))");
 }

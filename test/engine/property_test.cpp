@@ -5,7 +5,6 @@
 #include <engine/batch.hpp>
 #include <engine/guard.hpp>
 #include <engine/plan.hpp>
-
 #include <prefixes/key_map.hpp>
 
 #include <map>
@@ -29,8 +28,7 @@ struct generator
     std::string word(std::size_t max_len)
     {
         std::string s;
-        for (std::size_t n = pick(max_len + 1); n > 0; --n)
-            s.push_back("ab/x"[pick(4)]);
+        for (std::size_t n = pick(max_len + 1); n > 0; --n) s.push_back("ab/x"[pick(4)]);
         return s;
     }
 
@@ -48,8 +46,7 @@ struct generator
             unique.emplace(key, e);
         }
         std::vector<kv_entry> out;
-        for (auto& [k, e] : unique)
-            out.push_back(std::move(e));
+        for (auto& [k, e] : unique) out.push_back(std::move(e));
         std::shuffle(out.begin(), out.end(), rng);
         return out;
     }
@@ -58,8 +55,7 @@ struct generator
 kv_map as_map(const std::vector<kv_entry>& entries)
 {
     kv_map m;
-    for (auto const& e : entries)
-        m.emplace(e.key, std::make_pair(e.value, e.flags));
+    for (auto const& e : entries) m.emplace(e.key, std::make_pair(e.value, e.flags));
     return m;
 }
 
@@ -95,7 +91,7 @@ TEST_CASE("property: plan + batches turn the destination into the mapped, filter
     };
 
     std::vector<layout> const layouts = {
-        {"s", "d"},                // plain text prefixes: "sx" maps to "dx"
+        {"s", "d"},  // plain text prefixes: "sx" maps to "dx"
         {"s/", "d/"},
         {"a", "a"},                // same prefix in another DC
         {"a/", "a/b"},             // destination nested in the source text
@@ -109,8 +105,7 @@ TEST_CASE("property: plan + batches turn the destination into the mapped, filter
     for (int iteration = 0; iteration < 600; ++iteration) {
         auto const& l = layouts[gen.pick(layouts.size())];
         std::vector<std::string> excludes;
-        for (std::size_t n = gen.pick(3); n > 0; --n)
-            excludes.push_back(l.source + gen.word(2));
+        for (std::size_t n = gen.pick(3); n > 0; --n) excludes.push_back(l.source + gen.word(2));
         std::vector<std::string> includes;
         if (gen.pick(4) == 0)
             includes.push_back(l.source + gen.word(1));
@@ -138,7 +133,8 @@ TEST_CASE("property: plan + batches turn the destination into the mapped, filter
         total_deletes += p.deletes.size();
         total_unchanged += p.stats.unchanged;
         batch_limits const limits{.max_ops = 1 + gen.pick(8), .max_bytes = 200 + gen.pick(2000)};
-        auto const batches = make_batches(p, limits, txn_op{txn_verb::set, r.status_key, "{\"LastReplicated\": 100}", 0});
+        auto const batches =
+            make_batches(p, limits, txn_op{txn_verb::set, r.status_key, "{\"LastReplicated\": 100}", 0});
         REQUIRE(batches.has_value());
 
         kv_map const before = as_map(dst_entries);
@@ -175,7 +171,8 @@ TEST_CASE("property: plan + batches turn the destination into the mapped, filter
         kv_map applied_map = as_map(applied.entries);
         applied_map[r.status_key] = {"{\"LastReplicated\": 100}", 0};
         CHECK(applied_map == after);
-        auto const again = make_plan(snap(100, src_entries), applied, r, checkpoint{100, l.source, l.destination});
+        auto const again =
+            make_plan(snap(100, src_entries), applied, r, checkpoint{100, l.source, l.destination});
         CHECK_FALSE(has_changes(again));
         CHECK(again.stats.unchanged == again.stats.selected_keys);
 

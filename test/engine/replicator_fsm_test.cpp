@@ -30,8 +30,7 @@ A expect(const replicator_action& a)
 std::vector<std::string> op_keys(const batch& b)
 {
     std::vector<std::string> out;
-    for (auto const& op : b.ops)
-        out.push_back(op.key);
+    for (auto const& op : b.ops) out.push_back(op.key);
     return out;
 }
 
@@ -42,10 +41,12 @@ TEST_CASE("replicator_fsm: one round from a first read to the checkpoint", "[eng
     replicator_fsm fsm(config());
     CHECK(expect<action::read_source>(fsm.resume(event::start{})).index == 0);
 
-    auto const& rd = expect<action::read_destination>(fsm.resume(event::source_read{snap(10, {kv("s/a", "1", 4), kv("s/b", "2", 9)})}));
+    auto const& rd = expect<action::read_destination>(fsm.resume(event::source_read{
+        snap(10, {kv("s/a", "1", 4), kv("s/b", "2", 9)})}));
     CHECK(rd.status_key == pair_rule("s/", "d/").status_key);
 
-    auto const a = fsm.resume(event::destination_read{snap(3, {kv("d/b", "2"), kv("d/old", "x")}), std::nullopt});
+    auto const a =
+        fsm.resume(event::destination_read{snap(3, {kv("d/b", "2"), kv("d/old", "x")}), std::nullopt});
     auto const& apply = expect<action::apply_batch>(a);
     CHECK(apply.number == 0);
     CHECK(apply.count == 1);
@@ -77,9 +78,13 @@ TEST_CASE("replicator_fsm: index rules decide whether a read is a round", "[engi
     (void)fsm.take_report();
 
     // same index: block again
-    CHECK(expect<action::read_source>(fsm.resume(event::source_read{snap(10, {kv("s/a", "1")})})).index == 10);
+    CHECK(
+        expect<action::read_source>(fsm.resume(event::source_read{snap(10, {kv("s/a", "1")})})).index == 10
+    );
     // new index, deep-equal data: no round, but block on the new index
-    CHECK(expect<action::read_source>(fsm.resume(event::source_read{snap(12, {kv("s/a", "1")})})).index == 12);
+    CHECK(
+        expect<action::read_source>(fsm.resume(event::source_read{snap(12, {kv("s/a", "1")})})).index == 12
+    );
     // backwards: full non-blocking re-read
     CHECK(expect<action::read_source>(fsm.resume(event::source_read{snap(7, {kv("s/a", "1")})})).index == 0);
     CHECK(fsm.wait_index() == 0);
@@ -165,8 +170,7 @@ TEST_CASE("replicator_fsm: -once stops after one round and fails on a refusal", 
     }
     {
         std::vector<kv_entry> dst;
-        for (int i = 0; i < 20; ++i)
-            dst.push_back(kv(fmt::format("d/{}", i), "v"));
+        for (int i = 0; i < 20; ++i) dst.push_back(kv(fmt::format("d/{}", i), "v"));
         replicator_fsm fsm(config(true));
         (void)fsm.resume(event::start{});
         (void)fsm.resume(event::source_read{snap(10, {})});
@@ -182,11 +186,12 @@ TEST_CASE("replicator_fsm: -once stops after one round and fails on a refusal", 
     }
 }
 
-TEST_CASE("replicator_fsm: a refused round applies its puts without a checkpoint and keeps watching", "[engine]")
+TEST_CASE(
+    "replicator_fsm: a refused round applies its puts without a checkpoint and keeps watching", "[engine]"
+)
 {
     std::vector<kv_entry> dst;
-    for (int i = 0; i < 20; ++i)
-        dst.push_back(kv(fmt::format("d/{:02}", i), "v"));
+    for (int i = 0; i < 20; ++i) dst.push_back(kv(fmt::format("d/{:02}", i), "v"));
     replicator_fsm fsm(config());
     (void)fsm.resume(event::start{});
     (void)fsm.resume(event::source_read{snap(10, {kv("s/00", "changed")})});
@@ -204,8 +209,12 @@ TEST_CASE("replicator_fsm: an unbatchable plan is reported, not applied", "[engi
 {
     replicator_fsm fsm(config());
     (void)fsm.resume(event::start{});
-    (void)fsm.resume(event::source_read{snap(10, {kv("s/a", "1"), kv("s/huge", std::string(600 * 1024, 'x'))})});
-    CHECK(expect<action::read_source>(fsm.resume(event::destination_read{snap(3, {}), std::nullopt})).index == 10);
+    (void
+    )fsm.resume(event::source_read{snap(10, {kv("s/a", "1"), kv("s/huge", std::string(600 * 1024, 'x'))})});
+    CHECK(
+        expect<action::read_source>(fsm.resume(event::destination_read{snap(3, {}), std::nullopt})).index ==
+        10
+    );
     auto const report = fsm.take_report();
     REQUIRE(report.has_value());
     REQUIRE(report->batch_err.has_value());

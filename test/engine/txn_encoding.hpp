@@ -18,7 +18,8 @@ inline std::string base64(std::string_view in)
     std::string out;
     std::size_t i = 0;
     for (; i + 3 <= in.size(); i += 3) {
-        unsigned const n = (static_cast<unsigned char>(in[i]) << 16U) | (static_cast<unsigned char>(in[i + 1]) << 8U) |
+        unsigned const n = (static_cast<unsigned char>(in[i]) << 16U) |
+                           (static_cast<unsigned char>(in[i + 1]) << 8U) |
                            static_cast<unsigned char>(in[i + 2]);
         out += table[(n >> 18U) & 63U];
         out += table[(n >> 12U) & 63U];

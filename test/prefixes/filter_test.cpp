@@ -59,11 +59,12 @@ TEST_CASE("includes narrow the replicated set; excludes still win", "[prefixes]"
     CHECK(is_included(none, "any/key"));
     CHECK(is_selected(none, "any/key"));
 
-    key_filter const f{.excludes = {"vault/logical/secret"}, .includes = {"vault/logical/", "vault/sys/policy/"}};
+    key_filter const f{
+        .excludes = {"vault/logical/secret"}, .includes = {"vault/logical/", "vault/sys/policy/"}};
     CHECK(is_selected(f, "vault/logical/abc"));
     CHECK(is_selected(f, "vault/sys/policy/admin"));
-    CHECK_FALSE(is_selected(f, "vault/sys/expire/x"));        // not included
-    CHECK_FALSE(is_selected(f, "vault/logical/secret/x"));    // included but excluded
+    CHECK_FALSE(is_selected(f, "vault/sys/expire/x"));      // not included
+    CHECK_FALSE(is_selected(f, "vault/logical/secret/x"));  // included but excluded
     CHECK(is_included(f, "vault/logical/secret/x"));
 }
 

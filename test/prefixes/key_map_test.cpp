@@ -29,10 +29,10 @@ TEST_CASE("map_key replaces only the leading source prefix, as plain text", "[pr
         map_case{"global", "backup", "global", "backup"},
         map_case{"global/", "backup/", "global/a/b", "backup/a/b"},
         map_case{"global", "global", "global/x", "global/x"},
-        map_case{"global", "backup/", "global/x", "backup//x"},           // no `/` is added or removed
-        map_case{"a", "a/b", "a/a/a", "a/b/a/a"},                        // later occurrences untouched
+        map_case{"global", "backup/", "global/x", "backup//x"},  // no `/` is added or removed
+        map_case{"a", "a/b", "a/a/a", "a/b/a/a"},                // later occurrences untouched
         map_case{"vault/", "dr/vault/", "vault/vault/x", "dr/vault/vault/x"},
-        map_case{"global", "backup", "other/global", std::nullopt},     // not under the source
+        map_case{"global", "backup", "other/global", std::nullopt},  // not under the source
         map_case{"global/", "backup/", "global", std::nullopt}
     );
     CAPTURE(c.source, c.destination, c.source_key);
@@ -62,8 +62,7 @@ TEST_CASE("unmap_key inverts map_key for every key under the source", "[prefixes
     std::uniform_int_distribution<int> ch(0, 3);
     auto word = [&] {
         std::string s;
-        for (int n = len(rng); n > 0; --n)
-            s.push_back("a/b@"[ch(rng)]);
+        for (int n = len(rng); n > 0; --n) s.push_back("a/b@"[ch(rng)]);
         return s;
     };
     for (int i = 0; i < 2000; ++i) {

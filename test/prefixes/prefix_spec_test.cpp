@@ -83,7 +83,8 @@ TEST_CASE("parse_prefix_spec reports consul-replicate's errors", "[prefixes]")
         error_case{"a@dc!", prefix_errc::invalid_source_format, R"(invalid source format: "a@dc!")"},
         error_case{"a@dc 1", prefix_errc::invalid_source_format, R"(invalid source format: "a@dc 1")"},
         error_case{"a@dc/x:y", prefix_errc::invalid_source_format, R"(invalid source format: "a@dc/x")"},
-        error_case{"a@d\xc3\xa9", prefix_errc::invalid_source_format, "invalid source format: \"a@d\xc3\xa9\""},
+        error_case{
+            "a@d\xc3\xa9", prefix_errc::invalid_source_format, "invalid source format: \"a@d\xc3\xa9\""},
         error_case{"a\"@dc\n", prefix_errc::invalid_source_format, R"(invalid source format: "a\"@dc\n")"}
     );
     CAPTURE(c.input);

@@ -20,7 +20,8 @@ TEST_CASE("go_quote matches Go's strconv.Quote", "[prefixes]")
         quote_case{"a\"b\\c", R"("a\"b\\c")"},
         quote_case{"\a\b\f\n\r\t\v", R"("\a\b\f\n\r\t\v")"},
         quote_case{std::string("\x00\x01\x1f\x7f", 4), R"("\x00\x01\x1f\x7f")"},
-        quote_case{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
+        quote_case{
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
         // invalid UTF-8: lone continuation, truncated sequence, overlong, surrogate, > U+10FFFF
         quote_case{"\x80", R"("\x80")"},
         quote_case{"\xc3", R"("\xc3")"},

@@ -17,7 +17,8 @@ using kvship::prefixes::rule;
 
 TEST_CASE("make_rule names the status key and protects the status dir", "[prefixes]")
 {
-    rule const r = make_rule(prefix_spec{"web", "dc1", "web"}, key_filter{.excludes = {"web/x"}, .includes = {}}, "st/");
+    rule const r =
+        make_rule(prefix_spec{"web", "dc1", "web"}, key_filter{.excludes = {"web/x"}, .includes = {}}, "st/");
     CHECK(r.status_key == "st/4b6a8b56271d06bed31bfa838eb2235e");
     CHECK(r.status_prefix == "st/");
     CHECK(r.protected_prefixes.empty());
@@ -57,7 +58,9 @@ TEST_CASE("make_rules gives nested destinations to the more specific pair", "[pr
     CHECK(is_protected(rules[0], "app2/k"));
     CHECK(is_protected(rules[0], "app/sub/k"));
     CHECK_FALSE(is_protected(rules[0], "app/k"));
-    CHECK(rules[0].status_key == kvship::prefixes::status_key(kvship::prefixes::default_status_dir, specs[0]));
+    CHECK(
+        rules[0].status_key == kvship::prefixes::status_key(kvship::prefixes::default_status_dir, specs[0])
+    );
 }
 
 TEST_CASE("check_pairs reports pairs that share a destination", "[prefixes]")

@@ -16,8 +16,7 @@ namespace {
 std::string pattern(std::size_t n)
 {
     std::string s;
-    for (std::size_t i = 0; i < n; ++i)
-        s.push_back(static_cast<char>((i * 7 + 3) % 256));
+    for (std::size_t i = 0; i < n; ++i) s.push_back(static_cast<char>((i * 7 + 3) % 256));
     return s;
 }
 
@@ -74,7 +73,9 @@ TEST_CASE("status_key is consul-replicate's <status_dir>/<md5(source-dest)>", "[
     CHECK(status_key("/a//b", "web", "web") == "/a//b/4b6a8b56271d06bed31bfa838eb2235e");
     CHECK(status_key("", "web", "web") == "/4b6a8b56271d06bed31bfa838eb2235e");
     // the datacenter is not part of the name
-    CHECK(status_key("s", prefix_spec{"web", "dc1", "web"}) == status_key("s", prefix_spec{"web", "dc2", "web"}));
+    CHECK(
+        status_key("s", prefix_spec{"web", "dc1", "web"}) == status_key("s", prefix_spec{"web", "dc2", "web"})
+    );
 
     CHECK(trim_status_dir("x//") == "x");
     CHECK(trim_status_dir("///").empty());

@@ -22,7 +22,9 @@ struct backoff_params
 // [0, jitter_percent%) drawn from (seed, attempt) alone. Same inputs, same delay; never above the
 // cap nor below (100 - jitter_percent)% of the un-jittered value. jitter_percent above 100 counts
 // as 100. Negative base or max count as 0.
-[[nodiscard]] std::chrono::nanoseconds backoff_delay(unsigned attempt, const backoff_params& params, std::uint64_t seed);
+[[nodiscard]] std::chrono::nanoseconds backoff_delay(
+    unsigned attempt, const backoff_params& params, std::uint64_t seed
+);
 
 // True when retry number `attempt` (counted from 0) is allowed: attempts == 0 or attempt < attempts.
 [[nodiscard]] bool should_retry(unsigned attempt, const backoff_params& params);

@@ -19,9 +19,9 @@ namespace kvship::engine {
 // Server limits for one /v1/txn request (consul-api.md §7).
 struct batch_limits
 {
-    std::size_t max_ops = 64;                   // 64 before Consul 1.14, 128 from 1.14 on
-    std::size_t max_bytes = 512 * 1024;         // txn_max_req_len: JSON body bytes per request
-    std::size_t max_value_bytes = 512 * 1024;   // kv_max_value_size: one decoded value
+    std::size_t max_ops = 64;                  // 64 before Consul 1.14, 128 from 1.14 on
+    std::size_t max_bytes = 512 * 1024;        // txn_max_req_len: JSON body bytes per request
+    std::size_t max_value_bytes = 512 * 1024;  // kv_max_value_size: one decoded value
 
     bool operator==(const batch_limits&) const = default;
 };
@@ -118,9 +118,7 @@ inline constexpr std::size_t txn_body_overhead_bytes = 2;
 // first offending key in batch order), checkpoint_on_refused_plan (p.refused set and a checkpoint
 // op given).
 [[nodiscard]] result<std::vector<batch>, batch_error> make_batches(
-    plan p,
-    const batch_limits& limits,
-    std::optional<txn_op> checkpoint_op = std::nullopt
+    plan p, const batch_limits& limits, std::optional<txn_op> checkpoint_op = std::nullopt
 );
 
 [[nodiscard]] std::string_view to_string(txn_verb verb);

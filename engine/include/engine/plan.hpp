@@ -2,7 +2,6 @@
 #pragma once
 
 #include <engine/types.hpp>
-
 #include <prefixes/rule.hpp>
 
 #include <fmt/format.h>
@@ -36,15 +35,15 @@ struct delete_op
 
 enum class warning_kind
 {
-    session_attached,       // source key held by a session: value and flags copied, session not
-    lock_flag,              // source flags == consul/api LockFlagValue
-    semaphore_flag,         // source flags == consul/api SemaphoreFlagValue
-    outside_source_prefix,  // a source entry not under the source prefix: ignored
-    outside_destination,    // a destination entry not under the destination prefix: ignored
-    status_key_collision,   // a source key maps onto a checkpoint/protected key: not written
-    duplicate_key,          // a key listed twice in one snapshot: the first one is used
+    session_attached,         // source key held by a session: value and flags copied, session not
+    lock_flag,                // source flags == consul/api LockFlagValue
+    semaphore_flag,           // source flags == consul/api SemaphoreFlagValue
+    outside_source_prefix,    // a source entry not under the source prefix: ignored
+    outside_destination,      // a destination entry not under the destination prefix: ignored
+    status_key_collision,     // a source key maps onto a checkpoint/protected key: not written
+    duplicate_key,            // a key listed twice in one snapshot: the first one is used
     index_behind_checkpoint,  // source index < checkpoint.last_replicated (restore, reap or other DC)
-    checkpoint_mismatch,    // checkpoint names another source/destination (hand edit or hash clash)
+    checkpoint_mismatch,      // checkpoint names another source/destination (hand edit or hash clash)
 };
 
 // Something worth logging, returned as data (the engine never logs). `key` is the destination key
@@ -118,10 +117,7 @@ struct plan
 // produces warnings, since the plan compares values rather than trusting ModifyIndexes.
 // Deterministic: same input, same plan; no clock, no randomness. The guard is applied separately.
 [[nodiscard]] plan make_plan(
-    const snapshot& src,
-    const snapshot& dst,
-    const prefixes::rule& rule,
-    const checkpoint& prev
+    const snapshot& src, const snapshot& dst, const prefixes::rule& rule, const checkpoint& prev
 );
 
 // Applies a plan's puts and deletes to `dst` entries, as Consul would (puts keep the destination

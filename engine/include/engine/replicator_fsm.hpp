@@ -7,7 +7,6 @@
 #include <engine/index.hpp>
 #include <engine/plan.hpp>
 #include <engine/types.hpp>
-
 #include <prefixes/rule.hpp>
 
 #include <chrono>
@@ -123,8 +122,8 @@ struct done
 
 }  // namespace action
 
-using replicator_action =
-    std::variant<action::read_source, action::read_destination, action::apply_batch, action::sleep, action::done>;
+using replicator_action = std::
+    variant<action::read_source, action::read_destination, action::apply_batch, action::sleep, action::done>;
 
 // What one round did, for logs and metrics; taken with take_report().
 struct round_report

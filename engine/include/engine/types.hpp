@@ -77,7 +77,12 @@ struct fmt::formatter<kvship::engine::kv_entry>
     auto format(const kvship::engine::kv_entry& e, FormatContext& ctx) const
     {
         auto out = fmt::format_to(
-            ctx.out(), "{{key={:?} value={:?} flags={} modify_index={}", e.key, e.value, e.flags, e.modify_index
+            ctx.out(),
+            "{{key={:?} value={:?} flags={} modify_index={}",
+            e.key,
+            e.value,
+            e.flags,
+            e.modify_index
         );
         if (e.session)
             out = fmt::format_to(out, " session={:?}", *e.session);

@@ -28,7 +28,9 @@ struct key_filter
 
 // The first exclude (in configuration order) that matches, for log lines such as
 // `key "k" has prefix "e", excluding`.
-[[nodiscard]] std::optional<std::string_view> matching_exclude(const key_filter& filter, std::string_view source_key);
+[[nodiscard]] std::optional<std::string_view> matching_exclude(
+    const key_filter& filter, std::string_view source_key
+);
 
 // True when there are no includes or some include is a prefix of source_key.
 [[nodiscard]] bool is_included(const key_filter& filter, std::string_view source_key);

@@ -13,9 +13,7 @@ namespace kvship::prefixes {
 // is added or removed (`global@dc1:backup` maps `globalization` to `backupization`).
 // nullopt when source_key does not start with `source`.
 [[nodiscard]] std::optional<std::string> map_key(
-    std::string_view source,
-    std::string_view destination,
-    std::string_view source_key
+    std::string_view source, std::string_view destination, std::string_view source_key
 );
 
 [[nodiscard]] std::optional<std::string> map_key(const prefix_spec& spec, std::string_view source_key);
@@ -24,9 +22,7 @@ namespace kvship::prefixes {
 // prefix is replaced; consul-replicate's delete path used strings.Replace(-1), which rewrote every
 // occurrence of the destination text (fixed here). nullopt when the key is outside `destination`.
 [[nodiscard]] std::optional<std::string> unmap_key(
-    std::string_view source,
-    std::string_view destination,
-    std::string_view destination_key
+    std::string_view source, std::string_view destination, std::string_view destination_key
 );
 
 [[nodiscard]] std::optional<std::string> unmap_key(const prefix_spec& spec, std::string_view destination_key);

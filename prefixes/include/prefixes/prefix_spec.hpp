@@ -54,7 +54,9 @@ struct parse_options
 //  * an empty destination means "same as the source prefix"; a destination is not validated.
 // Errors: blank input -> missing_prefix; no dc (when required) -> missing_datacenter; anything
 // else that does not match -> invalid_source_format. Note that `/@dc` parses to source `/`, as in Go.
-[[nodiscard]] result<prefix_spec, prefix_error> parse_prefix_spec(std::string_view text, parse_options options = {});
+[[nodiscard]] result<prefix_spec, prefix_error> parse_prefix_spec(
+    std::string_view text, parse_options options = {}
+);
 
 // The config-file block form `prefix { source = "..." datacenter = "..." destination = "..." }`:
 // consul-replicate rebuilds `source[@datacenter][:destination]` and parses that, so a `source`

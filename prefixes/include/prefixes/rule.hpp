@@ -35,9 +35,7 @@ struct rule
 // Rules for all configured pairs (same order). On top of make_rule, each pair protects every other
 // pair's destination that starts with its own and is longer, so the more specific pair owns it.
 [[nodiscard]] std::vector<rule> make_rules(
-    const std::vector<prefix_spec>& specs,
-    const key_filter& filter,
-    std::string_view status_dir
+    const std::vector<prefix_spec>& specs, const key_filter& filter, std::string_view status_dir
 );
 
 // True when destination_key is a checkpoint: the status key or anything under status_prefix.

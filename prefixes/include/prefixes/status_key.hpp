@@ -26,7 +26,9 @@ inline constexpr std::string_view default_status_dir = "service/consul-replicate
 // consul-replicate v0.4.0's checkpoint key:
 //   TrimRight(status_dir, "/") + "/" + md5hex(source + "-" + destination)
 // The datacenter is not part of it, so `p@dc1:x` and `p@dc2:x` share one checkpoint (compat §3.6).
-[[nodiscard]] std::string status_key(std::string_view status_dir, std::string_view source, std::string_view destination);
+[[nodiscard]] std::string status_key(
+    std::string_view status_dir, std::string_view source, std::string_view destination
+);
 
 [[nodiscard]] std::string status_key(std::string_view status_dir, const prefix_spec& spec);
 
