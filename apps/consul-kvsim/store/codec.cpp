@@ -34,16 +34,18 @@ public:
     {
         static constexpr char hex[] = "0123456789ABCDEF";
         out_ += " =";
-        for (char ch : s) {
-            auto const c = static_cast<unsigned char>(ch);
+        std::size_t run = 0;  // start of the pending run of bytes that need no escape
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            auto const c = static_cast<unsigned char>(s[i]);
             if (c <= 0x20 || c >= 0x7F || c == '%') {
+                out_.append(s.data() + run, i - run);
                 out_.push_back('%');
                 out_.push_back(hex[c >> 4]);
                 out_.push_back(hex[c & 0xF]);
-            } else {
-                out_.push_back(ch);
+                run = i + 1;
             }
         }
+        out_.append(s.data() + run, s.size() - run);
         return *this;
     }
 
@@ -56,17 +58,9 @@ public:
         return str(*s);
     }
 
-    writer& u64(std::uint64_t v)
-    {
-        fmt::format_to(std::back_inserter(out_), " {}", v);
-        return *this;
-    }
+    writer& u64(std::uint64_t v) { return number(v); }
 
-    writer& i64(std::int64_t v)
-    {
-        fmt::format_to(std::back_inserter(out_), " {}", v);
-        return *this;
-    }
+    writer& i64(std::int64_t v) { return number(v); }
 
     writer& opt_time(std::optional<time_point> t)
     {
@@ -89,6 +83,16 @@ public:
     void end() { out_.push_back('\n'); }
 
 private:
+    template <typename Int>
+    writer& number(Int v)
+    {
+        char buf[24];
+        auto const res = std::to_chars(buf, buf + sizeof buf, v);
+        out_.push_back(' ');
+        out_.append(buf, res.ptr);
+        return *this;
+    }
+
     std::string& out_;
 };
 

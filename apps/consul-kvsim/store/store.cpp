@@ -33,6 +33,14 @@ void store::emit_index() const
 // No journal, no events: keeps the session->keys index right. Used by replay and rollback too.
 void store::raw_put(kv_entry e)
 {
+    // Snapshots and journals mostly come in key order: append without a search.
+    if (kv_.empty() || kv_.rbegin()->key < e.key) {
+        if (!e.session.empty()) {
+            session_keys_[e.session].insert(e.key);
+        }
+        kv_.emplace_hint(kv_.end(), std::move(e));
+        return;
+    }
     auto it = kv_.find(std::string_view(e.key));
     if (it == kv_.end()) {
         if (!e.session.empty()) {

@@ -208,6 +208,9 @@ public:
                                   authorizer const& acl) const;
 
     // ---- KV writes (§3, §4). Each accepted write advances raft_index. ----
+    // An empty key is refused with error "Must provide key" and uses no index (the API answers 400 first).
+    // acquire refused by a lock-delay: ok=false, no error, no index used. Unknown/empty session on
+    // acquire, empty session on release: `error` set (500), an index is used (the error comes from Raft).
     write_result set(std::string_view key, std::optional<std::string> value, std::uint64_t flags);
     write_result cas(std::string_view key, std::optional<std::string> value, std::uint64_t flags,
                      index_t cas_index);
@@ -225,6 +228,9 @@ public:
     write_result erase_tree(std::string_view prefix, time_point now);
 
     // ---- transactions (§7). Pre-checks (empty key, ACL, lock-delay, too many ops, value size) included. ----
+    // Too many ops / a value too large come back as one error at op 0 with nothing applied, but Consul
+    // answers them with 413, so the API layer should check txn_too_many_ops/txn_value_too_large first.
+    // Pre-check failures use no index; once the ops run, the txn uses one index even when it rolls back.
     txn_result txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, time_point now);
 
     // ---- sessions (§8) ----

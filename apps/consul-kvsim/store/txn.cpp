@@ -33,6 +33,17 @@ txn_result store::txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, 
 {
     txn_result r;
     bool const acl_on = acl.enabled && !acl.management;
+    r.had_writes = std::any_of(ops.begin(), ops.end(), [](auto const& op) { return is_txn_write_verb(op.verb); });
+
+    // The API layer answers these with 413 before calling; refuse them here too, without touching state.
+    auto limit = txn_too_many_ops(ops.size(), params_.txn_max_ops);
+    if (!limit) {
+        limit = txn_value_too_large(ops, params_.kv_max_value_size);
+    }
+    if (limit) {
+        r.errors.push_back({.op_index = 0, .what = std::move(*limit)});
+        return r;
+    }
 
     // Pre-checks (endpoint side, before Raft): one error per op at most.
     for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -65,7 +76,6 @@ txn_result store::txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, 
             r.errors.push_back({.op_index = i, .what = fmt::format("failed to lock key {} due to lock delay", go_quote(op.key))});
         }
     }
-    r.had_writes = std::any_of(ops.begin(), ops.end(), [](auto const& op) { return is_txn_write_verb(op.verb); });
     if (!r.errors.empty()) {
         return r;
     }
