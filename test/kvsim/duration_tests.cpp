@@ -1,9 +1,8 @@
 // Go duration parsing and formatting.
-#include <store/duration.hpp>
-
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <store/duration.hpp>
 
 using namespace kvship::kvsim;
 using namespace std::chrono_literals;
@@ -15,6 +14,7 @@ TEST_CASE("parse_go_duration accepts Go's syntax", "[kvsim][duration]")
         std::string_view text;
         std::chrono::nanoseconds want;
     };
+
     auto const rows = std::vector<row>{
         {"0", 0ns},
         {"+0", 0ns},
@@ -53,6 +53,7 @@ TEST_CASE("parse_go_duration rejects what Go rejects, with Go's messages", "[kvs
         std::string_view text;
         std::string_view error;
     };
+
     auto const rows = std::vector<row>{
         {"", R"(time: invalid duration "")"},
         {"abc", R"(time: invalid duration "abc")"},
@@ -84,6 +85,7 @@ TEST_CASE("format_go_duration matches Duration.String", "[kvsim][duration]")
         std::chrono::nanoseconds d;
         std::string_view want;
     };
+
     auto const rows = std::vector<row>{
         {0ns, "0s"},
         {1ns, "1ns"},

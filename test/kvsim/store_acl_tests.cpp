@@ -72,8 +72,13 @@ operator = "read"
 keyring = "write"
 key "list/" { policy = "list" }
 )hcl");
-    CHECK(same_rules(got, {rule("", true, acl_access::read), rule("foo/", true, acl_access::write),
-                           rule("foo/secret", false, acl_access::deny), rule("list/", false, acl_access::list)}));
+    CHECK(same_rules(
+        got,
+        {rule("", true, acl_access::read),
+         rule("foo/", true, acl_access::write),
+         rule("foo/secret", false, acl_access::deny),
+         rule("list/", false, acl_access::list)}
+    ));
     CHECK(rules_of("").empty());
     CHECK(rules_of("   # only a comment\n").empty());
 }
@@ -86,18 +91,29 @@ TEST_CASE("ACL rules parse from JSON", "[kvsim][acl]")
   "node_prefix": {"": {"policy": "read"}},
   "operator": "read"
 })json");
-    CHECK(same_rules(got, {rule("foo/", true, acl_access::read), rule("", true, acl_access::deny),
-                           rule("foo/x", false, acl_access::write)}));
+    CHECK(same_rules(
+        got,
+        {rule("foo/", true, acl_access::read),
+         rule("", true, acl_access::deny),
+         rule("foo/x", false, acl_access::write)}
+    ));
     // HCL's JSON list form
-    auto const listed = rules_of(R"({"key_prefix": [{"a/": {"policy": "write"}}, {"b/": [{"policy": "list"}]}]})");
+    auto const listed =
+        rules_of(R"({"key_prefix": [{"a/": {"policy": "write"}}, {"b/": [{"policy": "list"}]}]})");
     CHECK(same_rules(listed, {rule("a/", true, acl_access::write), rule("b/", true, acl_access::list)}));
 }
 
 TEST_CASE("ACL rule parse errors", "[kvsim][acl]")
 {
-    for (std::string_view bad : {R"(key_prefix "a" { policy = "bogus" })", R"(key "a" { })", R"(key_prefix "a" {)",
-                                 R"(key_prefix "a { policy = "read" })", R"({"key": {"a": {"policy": "read"}})",
-                                 R"(key_prefix "a" policy)", R"(key_prefix = "x")", "@"}) {
+    for (std::string_view bad :
+         {R"(key_prefix "a" { policy = "bogus" })",
+          R"(key "a" { })",
+          R"(key_prefix "a" {)",
+          R"(key_prefix "a { policy = "read" })",
+          R"({"key": {"a": {"policy": "read"}})",
+          R"(key_prefix "a" policy)",
+          R"(key_prefix = "x")",
+          "@"}) {
         INFO(bad);
         auto r = parse_acl_rules(bad);
         REQUIRE(std::holds_alternative<std::string>(r));
@@ -111,9 +127,15 @@ TEST_CASE("ACL rule parse errors", "[kvsim][acl]")
 
 TEST_CASE("ACL evaluation: exact beats prefix, longest prefix wins, levels", "[kvsim][acl]")
 {
-    auto const a = authz({rule("", true, acl_access::read), rule("foo/", true, acl_access::write),
-                          rule("foo/bar/", true, acl_access::deny), rule("foo/bar/ok", false, acl_access::write),
-                          rule("foo/secret", false, acl_access::deny), rule("lst/", true, acl_access::list)});
+    auto const a = authz(
+        {rule("", true, acl_access::read),
+         rule("foo/", true, acl_access::write),
+         rule("foo/bar/", true, acl_access::deny),
+         rule("foo/bar/ok", false, acl_access::write),
+         rule("foo/secret", false, acl_access::deny),
+         rule("lst/", true, acl_access::list)}
+    );
+
     struct row
     {
         std::string key;
@@ -121,10 +143,16 @@ TEST_CASE("ACL evaluation: exact beats prefix, longest prefix wins, levels", "[k
         bool list;
         bool write;
     };
+
     auto const rows = std::vector<row>{
-        {"x", true, false, false},          {"foo/a", true, true, true},    {"foo/bar/x", false, false, false},
-        {"foo/bar/ok", true, true, true},   {"foo/secret", false, false, false}, {"foo/secret2", true, true, true},
-        {"lst/a", true, true, false},       {"foo", true, false, false},
+        {"x", true, false, false},
+        {"foo/a", true, true, true},
+        {"foo/bar/x", false, false, false},
+        {"foo/bar/ok", true, true, true},
+        {"foo/secret", false, false, false},
+        {"foo/secret2", true, true, true},
+        {"lst/a", true, true, false},
+        {"foo", true, false, false},
     };
     for (auto const& r : rows) {
         INFO(r.key);
@@ -144,8 +172,12 @@ TEST_CASE("ACL evaluation: exact beats prefix, longest prefix wins, levels", "[k
 
 TEST_CASE("ACL write on a prefix", "[kvsim][acl]")
 {
-    auto const a = authz({rule("app/", true, acl_access::write), rule("app/locked/", true, acl_access::read),
-                          rule("app/x", false, acl_access::deny), rule("free/", true, acl_access::write)});
+    auto const a = authz(
+        {rule("app/", true, acl_access::write),
+         rule("app/locked/", true, acl_access::read),
+         rule("app/x", false, acl_access::deny),
+         rule("free/", true, acl_access::write)}
+    );
     CHECK(a.can_write_prefix("free/"));
     CHECK(a.can_write_prefix("free/sub/"));
     CHECK(a.can_write_prefix("app/other/"));
@@ -231,8 +263,13 @@ TEST_CASE("keys listing filters by ACL", "[kvsim][acl]")
 TEST_CASE("permission denied text", "[kvsim][acl]")
 {
     auto a = authz({});
-    CHECK(permission_denied_text(a, "key:read", "foo") ==
-          "Permission denied: token with AccessorID 'acc' lacks permission 'key:read' on \"foo\"");
+    CHECK(
+        permission_denied_text(a, "key:read", "foo") ==
+        "Permission denied: token with AccessorID 'acc' lacks permission 'key:read' on \"foo\""
+    );
     a.accessor_id.clear();
-    CHECK(permission_denied_text(a, "key:write", "") == "Permission denied: provided token lacks permission 'key:write'");
+    CHECK(
+        permission_denied_text(a, "key:write", "") ==
+        "Permission denied: provided token lacks permission 'key:write'"
+    );
 }

@@ -42,7 +42,9 @@ store rich_store()
     req.behavior = "delete";
     auto const sess = make_session(s, req);
     REQUIRE(s.acquire("held", val("v"), 3304740253564472344ULL, sess.id, t0).ok);
-    auto pol = s.put_policy("p", "key_prefix \"a \\\"q\\\"\" { policy = \"list\" }\nkey \"x\" { policy = \"deny\" }");
+    auto pol = s.put_policy(
+        "p", "key_prefix \"a \\\"q\\\"\" { policy = \"list\" }\nkey \"x\" { policy = \"deny\" }"
+    );
     REQUIRE(std::holds_alternative<acl_policy>(pol));
     acl_token t;
     t.description = "d\x01";
@@ -107,16 +109,30 @@ TEST_CASE("every event round-trips through its line", "[kvsim][codec]")
     }
     auto const e2 = std::get<ev_entry_put>(*store::decode_event(store::encode_event(ev_entry_put{e})));
     CHECK(e2.entry == e);
-    auto const n2 = std::get<ev_entry_put>(*store::decode_event(store::encode_event(ev_entry_put{nil_entry})));
+    auto const n2 =
+        std::get<ev_entry_put>(*store::decode_event(store::encode_event(ev_entry_put{nil_entry})));
     CHECK(n2.entry == nil_entry);
     CHECK_FALSE(n2.entry.value);
     auto const s2 = std::get<ev_session_put>(*store::decode_event(store::encode_event(ev_session_put{sess})));
     CHECK(s2.s == sess);
-    auto const t2 = std::get<ev_tombstone>(*store::decode_event(store::encode_event(ev_tombstone{"k", 9, t0})));
+    auto const t2 =
+        std::get<ev_tombstone>(*store::decode_event(store::encode_event(ev_tombstone{"k", 9, t0})));
     CHECK(t2.created == t0);
 
-    for (std::string_view bad : {"", "put", "put =k", "nope =x", "idx 1 2 3", "idx 1 2 3 4 5", "del k", "del =%4",
-                                 "del =%ZZ", "reap -1", "reap 18446744073709551616", "tomb =k 1 x", "del =a  =b"}) {
+    for (std::string_view bad :
+         {"",
+          "put",
+          "put =k",
+          "nope =x",
+          "idx 1 2 3",
+          "idx 1 2 3 4 5",
+          "del k",
+          "del =%4",
+          "del =%ZZ",
+          "reap -1",
+          "reap 18446744073709551616",
+          "tomb =k 1 x",
+          "del =a  =b"}) {
         INFO(bad);
         CHECK_FALSE(store::decode_event(bad));
     }
@@ -145,7 +161,7 @@ TEST_CASE("snapshot round trip with binary data and huge numbers", "[kvsim][code
     r.destroy_session(r.sessions()[0]->id, t0);
     CHECK(r.get("held") == nullptr);
     // ACLs restored
-    auto const* tok = s.find_token(s.find_policy("p")->id) ;
+    auto const* tok = s.find_token(s.find_policy("p")->id);
     CHECK(tok == nullptr);
     CHECK(r.find_policy("p") != nullptr);
     CHECK(r.find_policy("p")->key_rules.size() == 2);
@@ -178,12 +194,12 @@ TEST_CASE("malformed snapshots are refused and leave the store unchanged", "[kvs
     std::vector<std::string> bad{
         "",
         "garbage\n",
-        snap.substr(0, snap.size() - 1),              // no final newline
-        snap.substr(0, snap.rfind("end ")),           // no end record
-        snap + "put =x ~ 0 0 0 0 =\n",                // data after the end
-        "kvsim-snapshot 1\nput =x\nend 0\n",          // short record
-        "kvsim-snapshot 1\nend 1\n",                  // count mismatch
-        "kvsim-snapshot 9\nend 0\n",                  // unknown version
+        snap.substr(0, snap.size() - 1),      // no final newline
+        snap.substr(0, snap.rfind("end ")),   // no end record
+        snap + "put =x ~ 0 0 0 0 =\n",        // data after the end
+        "kvsim-snapshot 1\nput =x\nend 0\n",  // short record
+        "kvsim-snapshot 1\nend 1\n",          // count mismatch
+        "kvsim-snapshot 9\nend 0\n",          // unknown version
     };
     for (auto const& b : bad) {
         store t(s.params());
@@ -205,50 +221,78 @@ TEST_CASE("replaying the journal rebuilds the store", "[kvsim][codec]")
 
     std::mt19937_64 rng(1234);
     auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
-    auto key = [&] { return "k/" + std::to_string(pick(40)) + (pick(5) == 0 ? std::string("\n\0x", 3) : ""); };
+    auto key = [&] {
+        return "k/" + std::to_string(pick(40)) + (pick(5) == 0 ? std::string("\n\0x", 3) : "");
+    };
     std::vector<std::string> sids;
     auto now = t0;
     for (int i = 0; i < 3000; ++i) {
         now += std::chrono::milliseconds(pick(400));
         switch (pick(11)) {
-        case 0: (void)s.set(key(), val(std::to_string(pick(3))), static_cast<std::uint64_t>(pick(2)) * huge); break;
-        case 1: (void)s.erase(key(), now); break;
-        case 2: (void)s.erase_tree("k/" + std::to_string(pick(4)), now); break;
-        case 3: (void)s.cas(key(), val("c"), 0, static_cast<index_t>(pick(3) == 0 ? 0 : s.raft_index() - 3)); break;
-        case 4: {
-            std::vector<txn_kv_op> ops;
-            for (int j = 0, n = 1 + pick(6); j < n; ++j) {
-                static char const* const verbs[] = {"set", "delete", "cas", "delete-tree", "get", "check-not-exists"};
-                ops.push_back(op(verbs[pick(6)], key(), val("t"), 0));
+            case 0:
+                (void)s.set(key(), val(std::to_string(pick(3))), static_cast<std::uint64_t>(pick(2)) * huge);
+                break;
+            case 1:
+                (void)s.erase(key(), now);
+                break;
+            case 2:
+                (void)s.erase_tree("k/" + std::to_string(pick(4)), now);
+                break;
+            case 3:
+                (void)s.cas(key(), val("c"), 0, static_cast<index_t>(pick(3) == 0 ? 0 : s.raft_index() - 3));
+                break;
+            case 4: {
+                std::vector<txn_kv_op> ops;
+                for (int j = 0, n = 1 + pick(6); j < n; ++j) {
+                    static char const* const verbs[] = {
+                        "set", "delete", "cas", "delete-tree", "get", "check-not-exists"};
+                    ops.push_back(op(verbs[pick(6)], key(), val("t"), 0));
+                }
+                (void)s.txn(ops, authorizer::allow_all(), now);
+                break;
             }
-            (void)s.txn(ops, authorizer::allow_all(), now);
-            break;
-        }
-        case 5:
-            if (sids.size() < 5) {
-                sids.push_back(make_session(s, req_with(pick(2) ? "delete" : "release", 1s, "10s"), now).id);
-            }
-            break;
-        case 6:
-            if (!sids.empty()) {
-                (void)s.acquire(key(), val("l"), 0, sids[static_cast<std::size_t>(pick(static_cast<int>(sids.size())))], now);
-            }
-            break;
-        case 7:
-            if (!sids.empty()) {
-                (void)s.release(key(), val("r"), 0, sids[static_cast<std::size_t>(pick(static_cast<int>(sids.size())))]);
-            }
-            break;
-        case 8:
-            if (!sids.empty() && pick(4) == 0) {
-                s.destroy_session(sids.back(), now);
-                sids.pop_back();
-            } else if (!sids.empty()) {
-                (void)s.renew_session(sids.front(), now);
-            }
-            break;
-        case 9: (void)s.tick(now); break;
-        default: (void)s.erase(key()); break;
+            case 5:
+                if (sids.size() < 5) {
+                    sids.push_back(
+                        make_session(s, req_with(pick(2) ? "delete" : "release", 1s, "10s"), now).id
+                    );
+                }
+                break;
+            case 6:
+                if (!sids.empty()) {
+                    (void)s.acquire(
+                        key(),
+                        val("l"),
+                        0,
+                        sids[static_cast<std::size_t>(pick(static_cast<int>(sids.size())))],
+                        now
+                    );
+                }
+                break;
+            case 7:
+                if (!sids.empty()) {
+                    (void)s.release(
+                        key(),
+                        val("r"),
+                        0,
+                        sids[static_cast<std::size_t>(pick(static_cast<int>(sids.size())))]
+                    );
+                }
+                break;
+            case 8:
+                if (!sids.empty() && pick(4) == 0) {
+                    s.destroy_session(sids.back(), now);
+                    sids.pop_back();
+                } else if (!sids.empty()) {
+                    (void)s.renew_session(sids.front(), now);
+                }
+                break;
+            case 9:
+                (void)s.tick(now);
+                break;
+            default:
+                (void)s.erase(key());
+                break;
         }
     }
     now += 2h;

@@ -52,6 +52,7 @@ TEST_CASE("idempotent set keeps ModifyIndex and emits no entry event", "[kvsim][
         std::uint64_t second_flags;
         bool changes;
     };
+
     auto const rows = std::vector<row>{
         {val("same"), 3, val("same"), 3, false},
         {val("same"), 3, val("same"), 4, true},
@@ -85,8 +86,13 @@ TEST_CASE("cas semantics", "[kvsim][store]")
         int cas;  // -1: the current ModifyIndex, -2: a stale one, else the literal
         bool ok;
     };
+
     auto const rows = std::vector<row>{
-        {false, 0, true}, {true, 0, false}, {true, -1, true}, {true, -2, false}, {false, 5, false},
+        {false, 0, true},
+        {true, 0, false},
+        {true, -1, true},
+        {true, -2, false},
+        {false, 5, false},
     };
     for (auto const& r : rows) {
         store s;
@@ -160,7 +166,9 @@ TEST_CASE("a delete raises the prefix index above live entries (tombstone)", "[k
     CHECK(store().list_index("") == 1);
 }
 
-TEST_CASE("erase_tree: raw prefix, one tombstone at the prefix only when something was deleted", "[kvsim][store]")
+TEST_CASE(
+    "erase_tree: raw prefix, one tombstone at the prefix only when something was deleted", "[kvsim][store]"
+)
 {
     store s;
     for (auto const* k : {"p", "p/x", "pq", "q"}) {
@@ -192,7 +200,9 @@ TEST_CASE("erase_tree: raw prefix, one tombstone at the prefix only when somethi
     CHECK(s.kvs_max_index() == s.raft_index());
 }
 
-TEST_CASE("tombstones are reaped after the TTL rounded up to the granularity; the index goes back", "[kvsim][store]")
+TEST_CASE(
+    "tombstones are reaped after the TTL rounded up to the granularity; the index goes back", "[kvsim][store]"
+)
 {
     store_params p;
     p.tombstone_ttl = 15min;
@@ -216,7 +226,7 @@ TEST_CASE("tombstones are reaped after the TTL rounded up to the granularity; th
     s.tick(t0 + 15min + 30s);
     CHECK(s.tombstone_count() == 0);
     CHECK(s.raft_index() == raft_before + 1);  // a reap is a Raft write
-    CHECK(s.list_index("p/") == live);          // went backwards
+    CHECK(s.list_index("p/") == live);         // went backwards
     CHECK(s.list_index("p/") < d);
     CHECK(s.kvs_max_index() == d);  // table indexes are not lowered
 }
@@ -280,12 +290,14 @@ TEST_CASE("keys with and without a separator", "[kvsim][store]")
     for (auto const* k : {"a/", "a/b", "a/c/d", "a/c/e", "b", "c//x", "c//y", "c/z"}) {
         REQUIRE(s.set(k, val("v"), 0).ok);
     }
+
     struct row
     {
         std::string prefix;
         std::string sep;
         std::vector<std::string> want;
     };
+
     auto const rows = std::vector<row>{
         {"a/", "/", {"a/", "a/b", "a/c/"}},
         {"", "/", {"a/", "b", "c/"}},
@@ -372,7 +384,7 @@ TEST_CASE("acquire errors and lock-delay", "[kvsim][store][locks]")
     r = s.acquire("l", val("x"), 0, sid, t0 + 14s);
     CHECK_FALSE(r.ok);
     CHECK_FALSE(r.error);
-    CHECK(s.raft_index() == raft);  // refused without a Raft write
+    CHECK(s.raft_index() == raft);          // refused without a Raft write
     CHECK(s.set("l", val("plain"), 0).ok);  // plain writes are not affected
     CHECK(s.acquire("l", val("x"), 0, sid, t0 + 15s).ok);
 }

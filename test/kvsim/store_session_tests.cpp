@@ -61,6 +61,7 @@ TEST_CASE("session create validation errors", "[kvsim][session]")
         std::string error;
         bool uses_index;
     };
+
     auto with = [](auto f) {
         session_request r;
         f(r);
@@ -68,15 +69,26 @@ TEST_CASE("session create validation errors", "[kvsim][session]")
     };
     auto const rows = std::vector<row>{
         {with([](auto& r) { r.behavior = "x"; }), "Invalid Behavior setting 'x'", false},
-        {with([](auto& r) { r.ttl = "5s"; }), "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]", false},
-        {with([](auto& r) { r.ttl = "25h"; }), "Invalid Session TTL '90000000000000', must be between [10s=24h0m0s]",
+        {with([](auto& r) { r.ttl = "5s"; }),
+         "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]",
          false},
-        {with([](auto& r) { r.ttl = "abc"; }), "Session TTL 'abc' invalid: time: invalid duration \"abc\"", false},
-        {with([](auto& r) { r.ttl = "15"; }), "Session TTL '15' invalid: time: missing unit in duration \"15\"", false},
+        {with([](auto& r) { r.ttl = "25h"; }),
+         "Invalid Session TTL '90000000000000', must be between [10s=24h0m0s]",
+         false},
+        {with([](auto& r) { r.ttl = "abc"; }),
+         "Session TTL 'abc' invalid: time: invalid duration \"abc\"",
+         false},
+        {with([](auto& r) { r.ttl = "15"; }),
+         "Session TTL '15' invalid: time: missing unit in duration \"15\"",
+         false},
         {with([](auto& r) { r.node = "other"; }), "Missing node registration", true},
-        {with([](auto& r) { r.node_checks = std::vector<std::string>{"serfHealth", "web"}; }),
-         "Missing check 'web' registration", true},
-        {with([](auto& r) { r.service_checks = std::vector<std::string>{"svc"}; }), "Missing check 'svc' registration",
+        {with([](auto& r) {
+             r.node_checks = std::vector<std::string>{"serfHealth", "web"};
+         }),
+         "Missing check 'web' registration",
+         true},
+        {with([](auto& r) { r.service_checks = std::vector<std::string>{"svc"}; }),
+         "Missing check 'svc' registration",
          true},
     };
     for (auto const& r : rows) {

@@ -1,10 +1,9 @@
 // Builders shared by the kvsim store tests.
 #pragma once
 
-#include <store/store.hpp>
-
 #include <chrono>
 #include <optional>
+#include <store/store.hpp>
 #include <string>
 #include <variant>
 #include <vector>
@@ -16,10 +15,19 @@ using namespace std::chrono_literals;
 // A fixed origin far from the clock's epoch, so time arithmetic never goes negative.
 inline time_point const t0 = time_point(std::chrono::hours(1000));
 
-inline std::optional<std::string> val(std::string s) { return std::optional<std::string>(std::move(s)); }
+inline std::optional<std::string> val(std::string s)
+{
+    return std::optional<std::string>(std::move(s));
+}
 
-inline txn_kv_op op(std::string verb, std::string key, std::optional<std::string> value = std::nullopt,
-                    index_t index = 0, std::string session = {}, std::uint64_t flags = 0)
+inline txn_kv_op op(
+    std::string verb,
+    std::string key,
+    std::optional<std::string> value = std::nullopt,
+    index_t index = 0,
+    std::string session = {},
+    std::uint64_t flags = 0
+)
 {
     txn_kv_op o;
     o.verb = std::move(verb);
@@ -61,8 +69,11 @@ inline session make_session(store& s, session_request req = {}, time_point now =
     return std::get<session>(r);
 }
 
-inline session_request req_with(std::optional<std::string> behavior, std::optional<nanos> lock_delay,
-                                std::optional<std::string> ttl = std::nullopt)
+inline session_request req_with(
+    std::optional<std::string> behavior,
+    std::optional<nanos> lock_delay,
+    std::optional<std::string> ttl = std::nullopt
+)
 {
     session_request r;
     r.behavior = std::move(behavior);

@@ -61,12 +61,14 @@ TEST_CASE("txn rollback on a failed op: nothing applied, index used", "[kvsim][t
     rec.attach(s);
     auto const raft = s.raft_index();
 
-    auto r = run(s, {op("set", "t3", val("a")),
-                     op("set", "t1", val("changed")),
-                     op("delete", "gone"),
-                     op("lock", "t4", val("x"), 0, sid),
-                     op("delete-tree", "t"),
-                     op("cas", "t1", val("x"), 1)});
+    auto r =
+        run(s,
+            {op("set", "t3", val("a")),
+             op("set", "t1", val("changed")),
+             op("delete", "gone"),
+             op("lock", "t4", val("x"), 0, sid),
+             op("delete-tree", "t"),
+             op("cas", "t1", val("x"), 1)});
     REQUIRE_FALSE(r.ok);
     CHECK(r.results.empty());
     CHECK(whats(r) == std::vector<std::string>{"5:failed to set key \"t1\", index is stale"});
@@ -94,15 +96,23 @@ TEST_CASE("txn collects every error", "[kvsim][txn]")
     auto r = run(s, {op("get", "x"), op("get", "y"), op("bogus", "z")});
     REQUIRE_FALSE(r.ok);
     CHECK_FALSE(r.had_writes);
-    CHECK(whats(r) == std::vector<std::string>{"0:key \"x\" doesn't exist", "1:key \"y\" doesn't exist",
-                                               "2:unknown KV verb \"bogus\""});
+    CHECK(
+        whats(r) ==
+        std::vector<std::string>{
+            "0:key \"x\" doesn't exist", "1:key \"y\" doesn't exist", "2:unknown KV verb \"bogus\""}
+    );
 }
 
 TEST_CASE("txn later ops see earlier ones", "[kvsim][txn]")
 {
     store s;
-    auto r = run(s, {op("set", "k", val("a")), op("get", "k"), op("delete", "k"), op("get-or-empty", "k"),
-                     op("check-not-exists", "k")});
+    auto r =
+        run(s,
+            {op("set", "k", val("a")),
+             op("get", "k"),
+             op("delete", "k"),
+             op("get-or-empty", "k"),
+             op("check-not-exists", "k")});
     REQUIRE(r.ok);
     REQUIRE(r.results.size() == 3);
     CHECK(r.results[1].value == val("a"));
@@ -120,7 +130,8 @@ TEST_CASE("txn read-only path: no index, values returned", "[kvsim][txn]")
     recorder rec;
     rec.attach(s);
     auto const raft = s.raft_index();
-    auto r = run(s, {op("get", "r/1"), op("get-tree", "r/"), op("get-or-empty", "r/3", std::nullopt, 77, "", 4)});
+    auto r =
+        run(s, {op("get", "r/1"), op("get-tree", "r/"), op("get-or-empty", "r/3", std::nullopt, 77, "", 4)});
     REQUIRE(r.ok);
     CHECK_FALSE(r.had_writes);
     CHECK(r.index == 0);
@@ -150,6 +161,7 @@ TEST_CASE("txn verbs: successes and exact error texts", "[kvsim][txn]")
         std::string error;  // empty: success
         std::size_t results;
     };
+
     store base;
     REQUIRE(base.set("a", val("1"), 0).ok);
     auto const sid = make_session(base).id;
@@ -167,32 +179,47 @@ TEST_CASE("txn verbs: successes and exact error texts", "[kvsim][txn]")
         {"cas stale", op("cas", "a", val("x"), mi + 1), "failed to set key \"a\", index is stale", 0},
         {"lock", op("lock", "n", val("x"), 0, sid), "", 1},
         {"lock unknown session", op("lock", "locked", val("x"), 0, "other"), "invalid session \"other\"", 0},
-        {"lock held", op("lock", "locked", val("x"), 0, sid2), "failed to lock key \"locked\", lock is already held", 0},
+        {"lock held",
+         op("lock", "locked", val("x"), 0, sid2),
+         "failed to lock key \"locked\", lock is already held",
+         0},
         {"lock same holder", op("lock", "locked", val("x"), 0, sid), "", 1},
         {"lock missing session", op("lock", "n", val("x")), "missing session", 0},
         {"unlock", op("unlock", "locked", val("x"), 0, sid), "", 1},
-        {"unlock not held", op("unlock", "a", val("x"), 0, sid),
-         "failed to unlock key \"a\", lock isn't held, or is held by another session", 0},
+        {"unlock not held",
+         op("unlock", "a", val("x"), 0, sid),
+         "failed to unlock key \"a\", lock isn't held, or is held by another session",
+         0},
         {"get", op("get", "a"), "", 1},
         {"get missing", op("get", "zz"), "key \"zz\" doesn't exist", 0},
         {"get-tree", op("get-tree", "zz"), "", 0},
         {"check-index", op("check-index", "a", std::nullopt, mi), "", 1},
-        {"check-index stale", op("check-index", "a", std::nullopt, 3),
-         "failed index check for key \"a\", current modify index " + std::to_string(mi) + " != 3", 0},
-        {"check-index missing", op("check-index", "zz", std::nullopt, 3),
-         "failed to check index, key \"zz\" doesn't exist", 0},
+        {"check-index stale",
+         op("check-index", "a", std::nullopt, 3),
+         "failed index check for key \"a\", current modify index " + std::to_string(mi) + " != 3",
+         0},
+        {"check-index missing",
+         op("check-index", "zz", std::nullopt, 3),
+         "failed to check index, key \"zz\" doesn't exist",
+         0},
         {"check-session", op("check-session", "locked", std::nullopt, 0, sid), "", 1},
-        {"check-session wrong", op("check-session", "a", std::nullopt, 0, "s2"),
-         "failed session check for key \"a\", current session \"\" != \"s2\"", 0},
-        {"check-session missing", op("check-session", "zz", std::nullopt, 0, "s2"),
-         "failed to check session, key \"zz\" doesn't exist", 0},
+        {"check-session wrong",
+         op("check-session", "a", std::nullopt, 0, "s2"),
+         "failed session check for key \"a\", current session \"\" != \"s2\"",
+         0},
+        {"check-session missing",
+         op("check-session", "zz", std::nullopt, 0, "s2"),
+         "failed to check session, key \"zz\" doesn't exist",
+         0},
         {"check-not-exists", op("check-not-exists", "zz"), "", 0},
         {"check-not-exists exists", op("check-not-exists", "a"), "key \"a\" exists", 0},
         {"delete", op("delete", "a"), "", 0},
         {"delete missing", op("delete", "zz"), "", 0},
         {"delete-cas", op("delete-cas", "a", std::nullopt, mi), "", 0},
         {"delete-cas missing", op("delete-cas", "zz", std::nullopt, 9), "", 0},
-        {"delete-cas stale", op("delete-cas", "a", std::nullopt, mi + 5), "failed to delete key \"a\", index is stale",
+        {"delete-cas stale",
+         op("delete-cas", "a", std::nullopt, mi + 5),
+         "failed to delete key \"a\", index is stale",
          0},
         {"delete-tree all", op("delete-tree", ""), "", 0},
         {"unknown", op("frob", "a"), "unknown KV verb \"frob\"", 0},
@@ -222,7 +249,9 @@ TEST_CASE("txn verbs: successes and exact error texts", "[kvsim][txn]")
     CHECK(s.get("locked")->session.empty());
     CHECK(s.get("locked")->value == val("new"));
     CHECK(s.get("locked")->modify_index > lmi);
-    res = run(s, {op("lock", "locked", std::nullopt, 0, sid), op("check-session", "locked", std::nullopt, 0, sid)});
+    res = run(
+        s, {op("lock", "locked", std::nullopt, 0, sid), op("check-session", "locked", std::nullopt, 0, sid)}
+    );
     REQUIRE(res.ok);
     CHECK(s.get("locked")->lock_index == 2);
     CHECK(res.results.at(0).session == sid);
@@ -250,11 +279,19 @@ TEST_CASE("txn pre-checks stop the txn before Raft", "[kvsim][txn]")
     auto const sid = make_session(s).id;
     s.lock_delay_until("ld", t0 + 10s);
     auto const raft = s.raft_index();
-    auto r = run(s, {op("set", "", val("x")), op("delete-tree", ""), op("lock", "ld", val("x"), 0, sid),
-                     op("set", "fine", val("x")), op("get", "")});
+    auto r =
+        run(s,
+            {op("set", "", val("x")),
+             op("delete-tree", ""),
+             op("lock", "ld", val("x"), 0, sid),
+             op("set", "fine", val("x")),
+             op("get", "")});
     REQUIRE_FALSE(r.ok);
-    CHECK(whats(r) == std::vector<std::string>{"0:Must provide key", "2:failed to lock key \"ld\" due to lock delay",
-                                               "4:Must provide key"});
+    CHECK(
+        whats(r) ==
+        std::vector<std::string>{
+            "0:Must provide key", "2:failed to lock key \"ld\" due to lock delay", "4:Must provide key"}
+    );
     CHECK(s.raft_index() == raft);
     CHECK(s.get("fine") == nullptr);
 }
@@ -277,7 +314,8 @@ TEST_CASE("txn limit helpers", "[kvsim][txn]")
 {
     CHECK_FALSE(txn_too_many_ops(128, 128));
     CHECK(txn_too_many_ops(129, 128) == std::string("Transaction contains too many operations (129 > 128)"));
-    std::vector<txn_kv_op> ops{op("set", "ok", val(std::string(10, 'a'))), op("set", "big", val(std::string(11, 'a')))};
+    std::vector<txn_kv_op> ops{
+        op("set", "ok", val(std::string(10, 'a'))), op("set", "big", val(std::string(11, 'a')))};
     CHECK(txn_value_too_large(ops, 10) == std::string("Value for key \"big\" is too large (11 > 10 bytes)"));
     CHECK_FALSE(txn_value_too_large(ops, 11));
     store_params p;
@@ -285,7 +323,11 @@ TEST_CASE("txn limit helpers", "[kvsim][txn]")
     p.kv_max_value_size = 3;
     store s(p);
     auto const raft = s.raft_index();
-    auto r = s.txn({op("set", "a", val("1")), op("set", "b", val("1")), op("set", "c", val("1"))}, authorizer::allow_all(), t0);
+    auto r = s.txn(
+        {op("set", "a", val("1")), op("set", "b", val("1")), op("set", "c", val("1"))},
+        authorizer::allow_all(),
+        t0
+    );
     REQUIRE_FALSE(r.ok);
     CHECK(r.errors.at(0).what == "Transaction contains too many operations (3 > 2)");
     r = s.txn({op("set", "a", val("1234"))}, authorizer::allow_all(), t0);
@@ -316,16 +358,26 @@ key_prefix "ro/" { policy = "read" })");
     auto acl = s.resolve(t.secret_id);
     REQUIRE(acl);
 
-    auto r = s.txn({op("set", "priv/x", val("1")), op("check-index", "priv/b", std::nullopt, 1),
-                    op("delete-tree", "pub"), op("get", "priv/b"), op("set", "pub/x", val("1")),
-                    op("check-not-exists", "ro/x")},
-                   *acl, t0);
+    auto r = s.txn(
+        {op("set", "priv/x", val("1")),
+         op("check-index", "priv/b", std::nullopt, 1),
+         op("delete-tree", "pub"),
+         op("get", "priv/b"),
+         op("set", "pub/x", val("1")),
+         op("check-not-exists", "ro/x")},
+        *acl,
+        t0
+    );
     REQUIRE_FALSE(r.ok);
     auto const who = "Permission denied: token with AccessorID '" + t.accessor_id + "' lacks permission ";
-    CHECK(whats(r) == std::vector<std::string>{"0:" + who + "'key:write' on \"priv/x\"",
-                                               "1:" + who + "'key:read' on \"priv/b\"",
-                                               "2:" + who + "'key:write' on \"pub\"",
-                                               "5:" + who + "'key:write' on \"ro/x\""});
+    CHECK(
+        whats(r) ==
+        std::vector<std::string>{
+            "0:" + who + "'key:write' on \"priv/x\"",
+            "1:" + who + "'key:read' on \"priv/b\"",
+            "2:" + who + "'key:write' on \"pub\"",
+            "5:" + who + "'key:write' on \"ro/x\""}
+    );
 
     r = s.txn({op("get-tree", ""), op("set", "pub/y", val("1"))}, *acl, t0);
     // get-tree "" is refused by the empty key check, not by the ACL

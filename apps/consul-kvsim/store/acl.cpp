@@ -12,21 +12,33 @@ namespace kvship::kvsim {
 
 namespace {
 
-enum class decision { allow, deny, fallback };
+enum class decision
+{
+    allow,
+    deny,
+    fallback
+};
 
 // Consul's merge precedence for one path: deny > write > list > read.
 int precedence(acl_access a)
 {
     switch (a) {
-    case acl_access::deny: return 4;
-    case acl_access::write: return 3;
-    case acl_access::list: return 2;
-    case acl_access::read: return 1;
+        case acl_access::deny:
+            return 4;
+        case acl_access::write:
+            return 3;
+        case acl_access::list:
+            return 2;
+        case acl_access::read:
+            return 1;
     }
     return 0;
 }
 
-acl_access merge(acl_access a, acl_access b) { return precedence(a) >= precedence(b) ? a : b; }
+acl_access merge(acl_access a, acl_access b)
+{
+    return precedence(a) >= precedence(b) ? a : b;
+}
 
 // The rule that governs `key`: an exact rule beats every prefix rule; the longest prefix rule wins otherwise.
 std::optional<acl_access> governing(std::vector<acl_rule> const& rules, std::string_view key)
@@ -54,11 +66,15 @@ std::optional<acl_access> governing(std::vector<acl_rule> const& rules, std::str
 decision enforce(acl_access rule, acl_access required)
 {
     switch (rule) {
-    case acl_access::write: return decision::allow;
-    case acl_access::list:
-        return required == acl_access::list || required == acl_access::read ? decision::allow : decision::deny;
-    case acl_access::read: return required == acl_access::read ? decision::allow : decision::deny;
-    case acl_access::deny: return decision::deny;
+        case acl_access::write:
+            return decision::allow;
+        case acl_access::list:
+            return required == acl_access::list || required == acl_access::read ? decision::allow
+                                                                                : decision::deny;
+        case acl_access::read:
+            return required == acl_access::read ? decision::allow : decision::deny;
+        case acl_access::deny:
+            return decision::deny;
     }
     return decision::deny;
 }
@@ -77,11 +93,20 @@ bool check(authorizer const& a, std::string_view key, acl_access required)
 
 }  // namespace
 
-bool authorizer::can_read(std::string_view key) const { return check(*this, key, acl_access::read); }
+bool authorizer::can_read(std::string_view key) const
+{
+    return check(*this, key, acl_access::read);
+}
 
-bool authorizer::can_list(std::string_view key) const { return check(*this, key, acl_access::list); }
+bool authorizer::can_list(std::string_view key) const
+{
+    return check(*this, key, acl_access::list);
+}
 
-bool authorizer::can_write(std::string_view key) const { return check(*this, key, acl_access::write); }
+bool authorizer::can_write(std::string_view key) const
+{
+    return check(*this, key, acl_access::write);
+}
 
 // Consul's KeyWritePrefix: the longest prefix rule covering `prefix` must grant write, and no rule (exact or
 // prefix) inside `prefix` may grant less than write; with neither, the default policy decides.
@@ -135,7 +160,12 @@ namespace {
 // A generic tree for both syntaxes: objects keep repeated keys in order (HCL blocks repeat).
 struct hnode
 {
-    enum class kind { scalar, object, list } k = kind::scalar;
+    enum class kind
+    {
+        scalar,
+        object,
+        list
+    } k = kind::scalar;
     std::string text;
     std::vector<std::pair<std::string, hnode>> items;
     std::vector<hnode> elems;
@@ -143,7 +173,13 @@ struct hnode
 
 struct token
 {
-    enum class kind { ident, string, punct, end } k = kind::end;
+    enum class kind
+    {
+        ident,
+        string,
+        punct,
+        end
+    } k = kind::end;
     std::string text;
     std::size_t line = 1;
 };
@@ -181,7 +217,9 @@ public:
                 }
                 out.push_back({token::kind::ident, std::string(in_.substr(start, pos_ - start)), line_});
             } else {
-                return fmt::format("line {}: unexpected character {}", line_, go_quote(std::string_view(&in_[pos_], 1)));
+                return fmt::format(
+                    "line {}: unexpected character {}", line_, go_quote(std::string_view(&in_[pos_], 1))
+                );
             }
         }
     }
@@ -189,8 +227,8 @@ public:
 private:
     static bool is_ident_char(char c)
     {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-               c == '.';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '-' || c == '.';
     }
 
     void skip_space()
@@ -212,8 +250,11 @@ private:
                     error_ = fmt::format("line {}: unterminated comment", line_);
                     return;
                 }
-                line_ += static_cast<std::size_t>(std::count(in_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                                                             in_.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+                line_ += static_cast<std::size_t>(std::count(
+                    in_.begin() + static_cast<std::ptrdiff_t>(pos_),
+                    in_.begin() + static_cast<std::ptrdiff_t>(end),
+                    '\n'
+                ));
                 pos_ = end + 2;
             } else {
                 return;
@@ -283,36 +324,52 @@ private:
             }
             char const e = in_[pos_++];
             switch (e) {
-            case '"': out.push_back('"'); break;
-            case '\\': out.push_back('\\'); break;
-            case '/': out.push_back('/'); break;
-            case 'b': out.push_back('\b'); break;
-            case 'f': out.push_back('\f'); break;
-            case 'n': out.push_back('\n'); break;
-            case 'r': out.push_back('\r'); break;
-            case 't': out.push_back('\t'); break;
-            case 'u': {
-                auto cp = hex4();
-                if (!cp) {
-                    error_ = fmt::format("line {}: bad \\u escape", line_);
-                    return std::nullopt;
-                }
-                if (*cp >= 0xD800 && *cp < 0xDC00 && pos_ + 1 < in_.size() && in_[pos_] == '\\' &&
-                    in_[pos_ + 1] == 'u') {
-                    pos_ += 2;
-                    auto lo = hex4();
-                    if (!lo || *lo < 0xDC00 || *lo > 0xDFFF) {
-                        error_ = fmt::format("line {}: bad surrogate pair", line_);
+                case '"':
+                    out.push_back('"');
+                    break;
+                case '\\':
+                    out.push_back('\\');
+                    break;
+                case '/':
+                    out.push_back('/');
+                    break;
+                case 'b':
+                    out.push_back('\b');
+                    break;
+                case 'f':
+                    out.push_back('\f');
+                    break;
+                case 'n':
+                    out.push_back('\n');
+                    break;
+                case 'r':
+                    out.push_back('\r');
+                    break;
+                case 't':
+                    out.push_back('\t');
+                    break;
+                case 'u': {
+                    auto cp = hex4();
+                    if (!cp) {
+                        error_ = fmt::format("line {}: bad \\u escape", line_);
                         return std::nullopt;
                     }
-                    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*lo - 0xDC00);
+                    if (*cp >= 0xD800 && *cp < 0xDC00 && pos_ + 1 < in_.size() && in_[pos_] == '\\' &&
+                        in_[pos_ + 1] == 'u') {
+                        pos_ += 2;
+                        auto lo = hex4();
+                        if (!lo || *lo < 0xDC00 || *lo > 0xDFFF) {
+                            error_ = fmt::format("line {}: bad surrogate pair", line_);
+                            return std::nullopt;
+                        }
+                        *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*lo - 0xDC00);
+                    }
+                    put_utf8(out, *cp);
+                    break;
                 }
-                put_utf8(out, *cp);
-                break;
-            }
-            default:
-                error_ = fmt::format("line {}: unknown escape \\{}", line_, e);
-                return std::nullopt;
+                default:
+                    error_ = fmt::format("line {}: unknown escape \\{}", line_, e);
+                    return std::nullopt;
             }
         }
         error_ = fmt::format("line {}: unterminated string", line_);
@@ -355,8 +412,12 @@ private:
     std::string fail(std::string_view what) const
     {
         auto const& t = t_[p_];
-        return fmt::format("line {}: {}, got {}", t.line, what,
-                           t.k == token::kind::end ? std::string("end of input") : go_quote(t.text));
+        return fmt::format(
+            "line {}: {}, got {}",
+            t.line,
+            what,
+            t.k == token::kind::end ? std::string("end of input") : go_quote(t.text)
+        );
     }
 
     // body := { item [','] } until `close` ("" = end of input)
@@ -535,8 +596,9 @@ std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_vie
                 }
                 auto const access = access_of(policy.value_or(""));
                 if (!access) {
-                    return fmt::format("Invalid {} policy: {} for {}", kind, go_quote(policy.value_or("")),
-                                       go_quote(path));
+                    return fmt::format(
+                        "Invalid {} policy: {} for {}", kind, go_quote(policy.value_or("")), go_quote(path)
+                    );
                 }
                 rules.push_back(acl_rule{.key = path, .is_prefix = !is_key, .access = *access});
             }
@@ -585,8 +647,9 @@ std::optional<authorizer> store::resolve(std::string_view token) const
             continue;
         }
         for (auto const& r : p->key_rules) {
-            auto same = std::find_if(a.rules.begin(), a.rules.end(),
-                                     [&](acl_rule const& x) { return x.key == r.key && x.is_prefix == r.is_prefix; });
+            auto same = std::find_if(a.rules.begin(), a.rules.end(), [&](acl_rule const& x) {
+                return x.key == r.key && x.is_prefix == r.is_prefix;
+            });
             if (same == a.rules.end()) {
                 a.rules.push_back(r);
             } else {
@@ -610,7 +673,9 @@ std::variant<acl_policy, std::string> store::put_policy(std::string_view name, s
     p.name = std::string(name);
     p.rules_text = std::string(rules);
     p.key_rules = std::move(std::get<std::vector<acl_rule>>(parsed));
-    auto existing = std::find_if(policies_.begin(), policies_.end(), [&](auto const& kv) { return kv.second.name == name; });
+    auto existing = std::find_if(policies_.begin(), policies_.end(), [&](auto const& kv) {
+        return kv.second.name == name;
+    });
     p.id = existing != policies_.end() ? existing->first : next_id();
     ++raft_index_;
     policies_.insert_or_assign(p.id, p);

@@ -234,10 +234,14 @@ private:
 std::string_view access_tag(acl_access a)
 {
     switch (a) {
-    case acl_access::deny: return " d";
-    case acl_access::read: return " r";
-    case acl_access::list: return " l";
-    case acl_access::write: return " w";
+        case acl_access::deny:
+            return " d";
+        case acl_access::read:
+            return " r";
+        case acl_access::list:
+            return " l";
+        case acl_access::write:
+            return " w";
     }
     return " d";
 }
@@ -261,7 +265,13 @@ std::optional<acl_access> access_from(std::string_view f)
 
 void write_entry(writer& w, kv_entry const& e)
 {
-    w.tag("put").str(e.key).opt_str(e.value).u64(e.flags).u64(e.lock_index).u64(e.create_index).u64(e.modify_index)
+    w.tag("put")
+        .str(e.key)
+        .opt_str(e.value)
+        .u64(e.flags)
+        .u64(e.lock_index)
+        .u64(e.create_index)
+        .u64(e.modify_index)
         .str(e.session);
 }
 
@@ -281,10 +291,19 @@ void write_event(std::string& out, store_event const& ev)
                 w.tag("reap").u64(x.up_to);
             } else if constexpr (std::is_same_v<T, ev_session_put>) {
                 auto const& s = x.s;
-                w.tag("sput").str(s.id).str(s.name).str(s.node).i64(s.lock_delay.count())
-                    .str(s.behavior == session_behavior::del ? "delete" : "release").str(s.ttl)
-                    .i64(s.ttl_duration.count()).strs(s.node_checks).strs(s.service_checks).u64(s.create_index)
-                    .u64(s.modify_index).opt_time(s.expires_at);
+                w.tag("sput")
+                    .str(s.id)
+                    .str(s.name)
+                    .str(s.node)
+                    .i64(s.lock_delay.count())
+                    .str(s.behavior == session_behavior::del ? "delete" : "release")
+                    .str(s.ttl)
+                    .i64(s.ttl_duration.count())
+                    .strs(s.node_checks)
+                    .strs(s.service_checks)
+                    .u64(s.create_index)
+                    .u64(s.modify_index)
+                    .opt_time(s.expires_at);
             } else if constexpr (std::is_same_v<T, ev_session_erase>) {
                 w.tag("sdel").str(x.id);
             } else if constexpr (std::is_same_v<T, ev_index>) {
@@ -297,8 +316,13 @@ void write_event(std::string& out, store_event const& ev)
                 }
             } else if constexpr (std::is_same_v<T, ev_acl_token_put>) {
                 auto const& t = x.t;
-                w.tag("tok").str(t.accessor_id).str(t.secret_id).str(t.description).strs(t.policy_ids)
-                    .u64(t.management ? 1 : 0).u64(t.local ? 1 : 0);
+                w.tag("tok")
+                    .str(t.accessor_id)
+                    .str(t.secret_id)
+                    .str(t.description)
+                    .strs(t.policy_ids)
+                    .u64(t.management ? 1 : 0)
+                    .u64(t.local ? 1 : 0);
             }
         },
         ev
@@ -449,7 +473,9 @@ void store::apply_event(store_event const& ev)
             } else if constexpr (std::is_same_v<T, ev_acl_policy_put>) {
                 policies_.insert_or_assign(x.p.id, x.p);
             } else if constexpr (std::is_same_v<T, ev_acl_token_put>) {
-                std::erase_if(tokens_, [&](auto const& kv) { return kv.second.accessor_id == x.t.accessor_id; });
+                std::erase_if(tokens_, [&](auto const& kv) {
+                    return kv.second.accessor_id == x.t.accessor_id;
+                });
                 tokens_.insert_or_assign(x.t.secret_id, x.t);
             }
         },

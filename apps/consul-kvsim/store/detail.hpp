@@ -14,10 +14,16 @@
 namespace kvship::kvsim::detail {
 
 // Entries sit in a std::set ordered by key; fields other than the key may change in place.
-inline kv_entry& mut(kv_entry const& e) { return const_cast<kv_entry&>(e); }
+inline kv_entry& mut(kv_entry const& e)
+{
+    return const_cast<kv_entry&>(e);
+}
 
-inline void unindex(std::map<std::string, std::set<std::string, std::less<>>, std::less<>>& idx,
-                    std::string_view owner, std::string_view key)
+inline void unindex(
+    std::map<std::string, std::set<std::string, std::less<>>, std::less<>>& idx,
+    std::string_view owner,
+    std::string_view key
+)
 {
     auto it = idx.find(owner);
     if (it == idx.end()) {
@@ -31,8 +37,9 @@ inline void unindex(std::map<std::string, std::set<std::string, std::less<>>, st
     }
 }
 
-inline kv_entry make_entry(std::string key, std::optional<std::string> value, std::uint64_t flags,
-                           std::string session = {})
+inline kv_entry make_entry(
+    std::string key, std::optional<std::string> value, std::uint64_t flags, std::string session = {}
+)
 {
     kv_entry e;
     e.key = std::move(key);
@@ -131,14 +138,14 @@ inline bool go_printable(char32_t r)
         return false;
     }
     switch (r) {
-    case 0xA0:  // no-break space: IsPrint allows only U+0020 among spaces
-    case 0xAD:
-    case 0x2028:
-    case 0x2029:
-    case 0xFEFF:
-        return false;
-    default:
-        break;
+        case 0xA0:  // no-break space: IsPrint allows only U+0020 among spaces
+        case 0xAD:
+        case 0x2028:
+        case 0x2029:
+        case 0xFEFF:
+            return false;
+        default:
+            break;
     }
     if ((r >= 0x200B && r <= 0x200F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2060 && r <= 0x206F) ||
         (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF) || (r & 0xFFFE) == 0xFFFE) {

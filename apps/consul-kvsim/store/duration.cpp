@@ -54,7 +54,10 @@ std::optional<std::uint64_t> unit_of(std::string_view u)
     return std::nullopt;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 }  // namespace
 

@@ -15,7 +15,9 @@ namespace kvship::kvsim {
 
 // The same, with Go's error text on failure, e.g. `time: invalid duration "abc"`,
 // `time: missing unit in duration "5"`, `time: unknown unit "x" in duration "5x"`.
-[[nodiscard]] std::variant<std::chrono::nanoseconds, std::string> parse_go_duration_or_error(std::string_view text);
+[[nodiscard]] std::variant<std::chrono::nanoseconds, std::string> parse_go_duration_or_error(
+    std::string_view text
+);
 
 // Go's Duration.String(): "0s", "1.5s", "500ms", "1µs", "24h0m0s", "-2m3s".
 [[nodiscard]] std::string format_go_duration(std::chrono::nanoseconds d);

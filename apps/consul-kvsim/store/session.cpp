@@ -44,8 +44,11 @@ std::string store::next_id()
         std::uint64_t const e = lo & 0xFFFFFFFFFFFFULL;
         std::string id = fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a, b, c, d, e);
         bool const used = sessions_.count(id) != 0 ||
-                          std::any_of(tokens_.begin(), tokens_.end(),
-                                      [&](auto const& t) { return t.first == id || t.second.accessor_id == id; }) ||
+                          std::any_of(
+                              tokens_.begin(),
+                              tokens_.end(),
+                              [&](auto const& t) { return t.first == id || t.second.accessor_id == id; }
+                          ) ||
                           policies_.count(id) != 0;
         if (!used) {
             return id;
@@ -78,8 +81,12 @@ std::variant<session, std::string> store::create_session(session_request const& 
         }
         ttl = std::get<nanos>(parsed);
         if (ttl != nanos{0} && (ttl < params_.session_ttl_min || ttl > session_ttl_max)) {
-            return fmt::format("Invalid Session TTL '{}', must be between [{}={}]", ttl.count(),
-                               format_go_duration(params_.session_ttl_min), format_go_duration(session_ttl_max));
+            return fmt::format(
+                "Invalid Session TTL '{}', must be between [{}={}]",
+                ttl.count(),
+                format_go_duration(params_.session_ttl_min),
+                format_go_duration(session_ttl_max)
+            );
         }
     }
 
@@ -197,6 +204,9 @@ std::vector<session const*> store::sessions() const
     return out;
 }
 
-index_t store::sessions_index() const { return std::max<index_t>(1, sessions_table_index_); }
+index_t store::sessions_index() const
+{
+    return std::max<index_t>(1, sessions_table_index_);
+}
 
 }  // namespace kvship::kvsim

@@ -12,7 +12,10 @@ namespace kvship::kvsim {
 
 store::store(store_params params) : params_(std::move(params)), raft_index_(params_.initial_index) {}
 
-void store::set_observer(std::function<void(store_event const&)> observer) { observer_ = std::move(observer); }
+void store::set_observer(std::function<void(store_event const&)> observer)
+{
+    observer_ = std::move(observer);
+}
 
 void store::emit(store_event const& ev) const
 {
@@ -109,7 +112,8 @@ kv_entry const& store::put_entry(kv_entry e)
     auto it = kv_.find(std::string_view(e.key));
     if (it == kv_.end()) {
         if (txn_) {
-            txn_->undo.push_back(undo_rec{.tomb = false, .key = e.key, .kv_before = std::nullopt, .tomb_before = {}});
+            txn_->undo.push_back(undo_rec{
+                .tomb = false, .key = e.key, .kv_before = std::nullopt, .tomb_before = {}});
         }
         if (!e.session.empty()) {
             session_keys_[e.session].insert(e.key);
@@ -126,7 +130,8 @@ kv_entry const& store::put_entry(kv_entry e)
             }
         }
         if (txn_) {
-            txn_->undo.push_back(undo_rec{.tomb = false, .key = e.key, .kv_before = std::move(cur), .tomb_before = {}});
+            txn_->undo.push_back(undo_rec{
+                .tomb = false, .key = e.key, .kv_before = std::move(cur), .tomb_before = {}});
         }
         cur = std::move(e);
     }
@@ -144,9 +149,8 @@ void store::erase_entry(kv_set::iterator it)
     if (txn_) {
         auto node = kv_.extract(it);
         std::string key = node.value().key;
-        txn_->undo.push_back(
-            undo_rec{.tomb = false, .key = std::move(key), .kv_before = std::move(node.value()), .tomb_before = {}}
-        );
+        txn_->undo.push_back(undo_rec{
+            .tomb = false, .key = std::move(key), .kv_before = std::move(node.value()), .tomb_before = {}});
         return;
     }
     if (observer_) {
@@ -284,7 +288,9 @@ bool store::kvs_delete(std::string_view key, index_t idx, std::optional<time_poi
     return true;
 }
 
-bool store::kvs_delete_cas(std::string_view key, index_t cas_index, index_t idx, std::optional<time_point> now)
+bool store::kvs_delete_cas(
+    std::string_view key, index_t cas_index, index_t idx, std::optional<time_point> now
+)
 {
     auto it = kv_.find(key);
     if (it == kv_.end()) {
@@ -318,7 +324,10 @@ bool store::kvs_delete_tree(std::string_view prefix, index_t idx, std::optional<
 
 // ---------------------------------------------------------------- indexes and reads
 
-index_t store::kvs_max_index() const { return std::max<index_t>({1, kvs_table_index_, tombstone_table_index_}); }
+index_t store::kvs_max_index() const
+{
+    return std::max<index_t>({1, kvs_table_index_, tombstone_table_index_});
+}
 
 index_t store::list_index(std::string_view prefix) const
 {
@@ -329,7 +338,8 @@ index_t store::list_index(std::string_view prefix) const
     for (auto it = kv_.lower_bound(prefix); it != kv_.end() && it->key.starts_with(prefix); ++it) {
         best = std::max(best, it->modify_index);
     }
-    for (auto it = tombstones_.lower_bound(prefix); it != tombstones_.end() && it->first.starts_with(prefix); ++it) {
+    for (auto it = tombstones_.lower_bound(prefix); it != tombstones_.end() && it->first.starts_with(prefix);
+         ++it) {
         best = std::max(best, it->second.index);
     }
     return best != 0 ? best : kvs_max_index();
@@ -354,8 +364,9 @@ std::vector<kv_entry const*> store::list(std::string_view prefix) const
     return out;
 }
 
-std::vector<std::string> store::keys(std::string_view prefix, std::string_view separator,
-                                     authorizer const& acl) const
+std::vector<std::string> store::keys(
+    std::string_view prefix, std::string_view separator, authorizer const& acl
+) const
 {
     std::vector<std::string> out;
     bool const filtered = acl.enabled && !acl.management;
@@ -405,7 +416,10 @@ std::optional<time_point> store::lock_delay(std::string_view key, time_point now
 // ---------------------------------------------------------------- single-call writes
 
 namespace {
-write_result missing_key() { return {.ok = false, .error = "Must provide key"}; }
+write_result missing_key()
+{
+    return {.ok = false, .error = "Must provide key"};
+}
 }  // namespace
 
 write_result store::set(std::string_view key, std::optional<std::string> value, std::uint64_t flags)
@@ -419,8 +433,9 @@ write_result store::set(std::string_view key, std::optional<std::string> value, 
     return {.ok = true, .error = std::nullopt};
 }
 
-write_result store::cas(std::string_view key, std::optional<std::string> value, std::uint64_t flags,
-                        index_t cas_index)
+write_result store::cas(
+    std::string_view key, std::optional<std::string> value, std::uint64_t flags, index_t cas_index
+)
 {
     if (key.empty()) {
         return missing_key();
@@ -432,8 +447,13 @@ write_result store::cas(std::string_view key, std::optional<std::string> value, 
     return {.ok = ok, .error = std::nullopt};
 }
 
-write_result store::acquire(std::string_view key, std::optional<std::string> value, std::uint64_t flags,
-                            std::string_view session_id, time_point now)
+write_result store::acquire(
+    std::string_view key,
+    std::optional<std::string> value,
+    std::uint64_t flags,
+    std::string_view session_id,
+    time_point now
+)
 {
     if (key.empty()) {
         return missing_key();
@@ -442,43 +462,56 @@ write_result store::acquire(std::string_view key, std::optional<std::string> val
         return {.ok = false, .error = std::nullopt};  // refused before Raft: no index used
     }
     index_t const idx = ++raft_index_;
-    auto out = kvs_lock(
-        detail::make_entry(std::string(key), std::move(value), flags, std::string(session_id)),
-        idx
-    );
+    auto out =
+        kvs_lock(detail::make_entry(std::string(key), std::move(value), flags, std::string(session_id)), idx);
     emit_index();
     return {.ok = out.ok, .error = std::move(out.error)};
 }
 
-write_result store::release(std::string_view key, std::optional<std::string> value, std::uint64_t flags,
-                            std::string_view session_id)
+write_result store::release(
+    std::string_view key, std::optional<std::string> value, std::uint64_t flags, std::string_view session_id
+)
 {
     if (key.empty()) {
         return missing_key();
     }
     index_t const idx = ++raft_index_;
     auto out = kvs_unlock(
-        detail::make_entry(std::string(key), std::move(value), flags, std::string(session_id)),
-        idx
+        detail::make_entry(std::string(key), std::move(value), flags, std::string(session_id)), idx
     );
     emit_index();
     return {.ok = out.ok, .error = std::move(out.error)};
 }
 
-write_result store::erase(std::string_view key) { return do_erase(key, std::nullopt); }
+write_result store::erase(std::string_view key)
+{
+    return do_erase(key, std::nullopt);
+}
 
-write_result store::erase(std::string_view key, time_point now) { return do_erase(key, now); }
+write_result store::erase(std::string_view key, time_point now)
+{
+    return do_erase(key, now);
+}
 
-write_result store::erase_cas(std::string_view key, index_t cas_index) { return do_erase_cas(key, cas_index, std::nullopt); }
+write_result store::erase_cas(std::string_view key, index_t cas_index)
+{
+    return do_erase_cas(key, cas_index, std::nullopt);
+}
 
 write_result store::erase_cas(std::string_view key, index_t cas_index, time_point now)
 {
     return do_erase_cas(key, cas_index, now);
 }
 
-write_result store::erase_tree(std::string_view prefix) { return do_erase_tree(prefix, std::nullopt); }
+write_result store::erase_tree(std::string_view prefix)
+{
+    return do_erase_tree(prefix, std::nullopt);
+}
 
-write_result store::erase_tree(std::string_view prefix, time_point now) { return do_erase_tree(prefix, now); }
+write_result store::erase_tree(std::string_view prefix, time_point now)
+{
+    return do_erase_tree(prefix, now);
+}
 
 write_result store::do_erase(std::string_view key, std::optional<time_point> now)
 {
@@ -601,8 +634,9 @@ std::optional<std::string> txn_value_too_large(std::vector<txn_kv_op> const& ops
 {
     for (auto const& op : ops) {
         if (op.value && op.value->size() > max_size) {
-            return fmt::format("Value for key {} is too large ({} > {} bytes)", go_quote(op.key), op.value->size(),
-                               max_size);
+            return fmt::format(
+                "Value for key {} is too large ({} > {} bytes)", go_quote(op.key), op.value->size(), max_size
+            );
         }
     }
     return std::nullopt;
@@ -630,21 +664,39 @@ std::string go_quote(std::string_view s)
         auto const c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
             switch (c) {
-            case '\a': out += "\\a"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\v': out += "\\v"; break;
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    byte_escape(c);
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
+                case '\a':
+                    out += "\\a";
+                    break;
+                case '\b':
+                    out += "\\b";
+                    break;
+                case '\f':
+                    out += "\\f";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                case '\v':
+                    out += "\\v";
+                    break;
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                default:
+                    if (c < 0x20 || c == 0x7f) {
+                        byte_escape(c);
+                    } else {
+                        out.push_back(static_cast<char>(c));
+                    }
             }
             ++i;
             continue;

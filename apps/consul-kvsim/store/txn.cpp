@@ -13,13 +13,14 @@ namespace {
 // The result copy of an entry, without its value (Consul blanks Value except for the get verbs).
 kv_entry without_value(kv_entry const& e)
 {
-    return kv_entry{.key = e.key,
-                    .value = std::nullopt,
-                    .flags = e.flags,
-                    .lock_index = e.lock_index,
-                    .create_index = e.create_index,
-                    .modify_index = e.modify_index,
-                    .session = e.session};
+    return kv_entry{
+        .key = e.key,
+        .value = std::nullopt,
+        .flags = e.flags,
+        .lock_index = e.lock_index,
+        .create_index = e.create_index,
+        .modify_index = e.modify_index,
+        .session = e.session};
 }
 
 kv_entry request_entry(txn_kv_op const& op)
@@ -33,7 +34,8 @@ txn_result store::txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, 
 {
     txn_result r;
     bool const acl_on = acl.enabled && !acl.management;
-    r.had_writes = std::any_of(ops.begin(), ops.end(), [](auto const& op) { return is_txn_write_verb(op.verb); });
+    r.had_writes =
+        std::any_of(ops.begin(), ops.end(), [](auto const& op) { return is_txn_write_verb(op.verb); });
 
     // The API layer answers these with 413 before calling; refuse them here too, without touching state.
     auto limit = txn_too_many_ops(ops.size(), params_.txn_max_ops);
@@ -73,7 +75,10 @@ txn_result store::txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, 
             }
         }
         if (op.verb == "lock" && lock_delay(op.key, now)) {
-            r.errors.push_back({.op_index = i, .what = fmt::format("failed to lock key {} due to lock delay", go_quote(op.key))});
+            r.errors.push_back(
+                {.op_index = i,
+                 .what = fmt::format("failed to lock key {} due to lock delay", go_quote(op.key))}
+            );
         }
     }
     if (!r.errors.empty()) {
@@ -140,8 +145,9 @@ void store::run_txn_op(txn_kv_op const& op, std::size_t i, index_t idx, time_poi
         if (out.error) {
             error(std::move(*out.error));
         } else if (!out.ok) {
-            error(fmt::format("failed to unlock key {}, lock isn't held, or is held by another session",
-                              go_quote(op.key)));
+            error(fmt::format(
+                "failed to unlock key {}, lock isn't held, or is held by another session", go_quote(op.key)
+            ));
         } else {
             r.results.push_back(without_value(*get(op.key)));
         }
@@ -168,8 +174,12 @@ void store::run_txn_op(txn_kv_op const& op, std::size_t i, index_t idx, time_poi
         if (e == nullptr) {
             error(fmt::format("failed to check index, key {} doesn't exist", go_quote(op.key)));
         } else if (e->modify_index != op.index) {
-            error(fmt::format("failed index check for key {}, current modify index {} != {}", go_quote(op.key),
-                              e->modify_index, op.index));
+            error(fmt::format(
+                "failed index check for key {}, current modify index {} != {}",
+                go_quote(op.key),
+                e->modify_index,
+                op.index
+            ));
         } else {
             r.results.push_back(without_value(*e));
         }
@@ -178,8 +188,12 @@ void store::run_txn_op(txn_kv_op const& op, std::size_t i, index_t idx, time_poi
         if (e == nullptr) {
             error(fmt::format("failed to check session, key {} doesn't exist", go_quote(op.key)));
         } else if (e->session != op.session) {
-            error(fmt::format("failed session check for key {}, current session {} != {}", go_quote(op.key),
-                              go_quote(e->session), go_quote(op.session)));
+            error(fmt::format(
+                "failed session check for key {}, current session {} != {}",
+                go_quote(op.key),
+                go_quote(e->session),
+                go_quote(op.session)
+            ));
         } else {
             r.results.push_back(without_value(*e));
         }
