@@ -415,3 +415,50 @@ TEST_CASE("events: one per change plus one index event per write", "[kvsim][stor
     CHECK(last.raft_index == s.raft_index());
     CHECK(last.kvs_table == s.raft_index() - 1);
 }
+
+TEST_CASE("keys: separators and keys with 0xFF bytes", "[kvsim][store]")
+{
+    store s;
+    for (auto const& k :
+         {std::string("a\xFF"
+                      "1"),
+          std::string("a\xFF"
+                      "2"),
+          std::string("a\xFF\xFF"),
+          std::string("b")}) {
+        REQUIRE(s.set(k, val("v"), 0).ok);
+    }
+    CHECK(s.keys("", "\xFF", authorizer::allow_all()) == std::vector<std::string>{"a\xFF", "b"});
+    CHECK(
+        s.keys("a\xFF", "\xFF", authorizer::allow_all()) ==
+        std::vector<std::string>{
+            "a\xFF"
+            "1",
+            "a\xFF"
+            "2",
+            "a\xFF\xFF"}
+    );
+}
+
+TEST_CASE("go_quote matches Go's %q", "[kvsim][store]")
+{
+    struct row
+    {
+        std::string in;
+        std::string want;
+    };
+
+    auto const rows = std::vector<row>{
+        {"plain/key", "\"plain/key\""},
+        {"q\"b\\s", "\"q\\\"b\\\\s\""},
+        {"\a\b\f\n\r\t\v", "\"\\a\\b\\f\\n\\r\\t\\v\""},
+        {std::string("\0\x1f\x7f", 3), "\"\\x00\\x1f\\x7f\""},
+        {"caf\xC3\xA9 \xE6\xBC\xA2", "\"caf\xC3\xA9 \xE6\xBC\xA2\""},
+        {"\x80 \xC3", "\"\\x80 \\xc3\""},
+        {"\xC2\xA0\xC2\xAD", "\"\\u00a0\\u00ad\""},
+        {"\xF0\x9F\x98\x80", "\"\xF0\x9F\x98\x80\""},
+    };
+    for (auto const& r : rows) {
+        CHECK(go_quote(r.in) == r.want);
+    }
+}
