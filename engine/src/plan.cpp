@@ -1,16 +1,42 @@
 #include <engine/plan.hpp>
 #include <prefixes/key_map.hpp>
 
+#include <iterator>
+
 #include <algorithm>
 #include <map>
-#include <set>
 #include <string_view>
 
 namespace kvship::engine {
 
 namespace {
 
-using key_index = std::map<std::string, const kv_entry*, std::less<>>;
+// An entry seen through its key relative to the pair's prefix. Every source key starts with the
+// source prefix and every destination key with the destination prefix, so ordering by this suffix
+// is ordering by destination key, and the two sides merge without building mapped strings.
+struct side_entry
+{
+    std::string_view suffix;
+    const kv_entry* entry;
+};
+
+// Sorts by suffix (skipped when already sorted, the usual case) and drops duplicate keys, keeping
+// the first in input order and reporting the rest.
+void sort_side(std::vector<side_entry>& side, std::vector<warning>& warnings)
+{
+    auto const by_suffix = [](const side_entry& a, const side_entry& b) { return a.suffix < b.suffix; };
+    if (!std::is_sorted(side.begin(), side.end(), by_suffix))
+        std::stable_sort(side.begin(), side.end(), by_suffix);
+    auto out = side.begin();
+    for (auto it = side.begin(); it != side.end(); ++it) {
+        if (out != side.begin() && std::prev(out)->suffix == it->suffix) {
+            warnings.push_back({warning_kind::duplicate_key, it->entry->key});
+            continue;
+        }
+        *out++ = *it;
+    }
+    side.erase(out, side.end());
+}
 
 void warn_about_locks(const kv_entry& e, const std::string& destination_key, std::vector<warning>& out)
 {
@@ -29,77 +55,90 @@ void warn_about_locks(const kv_entry& e, const std::string& destination_key, std
 plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& rule, const checkpoint& prev)
 {
     plan p;
-    auto const& spec = rule.spec;
+    std::string_view const source = rule.spec.source;
+    std::string_view const destination = rule.spec.destination;
 
-    // Selected source entries, by destination key.
-    key_index desired;
-    std::set<std::string_view> seen;
+    // Selected source entries.
+    std::vector<side_entry> want;
+    want.reserve(src.entries.size());
     for (auto const& e : src.entries) {
-        if (!seen.insert(e.key).second) {
-            p.warnings.push_back({warning_kind::duplicate_key, e.key});
-            continue;
-        }
-        auto destination_key = prefixes::map_key(spec, e.key);
-        if (!destination_key) {
+        std::string_view const key = e.key;
+        if (!key.starts_with(source)) {
             p.warnings.push_back({warning_kind::outside_source_prefix, e.key});
             continue;
         }
+        std::string_view const suffix = key.substr(source.size());
         ++p.stats.source_keys;
-        if (!prefixes::is_selected(rule.filter, e.key)) {
+        if (!prefixes::is_selected(rule.filter, key)) {
             ++p.stats.filtered;
             continue;
         }
-        if (prefixes::is_protected(rule, *destination_key)) {
+        if (prefixes::is_protected(rule, destination, suffix)) {
             ++p.stats.protected_keys;
-            if (prefixes::is_status_key(rule, *destination_key))
-                p.warnings.push_back({warning_kind::status_key_collision, *destination_key});
+            if (prefixes::is_status_key(rule, destination, suffix))
+                p.warnings.push_back({warning_kind::status_key_collision, std::string(destination) + std::string(suffix)});
             continue;
         }
-        ++p.stats.selected_keys;
-        desired.emplace(std::move(*destination_key), &e);
+        want.push_back({suffix, &e});
     }
+    std::size_t const before_dedupe = want.size();
+    sort_side(want, p.warnings);
+    // A duplicate was counted as a source key above; count each key once.
+    p.stats.source_keys -= before_dedupe - want.size();
+    p.stats.selected_keys = want.size();
 
     // Destination entries this pair manages.
-    key_index current;
-    seen.clear();
+    std::vector<side_entry> have;
+    have.reserve(dst.entries.size());
     for (auto const& e : dst.entries) {
-        if (!seen.insert(e.key).second) {
-            p.warnings.push_back({warning_kind::duplicate_key, e.key});
-            continue;
-        }
-        if (prefixes::is_protected(rule, e.key)) {
+        std::string_view const key = e.key;
+        if (prefixes::is_protected(rule, key)) {
             ++p.stats.protected_keys;
             continue;
         }
-        auto source_key = prefixes::unmap_key(spec, e.key);
-        if (!source_key) {
+        if (!key.starts_with(destination)) {
             p.warnings.push_back({warning_kind::outside_destination, e.key});
             continue;
         }
-        if (!prefixes::is_selected(rule.filter, *source_key))
+        std::string_view const suffix = key.substr(destination.size());
+        if (!prefixes::is_selected(rule.filter, source, suffix))
             continue;
-        ++p.stats.destination_keys;
-        current.emplace(e.key, &e);
+        have.push_back({suffix, &e});
     }
+    sort_side(have, p.warnings);
+    p.stats.destination_keys = have.size();
 
-    for (auto const& [key, want] : desired) {
-        auto const it = current.find(key);
-        if (it != current.end() && it->second->value == want->value && it->second->flags == want->flags) {
-            ++p.stats.unchanged;
-            continue;
+    // Merge the two sorted sides.
+    auto w = want.begin();
+    auto h = have.begin();
+    auto const emit_put = [&](const side_entry& s) {
+        std::string key;
+        key.reserve(destination.size() + s.suffix.size());
+        key.append(destination);
+        key.append(s.suffix);
+        warn_about_locks(*s.entry, key, p.warnings);
+        p.puts.push_back(put_op{std::move(key), s.entry->value, s.entry->flags, s.entry->modify_index});
+    };
+    while (w != want.end() || h != have.end()) {
+        if (h == have.end() || (w != want.end() && w->suffix < h->suffix)) {
+            emit_put(*w++);
+        } else if (w == want.end() || h->suffix < w->suffix) {
+            p.deletes.push_back(delete_op{h->entry->key});
+            ++h;
+        } else {
+            if (w->entry->value == h->entry->value && w->entry->flags == h->entry->flags)
+                ++p.stats.unchanged;
+            else
+                emit_put(*w);
+            ++w;
+            ++h;
         }
-        warn_about_locks(*want, key, p.warnings);
-        p.puts.push_back(put_op{key, want->value, want->flags, want->modify_index});
-    }
-    for (auto const& [key, have] : current) {
-        if (desired.find(key) == desired.end())
-            p.deletes.push_back(delete_op{key});
     }
 
     if (prev.last_replicated > src.index)
         p.warnings.push_back({warning_kind::index_behind_checkpoint, {}});
     bool const prev_named = !prev.source.empty() || !prev.destination.empty();
-    if (prev_named && (prev.source != spec.source || prev.destination != spec.destination))
+    if (prev_named && (prev.source != source || prev.destination != destination))
         p.warnings.push_back({warning_kind::checkpoint_mismatch, {}});
 
     std::stable_sort(p.warnings.begin(), p.warnings.end(), [](const warning& a, const warning& b) {
@@ -107,7 +146,7 @@ plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& r
             return a.key < b.key;
         return a.kind < b.kind;
     });
-    p.next_checkpoint = checkpoint{src.index, spec.source, spec.destination};
+    p.next_checkpoint = checkpoint{src.index, rule.spec.source, rule.spec.destination};
     return p;
 }
 

@@ -1,4 +1,5 @@
 #include <prefixes/filter.hpp>
+#include <prefixes/key_map.hpp>
 
 #include <algorithm>
 
@@ -30,6 +31,27 @@ bool is_included(const key_filter& filter, std::string_view source_key)
 bool is_selected(const key_filter& filter, std::string_view source_key)
 {
     return is_included(filter, source_key) && !is_excluded(filter, source_key);
+}
+
+bool is_excluded(const key_filter& filter, std::string_view head, std::string_view tail)
+{
+    return std::any_of(filter.excludes.begin(), filter.excludes.end(), [&](auto const& e) {
+        return starts_with_split(head, tail, e);
+    });
+}
+
+bool is_included(const key_filter& filter, std::string_view head, std::string_view tail)
+{
+    if (filter.includes.empty())
+        return true;
+    return std::any_of(filter.includes.begin(), filter.includes.end(), [&](auto const& i) {
+        return starts_with_split(head, tail, i);
+    });
+}
+
+bool is_selected(const key_filter& filter, std::string_view head, std::string_view tail)
+{
+    return is_included(filter, head, tail) && !is_excluded(filter, head, tail);
 }
 
 result<std::string, filter_error> parse_exclude(std::string_view text)

@@ -41,4 +41,16 @@ std::optional<std::string> unmap_key(const prefix_spec& spec, std::string_view d
     return replace_leading(spec.destination, spec.source, destination_key);
 }
 
+bool starts_with_split(std::string_view head, std::string_view tail, std::string_view prefix)
+{
+    if (prefix.size() <= head.size())
+        return head.starts_with(prefix);
+    return prefix.starts_with(head) && tail.starts_with(prefix.substr(head.size()));
+}
+
+bool equals_split(std::string_view head, std::string_view tail, std::string_view text)
+{
+    return text.size() == head.size() + tail.size() && starts_with_split(head, tail, text);
+}
+
 }  // namespace kvship::prefixes

@@ -1,3 +1,4 @@
+#include <prefixes/key_map.hpp>
 #include <prefixes/quote.hpp>
 #include <prefixes/rule.hpp>
 #include <prefixes/status_key.hpp>
@@ -55,6 +56,22 @@ bool is_protected(const rule& r, std::string_view destination_key)
         return true;
     return std::any_of(r.protected_prefixes.begin(), r.protected_prefixes.end(), [&](auto const& p) {
         return !p.empty() && destination_key.starts_with(p);
+    });
+}
+
+bool is_status_key(const rule& r, std::string_view head, std::string_view tail)
+{
+    if (!r.status_key.empty() && equals_split(head, tail, r.status_key))
+        return true;
+    return !r.status_prefix.empty() && starts_with_split(head, tail, r.status_prefix);
+}
+
+bool is_protected(const rule& r, std::string_view head, std::string_view tail)
+{
+    if (is_status_key(r, head, tail))
+        return true;
+    return std::any_of(r.protected_prefixes.begin(), r.protected_prefixes.end(), [&](auto const& p) {
+        return !p.empty() && starts_with_split(head, tail, p);
     });
 }
 

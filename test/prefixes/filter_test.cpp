@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 using kvship::prefixes::is_excluded;
 using kvship::prefixes::is_included;
@@ -75,4 +77,24 @@ TEST_CASE("parse_exclude rejects blank values and keeps the rest verbatim", "[pr
     CHECK(parse_exclude("vault/sys/expire").value() == "vault/sys/expire");
     CHECK(parse_exclude(" x/").value() == " x/");
     CHECK(parse_exclude("/vault").value() == "/vault");
+}
+
+TEST_CASE("filters on split keys agree with filters on joined keys", "[prefixes]")
+{
+    key_filter const f{.excludes = {"vault/sys/expire", "vault/core/lock"}, .includes = {"vault/"}};
+    for (auto const& [head, tail] : std::vector<std::pair<std::string, std::string>>{
+             {"vault/", "sys/expire/x"},
+             {"vault/sys/", "expired"},
+             {"vault/", "logical/a"},
+             {"vau", "lt/core/lock"},
+             {"", "vault/core/x"},
+             {"other/", "vault/x"},
+         }) {
+        CAPTURE(head, tail);
+        std::string const joined = head + tail;
+        CHECK(is_excluded(f, head, tail) == is_excluded(f, joined));
+        CHECK(is_included(f, head, tail) == is_included(f, joined));
+        CHECK(is_selected(f, head, tail) == is_selected(f, joined));
+    }
+    CHECK(is_included(key_filter{}, "x", "y"));
 }

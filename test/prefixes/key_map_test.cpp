@@ -74,3 +74,38 @@ TEST_CASE("unmap_key inverts map_key for every key under the source", "[prefixes
         CHECK(unmap_key(source, destination, *mapped) == key);
     }
 }
+
+TEST_CASE("split-key helpers agree with the joined key", "[prefixes]")
+{
+    using kvship::prefixes::equals_split;
+    using kvship::prefixes::starts_with_split;
+
+    CHECK(starts_with_split("vault/", "sys/expire/x", "vault/sys/expire"));
+    CHECK(starts_with_split("vault/", "sys", "vau"));
+    CHECK(starts_with_split("vault/", "", "vault/"));
+    CHECK(starts_with_split("", "", ""));
+    CHECK_FALSE(starts_with_split("vault/", "sy", "vault/sys"));
+    CHECK_FALSE(starts_with_split("vaul", "t/x", "vault/y"));
+    CHECK(equals_split("a/", "b", "a/b"));
+    CHECK_FALSE(equals_split("a/", "b", "a/bc"));
+    CHECK_FALSE(equals_split("a/", "bc", "a/b"));
+
+    std::mt19937 rng(99);
+    std::uniform_int_distribution<int> len(0, 4);
+    std::uniform_int_distribution<int> ch(0, 2);
+    auto word = [&] {
+        std::string s;
+        for (int n = len(rng); n > 0; --n)
+            s.push_back("ab/"[ch(rng)]);
+        return s;
+    };
+    for (int i = 0; i < 5000; ++i) {
+        std::string const head = word();
+        std::string const tail = word();
+        std::string const probe = word();
+        std::string const joined = head + tail;
+        CAPTURE(head, tail, probe);
+        CHECK(starts_with_split(head, tail, probe) == std::string_view(joined).starts_with(probe));
+        CHECK(equals_split(head, tail, probe) == (joined == probe));
+    }
+}

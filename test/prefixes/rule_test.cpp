@@ -70,3 +70,22 @@ TEST_CASE("check_pairs reports pairs that share a destination", "[prefixes]")
     REQUIRE(problems.size() == 1);
     CHECK(problems[0] == R"(prefixes "a@dc1:x" and "b@dc2:x" both replicate into destination "x")");
 }
+
+TEST_CASE("rule checks on split keys agree with the joined key", "[prefixes]")
+{
+    auto const rules = make_rules({{"app", "dc1", "app"}, {"app2", "dc2", "app2"}}, key_filter{}, "st");
+    auto const& r = rules[0];
+    for (auto const& [head, tail] : std::vector<std::pair<std::string, std::string>>{
+             {"app", "2/x"},
+             {"app", "/x"},
+             {"st", "/abc"},
+             {"s", "t"},
+             {"", r.status_key},
+             {r.status_key.substr(0, 5), r.status_key.substr(5)},
+         }) {
+        CAPTURE(head, tail);
+        std::string const joined = head + tail;
+        CHECK(is_protected(r, head, tail) == is_protected(r, joined));
+        CHECK(is_status_key(r, head, tail) == is_status_key(r, joined));
+    }
+}

@@ -38,6 +38,13 @@ struct key_filter
 // is_included && !is_excluded: the key belongs to the replicated set.
 [[nodiscard]] bool is_selected(const key_filter& filter, std::string_view source_key);
 
+// The same tests on a key given in two parts, head + tail (e.g. source prefix + relative key).
+[[nodiscard]] bool is_excluded(const key_filter& filter, std::string_view head, std::string_view tail);
+
+[[nodiscard]] bool is_included(const key_filter& filter, std::string_view head, std::string_view tail);
+
+[[nodiscard]] bool is_selected(const key_filter& filter, std::string_view head, std::string_view tail);
+
 struct filter_error
 {
     std::string message;

@@ -27,4 +27,11 @@ namespace kvship::prefixes {
 
 [[nodiscard]] std::optional<std::string> unmap_key(const prefix_spec& spec, std::string_view destination_key);
 
+// Split keys: `head + tail` without building the string (the engine maps 100k keys per round).
+// True when head + tail starts with `prefix`.
+[[nodiscard]] bool starts_with_split(std::string_view head, std::string_view tail, std::string_view prefix);
+
+// True when head + tail == `text`.
+[[nodiscard]] bool equals_split(std::string_view head, std::string_view tail, std::string_view text);
+
 }  // namespace kvship::prefixes

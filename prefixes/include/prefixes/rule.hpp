@@ -45,6 +45,11 @@ struct rule
 // one of protected_prefixes.
 [[nodiscard]] bool is_protected(const rule& r, std::string_view destination_key);
 
+// The same tests on a destination key given in two parts, head + tail.
+[[nodiscard]] bool is_status_key(const rule& r, std::string_view head, std::string_view tail);
+
+[[nodiscard]] bool is_protected(const rule& r, std::string_view head, std::string_view tail);
+
 // Configuration problems between pairs that consul-replicate silently accepted, one message each,
 // e.g. two pairs writing the same destination prefix (they would delete each other's keys).
 // Empty when the set is consistent.
