@@ -3,6 +3,8 @@
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
 
+#include <ostream>
+
 namespace kvship::transport {
 
 namespace {
@@ -60,6 +62,11 @@ std::string consul_error::what() const
         out += message;
     }
     return out;
+}
+
+std::ostream& operator<<(std::ostream& os, consul_error const& e)
+{
+    return os << e.what();
 }
 
 void throw_exception_from_error(consul_error const& e, boost::source_location const& loc)

@@ -42,11 +42,12 @@ consul_result<rj::Document*> parse(rj::Document& doc, std::string& body)
     return &doc;
 }
 
-// Decodes one entry object; `where` names it in errors ("entry 3").
-consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view where)
+// Decodes one entry object; `kind` and `pos` name it in errors ("entry 3"), formatted only then.
+consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view kind, std::size_t pos)
 {
+    auto const where = [&] { return fmt::format("{} {}", kind, pos); };
     if (!v.IsObject()) {
-        return malformed(fmt::format("{} is not an object", where));
+        return malformed(fmt::format("{} is not an object", where()));
     }
     kv_entry e;
     enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
@@ -98,7 +99,7 @@ consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view where)
             auto const expected = name == "Key" || name == "Session" ? "a string"
                                   : name == "Value"                  ? "null or padded base64"
                                                                      : "an unsigned 64-bit integer";
-            return malformed(fmt::format("{}: \"{}\" is not {}", where, name, expected));
+            return malformed(fmt::format("{}: \"{}\" is not {}", where(), name, expected));
         }
     }
     static constexpr std::pair<unsigned, char const*> required[] = {
@@ -107,7 +108,7 @@ consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view where)
     };
     for (auto const& [bit, name] : required) {
         if ((seen & bit) == 0) {
-            return malformed(fmt::format("{}: no \"{}\"", where, name));
+            return malformed(fmt::format("{}: no \"{}\"", where(), name));
         }
     }
     return e;
@@ -134,7 +135,7 @@ consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body)
     out.reserve(doc.Size());
     std::size_t i = 0;
     for (auto const& v : doc.GetArray()) {
-        auto e = decode_entry(v, fmt::format("entry {}", i++));
+        auto e = decode_entry(v, "entry", i++);
         if (!e) {
             return e.error();
         }
@@ -193,7 +194,7 @@ consul_result<txn_outcome> decode_txn_response(std::string body, bool committed)
             if (kv == r.MemberEnd()) {
                 return malformed(fmt::format("txn result {} has no \"KV\"", i));
             }
-            auto e = decode_entry(kv->value, fmt::format("txn result {}", i));
+            auto e = decode_entry(kv->value, "txn result", i);
             if (!e) {
                 return e.error();
             }

@@ -36,7 +36,7 @@ enum class log_level
 struct client_logger
 {
     log_level level = log_level::info;
-    std::function<void(log_level, std::string_view)> sink;
+    std::function<void(log_level, std::string_view)> sink{};
 
     [[nodiscard]] bool enabled(log_level l) const { return sink && l >= level; }
 };
@@ -46,8 +46,8 @@ struct consul_params
     // "host:port" of the agent. "http://" is accepted; "https://" also turns TLS on.
     std::string address = "127.0.0.1:8500";
     // Sent as X-Consul-Token; never in a URL, a log line or an error message.
-    std::string token;
-    tls_params tls;
+    std::string token{};
+    tls_params tls{};
     // Deadline of a whole non-blocking request (connect, write, read).
     std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
     // A blocking read's deadline is wait + wait/16 + blocking_margin.
@@ -58,8 +58,8 @@ struct consul_params
     std::size_t body_limit = std::size_t{1} << 30;
     std::size_t max_idle_connections = 16;
     // Reads (list, keys, get, agent_self, datacenters) retry on is_retryable() errors; writes never.
-    retry_params retry;
-    client_logger log;
+    retry_params retry{};
+    client_logger log{};
 };
 
 // Thread safety: none; use from the executor it was created with. The client must outlive every

@@ -7,6 +7,7 @@
 #include <boost/system/result.hpp>
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -49,9 +50,9 @@ inline boost::system::error_code make_error_code(errc e) noexcept
 // request_too_large (0 when the body did not say).
 struct consul_error
 {
-    boost::system::error_code code;
+    boost::system::error_code code{};
     unsigned http_status = 0;
-    std::string message;
+    std::string message{};
     std::uint64_t limit = 0;
 
     // "<code message>: <message>"
@@ -61,6 +62,9 @@ struct consul_error
 
 // Lets consul_result<T>::value() throw: a boost::system::system_error carrying code and what().
 [[noreturn]] void throw_exception_from_error(consul_error const& e, boost::source_location const& loc);
+
+// Prints what() (lets test frameworks show a failed consul_result).
+std::ostream& operator<<(std::ostream& os, consul_error const& e);
 
 template <class T>
 using consul_result = boost::system::result<T, consul_error>;

@@ -15,13 +15,13 @@ namespace kvship::transport {
 // when the entry is not locked (Consul omits the field).
 struct kv_entry
 {
-    std::string key;
-    std::optional<std::string> value;
+    std::string key{};
+    std::optional<std::string> value{};
     std::uint64_t flags = 0;
     std::uint64_t create_index = 0;
     std::uint64_t modify_index = 0;
     std::uint64_t lock_index = 0;
-    std::string session;
+    std::string session{};
 
     bool operator==(kv_entry const&) const = default;
 };
@@ -43,7 +43,7 @@ struct kv_listing
     std::uint64_t index = 0;
     bool known_leader = true;
     std::chrono::milliseconds last_contact{0};
-    std::vector<kv_entry> entries;
+    std::vector<kv_entry> entries{};
 };
 
 struct key_listing
@@ -51,7 +51,7 @@ struct key_listing
     std::uint64_t index = 0;
     bool known_leader = true;
     std::chrono::milliseconds last_contact{0};
-    std::vector<std::string> keys;
+    std::vector<std::string> keys{};
 };
 
 // A single-key read: `entry` is nullopt on 404, with the index still set.
@@ -60,7 +60,7 @@ struct kv_get_result
     std::uint64_t index = 0;
     bool known_leader = true;
     std::chrono::milliseconds last_contact{0};
-    std::optional<kv_entry> entry;
+    std::optional<kv_entry> entry{};
 };
 
 enum class consistency
@@ -74,7 +74,7 @@ enum class consistency
 // server's default of 5 min) for the index to move past `index`.
 struct query_options
 {
-    std::string dc;
+    std::string dc{};
     std::uint64_t index = 0;
     std::chrono::milliseconds wait{0};
     consistency mode = consistency::default_mode;
@@ -104,11 +104,11 @@ enum class txn_verb
 struct txn_op
 {
     txn_verb verb = txn_verb::set;
-    std::string key;
-    std::optional<std::string> value;
+    std::string key{};
+    std::optional<std::string> value{};
     std::uint64_t flags = 0;
     std::uint64_t index = 0;
-    std::string session;
+    std::string session{};
 
     bool operator==(txn_op const&) const = default;
 };
@@ -116,7 +116,7 @@ struct txn_op
 struct txn_error_item
 {
     std::size_t op_index = 0;
-    std::string what;
+    std::string what{};
 
     bool operator==(txn_error_item const&) const = default;
 };
@@ -126,34 +126,34 @@ struct txn_error_item
 struct txn_outcome
 {
     bool committed = false;
-    std::vector<kv_entry> results;
-    std::vector<txn_error_item> errors;
+    std::vector<kv_entry> results{};
+    std::vector<txn_error_item> errors{};
 };
 
 struct agent_info
 {
-    std::string datacenter;
-    std::string node_name;
+    std::string datacenter{};
+    std::string node_name{};
 };
 
 // Options of a plain KV PUT. At most one of cas, acquire, release.
 struct put_options
 {
     std::uint64_t flags = 0;
-    std::optional<std::uint64_t> cas;
-    std::string acquire;  // session id
-    std::string release;  // session id
-    std::string dc;
+    std::optional<std::uint64_t> cas{};
+    std::string acquire{};  // session id
+    std::string release{};  // session id
+    std::string dc{};
 };
 
 // Body of /v1/session/create; empty strings are left out (server defaults apply).
 struct session_params
 {
-    std::string name;
-    std::string ttl;         // Go duration, e.g. "15s"
-    std::string behavior;    // "release" or "delete"
-    std::string lock_delay;  // Go duration, e.g. "15s"
-    std::string node;
+    std::string name{};
+    std::string ttl{};         // Go duration, e.g. "15s"
+    std::string behavior{};    // "release" or "delete"
+    std::string lock_delay{};  // Go duration, e.g. "15s"
+    std::string node{};
 };
 
 }  // namespace kvship::transport

@@ -15,11 +15,11 @@ struct tls_params
 {
     bool enabled = false;
     bool verify = true;       // verify the server's chain and name; false accepts any certificate
-    std::string ca_file;      // PEM bundle; preferred over ca_path when both are set
-    std::string ca_path;      // directory of hashed PEM CA files (c_rehash layout)
-    std::string cert_file;    // client certificate (PEM); holds the key too when key_file is empty
-    std::string key_file;     // client private key (PEM)
-    std::string server_name;  // SNI and the name checked; empty: the host of the address
+    std::string ca_file{};      // PEM bundle; preferred over ca_path when both are set
+    std::string ca_path{};      // directory of hashed PEM CA files (c_rehash layout)
+    std::string cert_file{};    // client certificate (PEM); holds the key too when key_file is empty
+    std::string key_file{};     // client private key (PEM)
+    std::string server_name{};  // SNI and the name checked; empty: the host of the address
 };
 
 // A TLS 1.2+ client context: trust from ca_file, else ca_path, else OpenSSL's default paths;
