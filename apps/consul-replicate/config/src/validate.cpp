@@ -1,0 +1,260 @@
+#include <replicate/config.hpp>
+
+#include <prefixes/quote.hpp>
+#include <prefixes/rule.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+namespace kvship::replicate {
+
+namespace {
+
+using prefixes::go_quote;
+
+std::string describe(const prefixes::prefix_spec& p)
+{
+    return go_quote(prefixes::to_string(p));
+}
+
+std::optional<config_error> negative_duration(std::string_view key, nanos d)
+{
+    if (d.count() < 0)
+        return file_error(fmt::format("{} must not be negative, got {}", key, format_go_duration(d)));
+    return std::nullopt;
+}
+
+std::optional<config_error> negative_int(std::string_view key, int v)
+{
+    if (v < 0)
+        return file_error(fmt::format("{} must not be negative, got {}", key, v));
+    return std::nullopt;
+}
+
+// The address forms the Consul API client understands: host:port, http://, https://, unix://.
+std::optional<config_error> check_address(std::string_view key, std::string_view address)
+{
+    auto const scheme_end = address.find("://");
+    if (scheme_end == std::string_view::npos)
+        return std::nullopt;
+    std::string_view const scheme = address.substr(0, scheme_end);
+    if (scheme == "http" || scheme == "https" || scheme == "unix")
+        return std::nullopt;
+    return file_error(fmt::format(
+        "{} {}: unsupported scheme {} (use host:port, http://, https:// or unix://)",
+        key,
+        go_quote(address),
+        go_quote(scheme)
+    ));
+}
+
+bool is_port(std::string_view s)
+{
+    if (s.empty() || s.size() > 5)
+        return false;
+    int v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    return v <= 65535;
+}
+
+// host:port with an optional host (":9100"), a name, an IPv4 address or a bracketed IPv6 address.
+bool is_listen_address(std::string_view s)
+{
+    auto const colon = s.rfind(':');
+    if (colon == std::string_view::npos || !is_port(s.substr(colon + 1)))
+        return false;
+    std::string_view const host = s.substr(0, colon);
+    if (!host.empty() && host.front() == '[')
+        return host.size() > 2 && host.back() == ']';
+    return host.find(':') == std::string_view::npos && host.find_first_of(" /") == std::string_view::npos;
+}
+
+constexpr std::array<std::string_view, 20> syslog_facilities{
+    "KERN", "USER", "MAIL", "DAEMON", "AUTH", "SYSLOG", "LPR", "NEWS", "UUCP", "CRON",
+    "AUTHPRIV", "FTP", "LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3", "LOCAL4", "LOCAL5", "LOCAL6", "LOCAL7",
+};
+
+bool is_syslog_facility(std::string_view name)
+{
+    std::string upper(name);
+    for (auto& c : upper) {
+        if (c >= 'a' && c <= 'z')
+            c = static_cast<char>(c - 'a' + 'A');
+    }
+    return std::find(syslog_facilities.begin(), syslog_facilities.end(), upper) != syslog_facilities.end();
+}
+
+std::optional<config_error> check_prefixes(const config& cfg)
+{
+    auto const& ps = cfg.prefixes;
+    for (auto const& p : ps) {
+        if (p.destination.starts_with('/')) {
+            return file_error(fmt::format(
+                "prefix {}: destination {} must not begin with \"/\" (Consul refuses such keys)",
+                describe(p),
+                go_quote(p.destination)
+            ));
+        }
+    }
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+        for (std::size_t j = i + 1; j < ps.size(); ++j) {
+            if (ps[i].source == ps[j].source && ps[i].destination == ps[j].destination) {
+                return file_error(fmt::format(
+                    "prefixes {} and {} copy the same source into the same destination (they would share one "
+                    "checkpoint)",
+                    describe(ps[i]),
+                    describe(ps[j])
+                ));
+            }
+        }
+    }
+    if (auto problems = prefixes::check_pairs(ps); !problems.empty())
+        return file_error(problems.front());
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+        for (std::size_t j = 0; j < ps.size(); ++j) {
+            auto const& outer = ps[i].destination;
+            auto const& inner = ps[j].destination;
+            if (i != j && inner.size() > outer.size() && inner.starts_with(outer)) {
+                return file_error(fmt::format(
+                    "prefixes {} and {} overlap: destination {} is a prefix of {}, so each pass of the first "
+                    "would delete the second's keys",
+                    describe(ps[i]),
+                    describe(ps[j]),
+                    go_quote(outer),
+                    go_quote(inner)
+                ));
+            }
+        }
+    }
+    std::string_view const dir = prefixes::trim_status_dir(cfg.status_dir);
+    std::string const dir_slash = std::string(dir) + "/";
+    for (auto const& p : ps) {
+        if (dir_slash.starts_with(p.destination)) {
+            return file_error(fmt::format(
+                "status_dir {} lies under destination {} of prefix {}: each pass would delete the checkpoints",
+                go_quote(cfg.status_dir),
+                go_quote(p.destination),
+                describe(p)
+            ));
+        }
+        if (p.destination.starts_with(dir_slash)) {
+            return file_error(fmt::format(
+                "destination {} of prefix {} lies under status_dir {}: replicated keys would mix with the "
+                "checkpoints",
+                go_quote(p.destination),
+                describe(p),
+                go_quote(cfg.status_dir)
+            ));
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<config_error> validate(const config& cfg)
+{
+    if (cfg.wait.min.count() < 0 || cfg.wait.max.count() < 0)
+        return file_error("wait: cannot be negative");
+    if (cfg.wait.max < cfg.wait.min)
+        return file_error("wait: min must be less than max");
+
+    auto const& c = cfg.consul;
+    for (auto const& [key, d] : std::array<std::pair<std::string_view, nanos>, 7>{{
+             {"max_stale", cfg.max_stale},
+             {"consul.retry.backoff", c.retry.backoff},
+             {"consul.retry.max_backoff", c.retry.max_backoff},
+             {"consul.transport.dial_keep_alive", c.transport.dial_keep_alive},
+             {"consul.transport.dial_timeout", c.transport.dial_timeout},
+             {"consul.transport.idle_conn_timeout", c.transport.idle_conn_timeout},
+             {"consul.transport.tls_handshake_timeout", c.transport.tls_handshake_timeout},
+         }}) {
+        if (auto err = negative_duration(key, d))
+            return err;
+    }
+    for (auto const& [key, v] : std::array<std::pair<std::string_view, int>, 5>{{
+             {"consul.retry.attempts", c.retry.attempts},
+             {"consul.transport.max_idle_conns", c.transport.max_idle_conns},
+             {"consul.transport.max_idle_conns_per_host", c.transport.max_idle_conns_per_host},
+             {"max_delete_min_keys", cfg.delete_guard.min_keys},
+             {"txn_max_ops", cfg.txn_max_ops},
+         }}) {
+        if (auto err = negative_int(key, v))
+            return err;
+    }
+    if (cfg.delete_guard.max_delete_percent < 0 || cfg.delete_guard.max_delete_percent > 100) {
+        return file_error(fmt::format(
+            "max_delete_percent must be between 0 and 100, got {}", cfg.delete_guard.max_delete_percent
+        ));
+    }
+
+    if (auto err = check_address("consul address", c.address))
+        return err;
+    if (auto err = check_address("source_addr", cfg.source_addr))
+        return err;
+    if (!cfg.metrics_addr.empty() && !is_listen_address(cfg.metrics_addr)) {
+        return file_error(fmt::format(
+            "metrics_addr {}: want host:port, e.g. 127.0.0.1:9100 or :9100", go_quote(cfg.metrics_addr)
+        ));
+    }
+
+    std::string_view const dir = prefixes::trim_status_dir(cfg.status_dir);
+    if (dir.empty())
+        return file_error(fmt::format("status_dir {} is empty", go_quote(cfg.status_dir)));
+    if (dir.starts_with('/'))
+        return file_error(fmt::format("status_dir {} must not begin with \"/\"", go_quote(cfg.status_dir)));
+
+    if (auto err = check_prefixes(cfg))
+        return err;
+    if (cfg.once && cfg.prefixes.empty())
+        return file_error("-once needs at least one prefix (none given by -prefix or a config file)");
+
+    if (!cfg.kill_signal.disabled() && cfg.kill_signal == cfg.reload_signal) {
+        return file_error(fmt::format(
+            "kill_signal and reload_signal are both {}: one signal cannot both stop and reload", cfg.kill_signal.name
+        ));
+    }
+    if (cfg.syslog.enabled && !is_syslog_facility(cfg.syslog.facility))
+        return file_error(fmt::format("invalid syslog facility {}", go_quote(cfg.syslog.facility)));
+    return std::nullopt;
+}
+
+std::vector<std::string> lint(const config& cfg)
+{
+    std::vector<std::string> out;
+    if (cfg.prefixes.empty())
+        out.emplace_back("no prefix configured: nothing will be replicated");
+    for (auto const& e : cfg.excludes) {
+        bool const relevant = std::any_of(cfg.prefixes.begin(), cfg.prefixes.end(), [&](auto const& p) {
+            return e.starts_with(p.source) || p.source.starts_with(e);
+        });
+        if (!cfg.prefixes.empty() && !relevant) {
+            out.push_back(fmt::format(
+                "exclude {} matches no prefix's source (excludes are matched against the full source key)",
+                go_quote(e)
+            ));
+        }
+    }
+    auto const& ssl = cfg.consul.ssl;
+    if (ssl.enabled && !ssl.verify)
+        out.emplace_back("disabling consul SSL verification");
+    if (!ssl.key.empty() && ssl.cert.empty())
+        out.emplace_back("consul ssl key is set without a certificate and is ignored");
+    if ((cfg.wait.min.count() == 0) != (cfg.wait.max.count() == 0))
+        out.emplace_back("wait: min and max must both be non-zero for quiescence; it is off");
+    if (cfg.dry_run)
+        out.emplace_back("dry run: nothing will be written or deleted");
+    if (cfg.delete_guard.allow_empty_source)
+        out.emplace_back("delete guard: an empty source may empty the destination (-allow-empty-source)");
+    if (cfg.delete_guard.allow_mass_delete)
+        out.emplace_back("delete guard: the share of deleted keys is not limited (-allow-mass-delete)");
+    return out;
+}
+
+}  // namespace kvship::replicate

@@ -1,0 +1,51 @@
+// The document tree both config readers (JSON, HCL) produce and the decoder walks. Private.
+#pragma once
+
+#include <prefixes/result.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvship::replicate::detail {
+
+struct member;
+
+// One value. Objects keep their members in document order, duplicates included (HCL repeats a
+// block key once per block; the decoder decides what a repeat means).
+struct node
+{
+    enum class kind
+    {
+        null,
+        boolean,
+        integer,
+        floating,
+        string,
+        list,
+        object,
+    };
+
+    kind type = kind::null;
+    bool boolean = false;
+    std::int64_t integer = 0;
+    double floating = 0;
+    std::string text;
+    std::vector<node> items;
+    std::vector<member> members;
+};
+
+struct member
+{
+    std::string key;
+    node value;
+};
+
+// Reads JSON (RFC 8259) into a node; on failure a message with the byte offset.
+[[nodiscard]] prefixes::result<node, std::string> parse_json(std::string_view text);
+
+// Reads the HCL v1 subset described in config_file.hpp; on failure a message with line:column.
+[[nodiscard]] prefixes::result<node, std::string> parse_hcl(std::string_view text);
+
+}  // namespace kvship::replicate::detail
