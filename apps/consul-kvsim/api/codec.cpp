@@ -1,0 +1,1068 @@
+#include "api/codec.hpp"
+
+#include "api/url.hpp"
+#include "store/duration.hpp"
+
+#include <transport/base64.hpp>
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cmath>
+#include <functional>
+
+namespace kvship::kvsim::api {
+
+namespace {
+
+namespace rj = rapidjson;
+
+constexpr unsigned parse_flags = rj::kParseIterativeFlag | rj::kParseStopWhenDoneFlag | rj::kParseFullPrecisionFlag;
+
+// ---------------------------------------------------------------- writing
+
+// Go's encoding/json escapes <, >, &, U+2028 and U+2029 and replaces invalid UTF-8 with U+FFFD.
+bool needs_go_escaping(std::string_view s)
+{
+    for (char const ch : s) {
+        auto const c = static_cast<unsigned char>(ch);
+        if (c >= 0x80 || c == '<' || c == '>' || c == '&') {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string go_json_literal(std::string_view s)
+{
+    constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size() + 8);
+    out.push_back('"');
+    for (std::size_t i = 0; i < s.size();) {
+        auto const c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '<':
+            case '>':
+            case '&':
+                out += "\\u00";
+                out.push_back(hex[c >> 4]);
+                out.push_back(hex[c & 15]);
+                break;
+            default:
+                if (c < 0x20) {
+                    out += "\\u00";
+                    out.push_back(hex[c >> 4]);
+                    out.push_back(hex[c & 15]);
+                } else {
+                    out.push_back(static_cast<char>(c));
+                }
+            }
+            ++i;
+            continue;
+        }
+        auto const [r, n] = decode_rune(s, i);
+        if (r == 0xFFFD && n == 1) {
+            out += "\\ufffd";
+        } else if (r == 0x2028 || r == 0x2029) {
+            out += r == 0x2028 ? "\\u2028" : "\\u2029";
+        } else {
+            out.append(s.substr(i, n));
+        }
+        i += n;
+    }
+    out.push_back('"');
+    return out;
+}
+
+template <class W>
+void put_string(W& w, std::string_view s)
+{
+    if (needs_go_escaping(s)) {
+        auto const lit = go_json_literal(s);
+        w.RawValue(lit.data(), lit.size(), rj::kStringType);
+    } else {
+        w.String(s.data(), static_cast<rj::SizeType>(s.size()));
+    }
+}
+
+template <class W>
+void put_key(W& w, std::string_view k)
+{
+    w.Key(k.data(), static_cast<rj::SizeType>(k.size()));
+}
+
+template <class W>
+void put_base64(W& w, std::string_view bytes)
+{
+    std::string lit;
+    lit.reserve(transport::base64_size(bytes.size()) + 2);
+    lit.push_back('"');
+    lit += transport::base64_encode(bytes);
+    lit.push_back('"');
+    w.RawValue(lit.data(), lit.size(), rj::kStringType);
+}
+
+template <class W>
+void put_entry(W& w, kv_entry const& e)
+{
+    w.StartObject();
+    put_key(w, "LockIndex");
+    w.Uint64(e.lock_index);
+    put_key(w, "Key");
+    put_string(w, e.key);
+    put_key(w, "Flags");
+    w.Uint64(e.flags);
+    put_key(w, "Value");
+    if (e.value && !e.value->empty()) {
+        put_base64(w, *e.value);
+    } else {
+        w.Null();
+    }
+    if (!e.session.empty()) {
+        put_key(w, "Session");
+        put_string(w, e.session);
+    }
+    put_key(w, "CreateIndex");
+    w.Uint64(e.create_index);
+    put_key(w, "ModifyIndex");
+    w.Uint64(e.modify_index);
+    w.EndObject();
+}
+
+template <class W>
+void put_strings_or_null(W& w, std::vector<std::string> const& v)
+{
+    if (v.empty()) {
+        w.Null();
+        return;
+    }
+    w.StartArray();
+    for (auto const& s : v) {
+        put_string(w, s);
+    }
+    w.EndArray();
+}
+
+template <class W>
+void put_session(W& w, session const& s)
+{
+    w.StartObject();
+    put_key(w, "ID");
+    put_string(w, s.id);
+    put_key(w, "Name");
+    put_string(w, s.name);
+    put_key(w, "Node");
+    put_string(w, s.node);
+    put_key(w, "LockDelay");
+    w.Int64(s.lock_delay.count());
+    put_key(w, "Behavior");
+    w.String(s.behavior == session_behavior::del ? "delete" : "release");
+    put_key(w, "TTL");
+    put_string(w, s.ttl);
+    put_key(w, "NodeChecks");
+    put_strings_or_null(w, s.node_checks);
+    put_key(w, "ServiceChecks");
+    if (s.service_checks.empty()) {
+        w.Null();
+    } else {
+        w.StartArray();
+        for (auto const& id : s.service_checks) {
+            w.StartObject();
+            put_key(w, "ID");
+            put_string(w, id);
+            put_key(w, "Namespace");
+            w.String("");
+            w.EndObject();
+        }
+        w.EndArray();
+    }
+    put_key(w, "CreateIndex");
+    w.Uint64(s.create_index);
+    put_key(w, "ModifyIndex");
+    w.Uint64(s.modify_index);
+    w.EndObject();
+}
+
+template <class W>
+void put_traffic(W& w, traffic const& t)
+{
+    w.StartObject();
+    put_key(w, "requests");
+    w.Uint64(t.requests);
+    put_key(w, "bytes_in");
+    w.Uint64(t.bytes_in);
+    put_key(w, "bytes_out");
+    w.Uint64(t.bytes_out);
+    w.EndObject();
+}
+
+template <class W>
+void put_traffic_map(W& w, std::map<std::string, traffic, std::less<>> const& m)
+{
+    w.StartObject();
+    for (auto const& [name, t] : m) {
+        put_key(w, name);
+        put_traffic(w, t);
+    }
+    w.EndObject();
+}
+
+// Runs `fn(writer)` with a compact or a pretty (4 spaces, trailing newline: Go's MarshalIndent) writer.
+template <class Fn>
+std::string render(bool pretty, Fn const& fn)
+{
+    rj::StringBuffer buf;
+    if (pretty) {
+        rj::PrettyWriter<rj::StringBuffer> w(buf);
+        w.SetIndent(' ', 4);
+        fn(w);
+        std::string out(buf.GetString(), buf.GetSize());
+        out.push_back('\n');
+        return out;
+    }
+    rj::Writer<rj::StringBuffer> w(buf);
+    fn(w);
+    return {buf.GetString(), buf.GetSize()};
+}
+
+// ---------------------------------------------------------------- reading
+
+bool iequals(std::string_view a, std::string_view b)
+{
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        auto const x = static_cast<unsigned char>(a[i]);
+        auto const y = static_cast<unsigned char>(b[i]);
+        if (std::tolower(x) != std::tolower(y)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string_view name_of(rj::Value const& m)
+{
+    return {m.GetString(), m.GetStringLength()};
+}
+
+std::string_view string_of(rj::Value const& v)
+{
+    return {v.GetString(), v.GetStringLength()};
+}
+
+// How Go's decoder names a JSON value in "cannot unmarshal <kind> into ...".
+std::string kind_of(rj::Value const& v)
+{
+    if (v.IsString()) {
+        return "string";
+    }
+    if (v.IsBool()) {
+        return "bool";
+    }
+    if (v.IsArray()) {
+        return "array";
+    }
+    if (v.IsObject()) {
+        return "object";
+    }
+    if (v.IsUint64()) {
+        return fmt::format("number {}", v.GetUint64());
+    }
+    if (v.IsInt64()) {
+        return fmt::format("number {}", v.GetInt64());
+    }
+    if (v.IsNumber()) {
+        return fmt::format("number {}", v.GetDouble());
+    }
+    return "null";
+}
+
+std::string type_error(rj::Value const& v, std::string_view where, std::string_view go_type)
+{
+    if (where.empty()) {
+        return fmt::format("json: cannot unmarshal {} into Go value of type {}", kind_of(v), go_type);
+    }
+    return fmt::format("json: cannot unmarshal {} into Go struct field {} of type {}", kind_of(v), where, go_type);
+}
+
+// Go's json syntax errors, approximately: the texts clients see after "Failed to parse body: ".
+std::string syntax_error(rj::Document const& doc, std::string_view body)
+{
+    auto const code = doc.GetParseError();
+    std::size_t const at = doc.GetErrorOffset();
+    if (code == rj::kParseErrorDocumentEmpty) {
+        return "EOF";
+    }
+    if (at >= body.size()) {
+        return "unexpected EOF";
+    }
+    auto const c = static_cast<unsigned char>(body[at]);
+    std::string const shown =
+        c >= 0x20 && c < 0x7F ? fmt::format("'{}'", static_cast<char>(c)) : fmt::format("'\\x{:02x}'", c);
+    if (code == rj::kParseErrorValueInvalid) {
+        return fmt::format("invalid character {} looking for beginning of value", shown);
+    }
+    return fmt::format("invalid character {} ({})", shown, rj::GetParseError_En(code));
+}
+
+std::optional<rj::Document> parse_document(std::string_view body, std::string& error)
+{
+    rj::Document doc;
+    doc.Parse<parse_flags>(body.data(), body.size());
+    if (doc.HasParseError()) {
+        error = syntax_error(doc, body);
+        return std::nullopt;
+    }
+    return doc;
+}
+
+// Go's "illegal base64 data at input byte N": the first offending byte, roughly.
+std::string base64_error(std::string_view text)
+{
+    constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::size_t at = text.size() - text.size() % 4;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char const c = text[i];
+        if (c == '=') {
+            continue;
+        }
+        if (alphabet.find(c) == std::string_view::npos || (i > 0 && text[i - 1] == '=')) {
+            at = i;
+            break;
+        }
+    }
+    return fmt::format("illegal base64 data at input byte {}", at);
+}
+
+// One member-wise pass with Go's semantics: case-insensitive names, first error wins, unknown names
+// reported when `strict`.
+struct field_reader
+{
+    std::string error;
+
+    void fail(std::string e)
+    {
+        if (error.empty()) {
+            error = std::move(e);
+        }
+    }
+
+    void read_string(rj::Value const& v, std::string& out, std::string_view where)
+    {
+        if (v.IsNull()) {
+            return;
+        }
+        if (!v.IsString()) {
+            fail(type_error(v, where, "string"));
+            return;
+        }
+        out.assign(v.GetString(), v.GetStringLength());
+    }
+
+    void read_uint64(rj::Value const& v, std::uint64_t& out, std::string_view where)
+    {
+        if (v.IsNull()) {
+            return;
+        }
+        if (!v.IsUint64()) {
+            fail(type_error(v, where, "uint64"));
+            return;
+        }
+        out = v.GetUint64();
+    }
+
+    void read_bool(rj::Value const& v, bool& out, std::string_view where)
+    {
+        if (v.IsNull()) {
+            return;
+        }
+        if (!v.IsBool()) {
+            fail(type_error(v, where, "bool"));
+            return;
+        }
+        out = v.GetBool();
+    }
+
+    // nullopt for JSON null (Go's nil slice).
+    void read_strings(rj::Value const& v, std::optional<std::vector<std::string>>& out, std::string_view where)
+    {
+        if (v.IsNull()) {
+            out = std::nullopt;
+            return;
+        }
+        if (!v.IsArray()) {
+            fail(type_error(v, where, "[]string"));
+            return;
+        }
+        std::vector<std::string> list;
+        for (auto const& item : v.GetArray()) {
+            if (!item.IsString()) {
+                fail(type_error(item, where, "string"));
+                continue;
+            }
+            list.emplace_back(item.GetString(), item.GetStringLength());
+        }
+        out = std::move(list);
+    }
+};
+
+std::optional<txn_kv_op> read_kv_op(rj::Value const& v, field_reader& fr, bool& unknown_field)
+{
+    if (v.IsNull()) {
+        return std::nullopt;
+    }
+    if (!v.IsObject()) {
+        fr.fail(type_error(v, "TxnOp.KV", "api.KVTxnOp"));
+        return std::nullopt;
+    }
+    txn_kv_op op;
+    for (auto const& m : v.GetObject()) {
+        auto const name = name_of(m.name);
+        auto const& val = m.value;
+        if (iequals(name, "Verb")) {
+            fr.read_string(val, op.verb, "TxnOp.KV.Verb");
+        } else if (iequals(name, "Key")) {
+            fr.read_string(val, op.key, "TxnOp.KV.Key");
+        } else if (iequals(name, "Value")) {
+            if (val.IsNull()) {
+                op.value = std::nullopt;
+            } else if (!val.IsString()) {
+                fr.fail(type_error(val, "TxnOp.KV.Value", "[]uint8"));
+            } else {
+                auto decoded = transport::base64_decode(string_of(val));
+                if (!decoded) {
+                    fr.fail(base64_error(string_of(val)));
+                } else {
+                    op.value = std::move(*decoded);
+                }
+            }
+        } else if (iequals(name, "Flags")) {
+            fr.read_uint64(val, op.flags, "TxnOp.KV.Flags");
+        } else if (iequals(name, "Index")) {
+            fr.read_uint64(val, op.index, "TxnOp.KV.Index");
+        } else if (iequals(name, "Session")) {
+            fr.read_string(val, op.session, "TxnOp.KV.Session");
+        } else if (iequals(name, "Namespace") || iequals(name, "Partition")) {
+            std::string ignored;
+            fr.read_string(val, ignored, "TxnOp.KV.Namespace");
+        } else {
+            fr.fail(fmt::format("json: unknown field {}", go_quote(name)));
+            unknown_field = true;
+        }
+    }
+    if (op.value && op.value->empty()) {
+        op.value = std::nullopt;
+    }
+    return op;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- output
+
+std::string json_entries(std::span<kv_entry const* const> entries, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartArray();
+        for (auto const* e : entries) {
+            put_entry(w, *e);
+        }
+        w.EndArray();
+    });
+}
+
+std::string json_strings(std::vector<std::string> const& values, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartArray();
+        for (auto const& v : values) {
+            put_string(w, v);
+        }
+        w.EndArray();
+    });
+}
+
+std::string json_bool(bool value, bool pretty)
+{
+    return pretty ? std::string(value ? "true\n" : "false\n") : std::string(value ? "true" : "false");
+}
+
+std::string json_string(std::string_view value, bool pretty)
+{
+    return render(pretty, [&](auto& w) { put_string(w, value); });
+}
+
+std::string json_txn(txn_result const& result, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartObject();
+        put_key(w, "Results");
+        if (result.ok) {
+            w.StartArray();
+            for (auto const& e : result.results) {
+                w.StartObject();
+                put_key(w, "KV");
+                put_entry(w, e);
+                w.EndObject();
+            }
+            w.EndArray();
+        } else {
+            w.Null();
+        }
+        put_key(w, "Errors");
+        if (result.ok) {
+            w.Null();
+        } else {
+            w.StartArray();
+            for (auto const& err : result.errors) {
+                w.StartObject();
+                put_key(w, "OpIndex");
+                w.Uint64(err.op_index);
+                put_key(w, "What");
+                put_string(w, err.what);
+                w.EndObject();
+            }
+            w.EndArray();
+        }
+        w.EndObject();
+    });
+}
+
+std::string json_sessions(std::span<session const* const> sessions, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartArray();
+        for (auto const* s : sessions) {
+            put_session(w, *s);
+        }
+        w.EndArray();
+    });
+}
+
+std::string json_session_id(std::string_view id, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartObject();
+        put_key(w, "ID");
+        put_string(w, id);
+        w.EndObject();
+    });
+}
+
+std::string json_agent_self(agent_info const& info, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartObject();
+        put_key(w, "Config");
+        w.StartObject();
+        put_key(w, "Datacenter");
+        put_string(w, info.datacenter);
+        put_key(w, "PrimaryDatacenter");
+        put_string(w, info.datacenter);
+        put_key(w, "NodeName");
+        put_string(w, info.node_name);
+        put_key(w, "NodeID");
+        put_string(w, info.node_id);
+        put_key(w, "Revision");
+        put_string(w, info.revision);
+        put_key(w, "Server");
+        w.Bool(true);
+        put_key(w, "Version");
+        put_string(w, info.version);
+        put_key(w, "BuildDate");
+        put_string(w, info.build_date);
+        w.EndObject();
+        put_key(w, "DebugConfig");
+        w.StartObject();
+        put_key(w, "Datacenter");
+        put_string(w, info.datacenter);
+        put_key(w, "NodeName");
+        put_string(w, info.node_name);
+        put_key(w, "ServerMode");
+        w.Bool(true);
+        put_key(w, "ACLDefaultPolicy");
+        put_string(w, info.acl_default_policy);
+        w.EndObject();
+        put_key(w, "Coord");
+        w.StartObject();
+        put_key(w, "Vec");
+        w.StartArray();
+        for (int i = 0; i < 8; ++i) {
+            w.Int(0);
+        }
+        w.EndArray();
+        put_key(w, "Error");
+        w.Double(1.5);
+        put_key(w, "Adjustment");
+        w.Int(0);
+        put_key(w, "Height");
+        w.Double(1e-05);
+        w.EndObject();
+        put_key(w, "Member");
+        w.StartObject();
+        put_key(w, "Name");
+        put_string(w, info.node_name);
+        put_key(w, "Addr");
+        put_string(w, info.address);
+        put_key(w, "Port");
+        w.Uint(8301);
+        put_key(w, "Tags");
+        w.StartObject();
+        put_key(w, "build");
+        put_string(w, fmt::format("{}:{}", info.version, info.revision));
+        put_key(w, "dc");
+        put_string(w, info.datacenter);
+        put_key(w, "id");
+        put_string(w, info.node_id);
+        put_key(w, "port");
+        w.String("8300");
+        put_key(w, "role");
+        w.String("consul");
+        put_key(w, "vsn");
+        w.String("2");
+        w.EndObject();
+        put_key(w, "Status");
+        w.Int(1);
+        put_key(w, "ProtocolMin");
+        w.Int(1);
+        put_key(w, "ProtocolMax");
+        w.Int(5);
+        put_key(w, "ProtocolCur");
+        w.Int(2);
+        put_key(w, "DelegateMin");
+        w.Int(2);
+        put_key(w, "DelegateMax");
+        w.Int(5);
+        put_key(w, "DelegateCur");
+        w.Int(4);
+        w.EndObject();
+        put_key(w, "Stats");
+        w.StartObject();
+        w.EndObject();
+        put_key(w, "Meta");
+        w.StartObject();
+        w.EndObject();
+        w.EndObject();
+    });
+}
+
+std::string json_policy(acl_policy const& policy, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartObject();
+        put_key(w, "ID");
+        put_string(w, policy.id);
+        put_key(w, "Name");
+        put_string(w, policy.name);
+        put_key(w, "Description");
+        w.String("");
+        put_key(w, "Rules");
+        put_string(w, policy.rules_text);
+        put_key(w, "Datacenters");
+        w.Null();
+        w.EndObject();
+    });
+}
+
+std::string json_token(acl_token const& token, std::vector<std::pair<std::string, std::string>> const& policies,
+                       bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartObject();
+        put_key(w, "AccessorID");
+        put_string(w, token.accessor_id);
+        put_key(w, "SecretID");
+        put_string(w, token.secret_id);
+        put_key(w, "Description");
+        put_string(w, token.description);
+        put_key(w, "Policies");
+        if (policies.empty()) {
+            w.Null();
+        } else {
+            w.StartArray();
+            for (auto const& [id, name] : policies) {
+                w.StartObject();
+                put_key(w, "ID");
+                put_string(w, id);
+                put_key(w, "Name");
+                put_string(w, name);
+                w.EndObject();
+            }
+            w.EndArray();
+        }
+        put_key(w, "Local");
+        w.Bool(token.local);
+        w.EndObject();
+    });
+}
+
+std::string json_stats(traffic_stats const& stats, sim_gauges const& g, bool pretty)
+{
+    return render(pretty, [&](auto& w) {
+        w.StartObject();
+        put_key(w, "datacenter");
+        put_string(w, g.datacenter);
+        put_key(w, "totals");
+        put_traffic(w, stats.totals);
+        put_key(w, "by_route");
+        put_traffic_map(w, stats.by_route);
+        put_key(w, "by_class");
+        put_traffic_map(w, stats.by_class);
+        put_key(w, "by_status");
+        w.StartObject();
+        for (auto const& [status, n] : stats.by_status) {
+            auto const name = std::to_string(status);
+            put_key(w, name);
+            w.Uint64(n);
+        }
+        w.EndObject();
+        put_key(w, "store");
+        w.StartObject();
+        put_key(w, "raft_index");
+        w.Uint64(g.raft_index);
+        put_key(w, "kvs_max_index");
+        w.Uint64(g.kvs_max_index);
+        put_key(w, "keys");
+        w.Uint64(g.kv_count);
+        put_key(w, "tombstones");
+        w.Uint64(g.tombstone_count);
+        put_key(w, "sessions");
+        w.Uint64(g.session_count);
+        put_key(w, "commits");
+        w.Uint64(g.commits);
+        put_key(w, "committed_writes");
+        w.Uint64(g.committed_writes);
+        w.EndObject();
+        put_key(w, "blocking_queries");
+        w.Uint64(g.blocking_queries);
+        put_key(w, "connections");
+        w.Uint64(g.connections);
+        put_key(w, "faults");
+        w.Uint64(g.faults);
+        w.EndObject();
+    });
+}
+
+// ---------------------------------------------------------------- input
+
+std::variant<txn_body, std::string> parse_txn_body(std::string_view body)
+{
+    std::string error;
+    auto doc = parse_document(body, error);
+    if (!doc) {
+        return error;
+    }
+    txn_body out;
+    if (doc->IsNull()) {
+        return out;
+    }
+    if (!doc->IsArray()) {
+        return type_error(*doc, "", "api.TxnOps");
+    }
+    field_reader fr;
+    for (auto const& elem : doc->GetArray()) {
+        ++out.element_count;
+        if (elem.IsNull()) {
+            continue;
+        }
+        if (!elem.IsObject()) {
+            fr.fail(type_error(elem, "", "api.TxnOp"));
+            continue;
+        }
+        std::optional<txn_kv_op> kv;
+        bool other = false;
+        bool unknown = false;
+        for (auto const& m : elem.GetObject()) {
+            auto const name = name_of(m.name);
+            if (iequals(name, "KV")) {
+                kv = read_kv_op(m.value, fr, unknown);
+            } else if (iequals(name, "Node") || iequals(name, "Service") || iequals(name, "Check")) {
+                other = other || !m.value.IsNull();
+            } else {
+                fr.fail(fmt::format("json: unknown field {}", go_quote(name)));
+                unknown = true;
+            }
+        }
+        if (unknown) {
+            break;
+        }
+        if (kv) {
+            out.ops.emplace_back(std::move(kv));
+        } else if (other) {
+            out.ops.emplace_back(std::nullopt);
+        }
+    }
+    if (!fr.error.empty()) {
+        return fr.error;
+    }
+    return out;
+}
+
+std::variant<session_request, std::string> parse_session_body(std::string_view body)
+{
+    std::string error;
+    auto doc = parse_document(body, error);
+    if (!doc) {
+        return error;
+    }
+    session_request req;
+    if (doc->IsNull()) {
+        return req;
+    }
+    if (!doc->IsObject()) {
+        return type_error(*doc, "", "structs.Session");
+    }
+    field_reader fr;
+    std::optional<std::vector<std::string>> node_checks;
+    std::optional<std::vector<std::string>> checks;
+    bool node_checks_given = false;
+    bool checks_given = false;
+    for (auto const& m : doc->GetObject()) {
+        auto const name = name_of(m.name);
+        auto const& v = m.value;
+        auto set_string = [&](std::optional<std::string>& field, std::string_view where) {
+            std::string s;
+            if (v.IsNull()) {
+                return;
+            }
+            fr.read_string(v, s, where);
+            field = std::move(s);
+        };
+        if (iequals(name, "Name")) {
+            set_string(req.name, "Session.Name");
+        } else if (iequals(name, "Node")) {
+            set_string(req.node, "Session.Node");
+        } else if (iequals(name, "Behavior")) {
+            set_string(req.behavior, "Session.Behavior");
+        } else if (iequals(name, "TTL")) {
+            set_string(req.ttl, "Session.TTL");
+        } else if (iequals(name, "LockDelay")) {
+            nanos d{0};
+            if (v.IsString()) {
+                auto parsed = parse_go_duration_or_error(string_of(v));
+                if (auto const* e = std::get_if<std::string>(&parsed)) {
+                    fr.fail(*e);
+                    continue;
+                }
+                d = std::get<nanos>(parsed);
+            } else if (v.IsNumber()) {
+                double const x = v.GetDouble();
+                if (v.IsInt64()) {
+                    d = nanos(v.GetInt64());
+                } else if (std::isfinite(x) && std::fabs(x) < 9.2e18) {
+                    d = nanos(static_cast<std::int64_t>(x));
+                }
+            }
+            if (v.IsNull()) {
+                continue;
+            }
+            if (d < nanos(1000)) {
+                d *= 1'000'000'000;
+            }
+            req.lock_delay = d;
+        } else if (iequals(name, "NodeChecks")) {
+            node_checks_given = true;
+            fr.read_strings(v, node_checks, "Session.NodeChecks");
+        } else if (iequals(name, "Checks")) {
+            checks_given = true;
+            fr.read_strings(v, checks, "Session.Checks");
+        } else if (iequals(name, "ServiceChecks")) {
+            if (v.IsNull()) {
+                continue;
+            }
+            if (!v.IsArray()) {
+                fr.fail(type_error(v, "Session.ServiceChecks", "[]structs.ServiceCheck"));
+                continue;
+            }
+            std::vector<std::string> ids;
+            for (auto const& item : v.GetArray()) {
+                if (!item.IsObject()) {
+                    fr.fail(type_error(item, "Session.ServiceChecks", "structs.ServiceCheck"));
+                    continue;
+                }
+                std::string id;
+                for (auto const& f : item.GetObject()) {
+                    if (iequals(name_of(f.name), "ID")) {
+                        fr.read_string(f.value, id, "ServiceCheck.ID");
+                    }
+                }
+                ids.push_back(std::move(id));
+            }
+            req.service_checks = std::move(ids);
+        }
+        // Other fields (ID, Namespace, CreateIndex, ...) are ignored, as Consul's Session decoder does.
+    }
+    if (!fr.error.empty()) {
+        return fr.error;
+    }
+    // Consul's fixupEmptySessionChecks: an explicit empty Checks removes every check; otherwise the
+    // deprecated Checks and NodeChecks fall back to each other around the serfHealth default.
+    std::vector<std::string> const serf{"serfHealth"};
+    std::vector<std::string> const c = checks_given ? checks.value_or(std::vector<std::string>{}) : serf;
+    std::vector<std::string> const n = node_checks_given ? node_checks.value_or(std::vector<std::string>{}) : serf;
+    if (checks_given || node_checks_given) {
+        if (c.empty()) {
+            req.node_checks = std::vector<std::string>{};
+        } else if (c == serf) {
+            req.node_checks = n;
+        } else if (n.empty() || n == serf) {
+            req.node_checks = c;
+        } else {
+            req.node_checks = n;
+        }
+    }
+    return req;
+}
+
+std::variant<policy_body, std::string> parse_policy_body(std::string_view body)
+{
+    std::string error;
+    auto doc = parse_document(body, error);
+    if (!doc) {
+        return error;
+    }
+    if (!doc->IsObject()) {
+        return type_error(*doc, "", "structs.ACLPolicy");
+    }
+    policy_body out;
+    field_reader fr;
+    for (auto const& m : doc->GetObject()) {
+        auto const name = name_of(m.name);
+        if (iequals(name, "Name")) {
+            fr.read_string(m.value, out.name, "ACLPolicy.Name");
+        } else if (iequals(name, "Description")) {
+            fr.read_string(m.value, out.description, "ACLPolicy.Description");
+        } else if (iequals(name, "Rules")) {
+            fr.read_string(m.value, out.rules, "ACLPolicy.Rules");
+        }
+    }
+    if (!fr.error.empty()) {
+        return fr.error;
+    }
+    return out;
+}
+
+std::variant<token_body, std::string> parse_token_body(std::string_view body)
+{
+    std::string error;
+    auto doc = parse_document(body, error);
+    if (!doc) {
+        return error;
+    }
+    if (!doc->IsObject()) {
+        return type_error(*doc, "", "structs.ACLToken");
+    }
+    token_body out;
+    field_reader fr;
+    for (auto const& m : doc->GetObject()) {
+        auto const name = name_of(m.name);
+        auto const& v = m.value;
+        if (iequals(name, "AccessorID")) {
+            fr.read_string(v, out.accessor_id, "ACLToken.AccessorID");
+        } else if (iequals(name, "SecretID")) {
+            fr.read_string(v, out.secret_id, "ACLToken.SecretID");
+        } else if (iequals(name, "Description")) {
+            fr.read_string(v, out.description, "ACLToken.Description");
+        } else if (iequals(name, "Local")) {
+            fr.read_bool(v, out.local, "ACLToken.Local");
+        } else if (iequals(name, "Policies")) {
+            if (v.IsNull()) {
+                continue;
+            }
+            if (!v.IsArray()) {
+                fr.fail(type_error(v, "ACLToken.Policies", "[]structs.ACLTokenPolicyLink"));
+                continue;
+            }
+            for (auto const& link : v.GetArray()) {
+                if (!link.IsObject()) {
+                    fr.fail(type_error(link, "ACLToken.Policies", "structs.ACLTokenPolicyLink"));
+                    continue;
+                }
+                std::string id;
+                std::string pname;
+                for (auto const& f : link.GetObject()) {
+                    if (iequals(name_of(f.name), "ID")) {
+                        fr.read_string(f.value, id, "ACLTokenPolicyLink.ID");
+                    } else if (iequals(name_of(f.name), "Name")) {
+                        fr.read_string(f.value, pname, "ACLTokenPolicyLink.Name");
+                    }
+                }
+                out.policy_refs.push_back(id.empty() ? pname : id);
+            }
+        }
+    }
+    if (!fr.error.empty()) {
+        return fr.error;
+    }
+    return out;
+}
+
+std::variant<fault_rule, std::string> parse_fault_body(std::string_view body)
+{
+    std::string error;
+    auto doc = parse_document(body, error);
+    if (!doc) {
+        return error;
+    }
+    if (!doc->IsObject()) {
+        return std::string("a fault is a JSON object");
+    }
+    fault_rule out;
+    field_reader fr;
+    for (auto const& m : doc->GetObject()) {
+        auto const name = name_of(m.name);
+        auto const& v = m.value;
+        std::uint64_t n = 0;
+        if (name == "path_prefix") {
+            fr.read_string(v, out.path_prefix, "path_prefix");
+        } else if (name == "method") {
+            fr.read_string(v, out.method, "method");
+        } else if (name == "count") {
+            fr.read_uint64(v, n, "count");
+            if (!v.IsNull()) {
+                out.remaining = n;
+            }
+        } else if (name == "status") {
+            fr.read_uint64(v, n, "status");
+            if (n != 0 && (n < 100 || n > 999)) {
+                fr.fail(fmt::format("status {} is not an HTTP status", n));
+            }
+            out.status = static_cast<unsigned>(n);
+        } else if (name == "body") {
+            fr.read_string(v, out.body, "body");
+        } else if (name == "delay_ms") {
+            fr.read_uint64(v, n, "delay_ms");
+            out.delay = std::chrono::milliseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(n, 3'600'000)));
+        } else if (name == "drop_after_bytes") {
+            fr.read_uint64(v, n, "drop_after_bytes");
+            out.drop_after_bytes = static_cast<std::size_t>(n);
+        } else {
+            fr.fail(fmt::format("unknown field {}", go_quote(name)));
+        }
+    }
+    if (!fr.error.empty()) {
+        return fr.error;
+    }
+    if (out.remaining && *out.remaining == 0) {
+        return std::string("count must be at least 1 (leave it out for every matching request)");
+    }
+    if (out.status == 0 && out.delay.count() == 0 && out.drop_after_bytes == 0) {
+        return std::string("a fault needs at least one of status, delay_ms, drop_after_bytes");
+    }
+    return out;
+}
+
+}  // namespace kvship::kvsim::api
