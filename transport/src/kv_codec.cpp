@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -119,27 +120,241 @@ void write_sv(rj::Writer<rj::StringBuffer>& w, std::string_view s)
     w.String(s.data(), static_cast<rj::SizeType>(s.size()));
 }
 
+
+// SAX handler for a listing: builds entries straight from the parser's events, with no DOM in
+// between (a 100,000-entry listing would otherwise allocate a second copy of itself as Values).
+// In-situ parsing makes every string event point into the body.
+class listing_handler : public rj::BaseReaderHandler<rj::UTF8<>, listing_handler>
+{
+public:
+    explicit listing_handler(std::vector<kv_entry>& out) : out_(out) {}
+
+    bool StartArray()
+    {
+        if (skip_ > 0) {
+            return ++skip_, true;
+        }
+        if (state_ == state::start) {
+            state_ = state::in_array;
+            return true;
+        }
+        if (state_ == state::in_entry) {
+            return start_unknown_container();
+        }
+        return fail_entry("is not an object");
+    }
+
+    bool EndArray(rj::SizeType)
+    {
+        if (skip_ > 0) {
+            return --skip_, true;
+        }
+        state_ = state::done;
+        return true;
+    }
+
+    bool StartObject()
+    {
+        if (skip_ > 0) {
+            return ++skip_, true;
+        }
+        if (state_ == state::in_array) {
+            state_ = state::in_entry;
+            cur_ = kv_entry{};
+            seen_ = 0;
+            return true;
+        }
+        if (state_ == state::in_entry) {
+            return start_unknown_container();
+        }
+        return fail("a KV listing is not a JSON array");
+    }
+
+    bool Key(char const* str, rj::SizeType len, bool)
+    {
+        if (skip_ == 0) {
+            field_ = std::string_view(str, len);
+        }
+        return true;
+    }
+
+    bool EndObject(rj::SizeType)
+    {
+        if (skip_ > 0) {
+            return --skip_, true;
+        }
+        static constexpr std::pair<unsigned, char const*> required[] = {
+            {f_key, "Key"},           {f_value, "Value"},          {f_flags, "Flags"},
+            {f_create, "CreateIndex"}, {f_modify, "ModifyIndex"}, {f_lock, "LockIndex"},
+        };
+        for (auto const& [bit, name] : required) {
+            if ((seen_ & bit) == 0) {
+                return fail(fmt::format("entry {}: no \"{}\"", out_.size(), name));
+            }
+        }
+        out_.push_back(std::move(cur_));
+        state_ = state::in_array;
+        return true;
+    }
+
+    bool String(char const* str, rj::SizeType len, bool)
+    {
+        if (skip_ > 0) {
+            return true;
+        }
+        if (state_ != state::in_entry) {
+            return fail_entry("is not an object");
+        }
+        if (field_ == "Key") {
+            cur_.key.assign(str, len);
+            seen_ |= f_key;
+        } else if (field_ == "Value") {
+            cur_.value = base64_decode(std::string_view(str, len));
+            if (!cur_.value) {
+                return fail_field("null or padded base64");
+            }
+            seen_ |= f_value;
+        } else if (field_ == "Session") {
+            cur_.session.assign(str, len);
+        } else if (is_known_number()) {
+            return fail_field("an unsigned 64-bit integer");
+        }
+        return true;
+    }
+
+    bool Null()
+    {
+        if (skip_ > 0) {
+            return true;
+        }
+        if (state_ != state::in_entry) {
+            return fail_entry("is not an object");
+        }
+        if (field_ == "Value") {
+            cur_.value.reset();
+            seen_ |= f_value;
+            return true;
+        }
+        return known_field() ? fail_field(expected()) : true;
+    }
+
+    bool Uint(unsigned u) { return Uint64(u); }
+
+    bool Uint64(std::uint64_t u)
+    {
+        if (skip_ > 0) {
+            return true;
+        }
+        if (state_ != state::in_entry) {
+            return fail_entry("is not an object");
+        }
+        if (field_ == "Flags") {
+            return set(cur_.flags, u, f_flags);
+        }
+        if (field_ == "ModifyIndex") {
+            return set(cur_.modify_index, u, f_modify);
+        }
+        if (field_ == "CreateIndex") {
+            return set(cur_.create_index, u, f_create);
+        }
+        if (field_ == "LockIndex") {
+            return set(cur_.lock_index, u, f_lock);
+        }
+        return known_field() ? fail_field(expected()) : true;
+    }
+
+    // Negative, fractional or out-of-range numbers, booleans: never valid for a known field.
+    bool Default()
+    {
+        if (skip_ > 0) {
+            return true;
+        }
+        if (state_ != state::in_entry) {
+            return fail_entry("is not an object");
+        }
+        return known_field() ? fail_field(expected()) : true;
+    }
+
+    bool done() const { return state_ == state::done; }
+    std::string const& error() const { return error_; }
+
+private:
+    enum class state { start, in_array, in_entry, done };
+    enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
+
+    std::vector<kv_entry>& out_;
+    state state_ = state::start;
+    unsigned skip_ = 0;  // depth inside an unknown field's array or object value
+    std::string_view field_;
+    kv_entry cur_;
+    unsigned seen_ = 0;
+    std::string error_;
+
+    bool set(std::uint64_t& dst, std::uint64_t v, unsigned bit)
+    {
+        dst = v;
+        seen_ |= bit;
+        return true;
+    }
+
+    bool is_known_number() const
+    {
+        return field_ == "Flags" || field_ == "ModifyIndex" || field_ == "CreateIndex" || field_ == "LockIndex";
+    }
+
+    bool known_field() const { return is_known_number() || field_ == "Key" || field_ == "Value" || field_ == "Session"; }
+
+    char const* expected() const
+    {
+        return field_ == "Key" || field_ == "Session" ? "a string"
+               : field_ == "Value"                    ? "null or padded base64"
+                                                      : "an unsigned 64-bit integer";
+    }
+
+    bool start_unknown_container()
+    {
+        if (known_field()) {
+            return fail_field(expected());
+        }
+        skip_ = 1;
+        return true;
+    }
+
+    bool fail(std::string message)
+    {
+        error_ = std::move(message);
+        return false;
+    }
+
+    bool fail_entry(std::string_view what) { return fail(fmt::format("entry {} {}", out_.size(), what)); }
+
+    bool fail_field(std::string_view what)
+    {
+        return fail(fmt::format("entry {}: \"{}\" is not {}", out_.size(), field_, what));
+    }
+};
+
 }  // namespace
 
 consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body)
 {
-    rj::Document doc;
-    auto p = parse(doc, body);
-    if (!p) {
-        return p.error();
-    }
-    if (!doc.IsArray()) {
-        return malformed("a KV listing is not a JSON array");
+    if (body.empty()) {
+        return malformed("empty body where JSON was expected");
     }
     std::vector<kv_entry> out;
-    out.reserve(doc.Size());
-    std::size_t i = 0;
-    for (auto const& v : doc.GetArray()) {
-        auto e = decode_entry(v, "entry", i++);
-        if (!e) {
-            return e.error();
-        }
-        out.push_back(std::move(*e));
+    out.reserve(body.size() / 160);  // Consul spends ~100 bytes of JSON per entry beyond key and value
+    listing_handler handler(out);
+    rj::Reader reader;
+    rj::InsituStringStream stream(body.data());
+    auto const ok = reader.Parse<parse_flags>(stream, handler);
+    if (!handler.error().empty()) {
+        return malformed(handler.error());
+    }
+    if (!ok) {
+        return malformed(fmt::format("invalid JSON at offset {}: {}", ok.Offset(), rj::GetParseError_En(ok.Code())));
+    }
+    if (!handler.done()) {
+        return malformed("a KV listing is not a JSON array");
     }
     return out;
 }
