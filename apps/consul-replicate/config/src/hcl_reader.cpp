@@ -240,6 +240,8 @@ private:
             value.items.push_back(std::move(item));
             if (!skip_space())
                 return false;
+            if (at_end())
+                return fail("list not terminated");
             if (peek() == ',') {
                 ++pos_;
             } else if (peek() != ']') {

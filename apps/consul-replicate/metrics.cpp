@@ -1,0 +1,295 @@
+#include "metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace kvship::replicate {
+
+namespace {
+
+std::string_view type_name(metric_type t)
+{
+    return t == metric_type::counter ? "counter" : "gauge";
+}
+
+void escape_label_value(std::string& out, std::string_view v)
+{
+    for (char c : v) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out.push_back(c);
+    }
+}
+
+void escape_help(std::string& out, std::string_view v)
+{
+    for (char c : v) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out.push_back(c);
+    }
+}
+
+struct endpoint_state
+{
+    const metrics_registry* reg;
+    std::function<bool()> alive;
+    std::function<readiness()> ready;
+};
+
+transport::http_response make_response(
+    const transport::http_request& req,
+    http::status status,
+    std::string_view content_type,
+    std::string body
+)
+{
+    transport::http_response res{status, req.version()};
+    res.set(http::field::content_type, content_type);
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+// A plain function: the handler lambda stays capture-only and non-coroutine (STYLE §3.4).
+transport::http_reply answer(const endpoint_state& st, const transport::http_request& req)
+{
+    std::string_view target = req.target();
+    if (auto const q = target.find('?'); q != std::string_view::npos)
+        target = target.substr(0, q);
+    bool const known = target == "/metrics" || target == "/healthz" || target == "/readyz";
+    if (!known)
+        return {make_response(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n")};
+    if (req.method() != http::verb::get) {
+        auto r = make_response(req, http::status::method_not_allowed, "text/plain; charset=utf-8", "GET only\n");
+        r.set(http::field::allow, "GET");
+        return {std::move(r)};
+    }
+    if (target == "/metrics") {
+        return {make_response(req, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", st.reg->render())};
+    }
+    if (target == "/healthz") {
+        if (st.alive && !st.alive())
+            return {make_response(req, http::status::service_unavailable, "text/plain; charset=utf-8", "stopping\n")};
+        return {make_response(req, http::status::ok, "text/plain; charset=utf-8", "ok\n")};
+    }
+    readiness const r = st.ready ? st.ready() : readiness{true, {}};
+    if (r.ready)
+        return {make_response(req, http::status::ok, "text/plain; charset=utf-8", "ready\n")};
+    return {make_response(req, http::status::service_unavailable, "text/plain; charset=utf-8", r.reason + "\n")};
+}
+
+awaitable<transport::http_reply> serve(std::shared_ptr<endpoint_state> st, transport::http_request req)
+{
+    co_return answer(*st, req);
+}
+
+}  // namespace
+
+std::string render_labels(const label_set& labels)
+{
+    if (labels.empty())
+        return {};
+    std::string out = "{";
+    bool first = true;
+    for (auto const& [k, v] : labels) {
+        if (!first)
+            out.push_back(',');
+        first = false;
+        out += k;
+        out += "=\"";
+        escape_label_value(out, v);
+        out.push_back('"');
+    }
+    out.push_back('}');
+    return out;
+}
+
+std::string render_value(double v)
+{
+    if (std::isnan(v))
+        return "NaN";
+    if (std::isinf(v))
+        return v > 0 ? "+Inf" : "-Inf";
+    if (v == std::floor(v) && std::fabs(v) < 1e15)
+        return fmt::format("{}", static_cast<long long>(v));
+    return fmt::format("{}", v);
+}
+
+void metrics_registry::describe(std::string name, metric_type type, std::string help)
+{
+    auto& f = families_[std::move(name)];
+    f.type = type;
+    f.help = std::move(help);
+}
+
+metrics_registry::series& metrics_registry::at(std::string_view name, const label_set& labels)
+{
+    auto fit = families_.find(name);
+    if (fit == families_.end())
+        fit = families_.emplace(std::string(name), family{}).first;
+    auto key = render_labels(labels);
+    auto sit = fit->second.by_labels.find(key);
+    if (sit == fit->second.by_labels.end())
+        sit = fit->second.by_labels.emplace(std::move(key), series{labels, 0, {}}).first;
+    return sit->second;
+}
+
+void metrics_registry::add(std::string_view name, const label_set& labels, double v)
+{
+    at(name, labels).value += v;
+}
+
+void metrics_registry::set(std::string_view name, const label_set& labels, double v)
+{
+    auto& s = at(name, labels);
+    s.value = v;
+    s.fn = nullptr;
+}
+
+void metrics_registry::set_callback(std::string_view name, const label_set& labels, std::function<double()> fn)
+{
+    at(name, labels).fn = std::move(fn);
+}
+
+void metrics_registry::remove_labelled(std::string_view key, std::string_view value)
+{
+    for (auto& [name, fam] : families_) {
+        for (auto it = fam.by_labels.begin(); it != fam.by_labels.end();) {
+            bool match = false;
+            for (auto const& [k, v] : it->second.labels)
+                match = match || (k == key && v == value);
+            it = match ? fam.by_labels.erase(it) : std::next(it);
+        }
+    }
+}
+
+std::optional<double> metrics_registry::value(std::string_view name, const label_set& labels) const
+{
+    auto const fit = families_.find(name);
+    if (fit == families_.end())
+        return std::nullopt;
+    auto const sit = fit->second.by_labels.find(render_labels(labels));
+    if (sit == fit->second.by_labels.end())
+        return std::nullopt;
+    return sit->second.fn ? sit->second.fn() : sit->second.value;
+}
+
+std::string metrics_registry::render() const
+{
+    std::string out;
+    for (auto const& [name, fam] : families_) {
+        if (fam.type) {
+            out += "# HELP ";
+            out += name;
+            out.push_back(' ');
+            escape_help(out, fam.help);
+            out += fmt::format("\n# TYPE {} {}\n", name, type_name(*fam.type));
+        }
+        for (auto const& [labels, s] : fam.by_labels) {
+            double const v = s.fn ? s.fn() : s.value;
+            out += name;
+            out += labels;
+            out.push_back(' ');
+            out += render_value(v);
+            out.push_back('\n');
+        }
+    }
+    return out;
+}
+
+void declare_metrics(metrics_registry& reg, std::string_view version, std::string_view revision)
+{
+    using t = metric_type;
+    reg.describe(std::string(metric::build_info), t::gauge, "Build metadata (always 1).");
+    reg.describe(std::string(metric::up), t::gauge, "1 while the replication loops run.");
+    reg.describe(std::string(metric::ready), t::gauge,
+                 "1 when every pair finished its initial sync and is neither paused nor failing.");
+    reg.describe(std::string(metric::keys_put), t::counter, "Destination keys written.");
+    reg.describe(std::string(metric::keys_deleted), t::counter, "Destination keys deleted.");
+    reg.describe(std::string(metric::bytes_written), t::counter, "Value bytes written to the destination.");
+    reg.describe(std::string(metric::txn), t::counter,
+                 "Destination transactions by result (ok, rolled_back, error, too_large).");
+    reg.describe(std::string(metric::errors), t::counter,
+                 "Errors by kind (source_read, destination_read, dest_write, acl_denied, timeout, no_leader, "
+                 "decode, checkpoint, batch).");
+    reg.describe(std::string(metric::source_index), t::gauge, "Last X-Consul-Index seen from the source.");
+    reg.describe(std::string(metric::applied_index), t::gauge,
+                 "Highest source index fully applied to the destination (the checkpoint).");
+    reg.describe(std::string(metric::lag_index), t::gauge, "Source index minus applied index.");
+    reg.describe(std::string(metric::lag_seconds), t::gauge,
+                 "Age of the oldest source change seen but not yet applied (0 when caught up).");
+    reg.describe(std::string(metric::last_success), t::gauge, "Unix time of the last successful round.");
+    reg.describe(std::string(metric::guard_trips), t::counter,
+                 "Rounds whose deletes the safety guard held back, by guard (empty_source, mass_delete).");
+    reg.describe(std::string(metric::paused), t::gauge, "1 while the pair's deletes are held back by a guard.");
+    reg.describe(std::string(metric::full_syncs), t::counter,
+                 "Full reads of source and destination, by reason (startup, index_reset, retry, refresh).");
+    reg.describe(std::string(metric::rounds), t::counter, "Finished replication rounds.");
+    reg.describe(std::string(metric::wakeups), t::counter,
+                 "Source reads by outcome (changed, no_change, timeout, index_reset).");
+    reg.describe(std::string(metric::source_keys), t::gauge, "Source keys under the prefix at the last round.");
+    reg.describe(std::string(metric::destination_keys), t::gauge,
+                 "Destination keys managed by the pair at the last round.");
+    reg.describe(std::string(metric::source_known_leader), t::gauge,
+                 "X-Consul-KnownLeader of the last source read (1 or 0).");
+    reg.describe(std::string(metric::source_last_contact), t::gauge,
+                 "X-Consul-LastContact of the last source read, in seconds.");
+    reg.set(metric::build_info, {{"version", std::string(version)}, {"revision", std::string(revision)}}, 1);
+}
+
+metrics_endpoint::metrics_endpoint(
+    asio::any_io_executor ex,
+    const metrics_registry& reg,
+    std::function<bool()> alive,
+    std::function<readiness()> ready
+)
+{
+    auto st = std::make_shared<endpoint_state>(endpoint_state{&reg, std::move(alive), std::move(ready)});
+    transport::http_handler handler = [st](transport::http_request req, transport::request_context) {
+        return serve(st, std::move(req));
+    };
+    transport::too_large_handler too_large = [](http::request_header<> const&, std::optional<std::uint64_t>) {
+        transport::http_response res{http::status::payload_too_large, 11};
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
+        res.body() = "request body too large\n";
+        res.prepare_payload();
+        return transport::http_reply{std::move(res), 0, true};
+    };
+    transport::server_params params;
+    params.body_limit = 64 * 1024;
+    params.max_connections = 256;
+    server_ = std::make_unique<transport::http_server>(std::move(ex), params, std::move(handler), std::move(too_large));
+}
+
+metrics_endpoint::~metrics_endpoint() = default;
+
+void metrics_endpoint::start(const std::string& host_port)
+{
+    server_->listen(transport::parse_endpoint(host_port));
+    server_->start();
+}
+
+tcp::endpoint metrics_endpoint::local_endpoint() const
+{
+    return server_->local_endpoint();
+}
+
+void metrics_endpoint::stop()
+{
+    server_->stop();
+}
+
+}  // namespace kvship::replicate
