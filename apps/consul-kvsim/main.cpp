@@ -91,10 +91,6 @@ int run(kvsim::api::sim_options opts)
         fmt::print(stderr, "consul-kvsim: cannot listen on {}: {}\n", opts.http_addr, e.what());
         return 1;
     }
-    fmt::print(stderr, "consul-kvsim: dc={} listening on {}:{}\n", opts.datacenter, ep.address().to_string(),
-               ep.port());
-    std::fflush(stderr);
-
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto on_stopped = [&](std::exception_ptr e) {
         if (e) {
@@ -117,6 +113,10 @@ int run(kvsim::api::sim_options opts)
         });
     };
     signals.async_wait(on_signal);
+    // Ready only once signals are handled, so a test may stop the sim as soon as it reads this line.
+    fmt::print(stderr, "consul-kvsim: dc={} listening on {}:{}\n", opts.datacenter, ep.address().to_string(),
+               ep.port());
+    std::fflush(stderr);
     ioc.run();
     sim->finish();
     log(log_level::info, "stopped");

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
+#include <rapidjson/error/error.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -312,10 +312,23 @@ std::string syntax_error(rj::Document const& doc, std::string_view body)
     auto const c = static_cast<unsigned char>(body[at]);
     std::string const shown =
         c >= 0x20 && c < 0x7F ? fmt::format("'{}'", static_cast<char>(c)) : fmt::format("'\\x{:02x}'", c);
-    if (code == rj::kParseErrorValueInvalid) {
-        return fmt::format("invalid character {} looking for beginning of value", shown);
+    std::string_view where;
+    switch (code) {
+    case rj::kParseErrorObjectMissName: where = "looking for beginning of object key string"; break;
+    case rj::kParseErrorObjectMissColon: where = "after object key"; break;
+    case rj::kParseErrorObjectMissCommaOrCurlyBracket: where = "after object key:value pair"; break;
+    case rj::kParseErrorArrayMissCommaOrSquareBracket: where = "after array element"; break;
+    case rj::kParseErrorStringEscapeInvalid:
+    case rj::kParseErrorStringUnicodeEscapeInvalidHex:
+    case rj::kParseErrorStringUnicodeSurrogateInvalid: where = "in string escape code"; break;
+    case rj::kParseErrorStringInvalidEncoding:
+    case rj::kParseErrorStringMissQuotationMark: where = "in string literal"; break;
+    case rj::kParseErrorNumberTooBig:
+    case rj::kParseErrorNumberMissFraction:
+    case rj::kParseErrorNumberMissExponent: where = "in numeric literal"; break;
+    default: where = "looking for beginning of value"; break;
     }
-    return fmt::format("invalid character {} ({})", shown, rj::GetParseError_En(code));
+    return fmt::format("invalid character {} {}", shown, where);
 }
 
 std::optional<rj::Document> parse_document(std::string_view body, std::string& error)

@@ -43,7 +43,7 @@ std::optional<reply> conflicting(query_params const& q, std::initializer_list<st
         found += q.has(f) ? 1 : 0;
     }
     if (found > 1) {
-        return text_reply(http::status::bad_request, "Conflicting flags: " + q.encode());
+        return text_reply(http::status::bad_request, "Conflicting flags: " + q.encode() + "\n");
     }
     return std::nullopt;
 }

@@ -17,7 +17,7 @@ namespace kvship::kvsim::api {
 
 namespace {
 
-constexpr std::string_view unknown_path_text = "Invalid URL path: not a recognized HTTP API endpoint";
+constexpr std::string_view unknown_path_text = "Invalid URL path: not a recognized HTTP API endpoint\n";
 constexpr std::string_view kv_size_doc = "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size";
 constexpr std::string_view txn_size_doc = "https://www.consul.io/docs/agent/options.html#txn_max_req_len";
 
