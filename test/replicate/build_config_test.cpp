@@ -133,7 +133,7 @@ TEST_CASE("environment defaults apply only where nothing is configured", "[repli
           R"(invalid log level "VERBOSE", valid log levels are TRACE, DEBUG, INFO, WARN, ERR)");
 }
 
-TEST_CASE("merge order: defaults < files in order < flags; lists concatenate", "[replicate][build][merge]")
+TEST_CASE("merge order: defaults < files in order < flags - lists concatenate", "[replicate][build][merge]")
 {
     auto const f = files({
         R"({"max_stale": "5s", "pid_file": "/one", "prefix": "a@dc1:x", "exclude": "a/1"})",
@@ -196,7 +196,7 @@ TEST_CASE("data given turns auth, ssl and syslog on unless enabled is set", "[re
     CHECK(build({"-syslog"}).syslog.facility == "LOCAL0");
 }
 
-TEST_CASE("wait: max defaults to 4 x min; quiescence needs both", "[replicate][build]")
+TEST_CASE("wait: max defaults to 4 x min - quiescence needs both", "[replicate][build]")
 {
     auto const w = build({}, file(R"(wait { min = "2s" })")).wait;
     CHECK(w.max == nanos(8s));

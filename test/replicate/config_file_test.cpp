@@ -126,7 +126,7 @@ TEST_CASE("an empty file sets nothing", "[replicate][config_file]")
     CHECK(ok("{}").layer == config_layer{});
 }
 
-TEST_CASE("prefix: block, string, or a list of either; blocks accumulate", "[replicate][config_file]")
+TEST_CASE("prefix: block, string, or a list of either - blocks accumulate", "[replicate][config_file]")
 {
     using spec = kvship::prefixes::prefix_spec;
     auto const json = ok(R"({

@@ -301,7 +301,7 @@ TEST_CASE("unknown flags, bad syntax, missing values", "[replicate][flags]")
     CHECK(err({"-foo", "-bar"}).message == "flag provided but not defined: -foo");
 }
 
-TEST_CASE("-h and -help ask for the usage text and stop parsing", "[replicate][flags]")
+TEST_CASE("help flags (h, help) ask for the usage text and stop parsing", "[replicate][flags]")
 {
     for (auto const& a : std::vector<args>{{"-h"}, {"-help"}, {"--help"}, {"-help=false"}, {"-h", "-foo"}, {"-once", "-h", "x"}})
         CHECK(ok(a).help);
@@ -342,7 +342,7 @@ TEST_CASE("flag values are checked as consul-replicate checks them", "[replicate
     CHECK(ok({"-exclude=/keep/slash"}).flags.excludes[0] == "/keep/slash");
 }
 
-TEST_CASE("-consul-auth replaces the whole auth setting", "[replicate][flags]")
+TEST_CASE("the consul-auth flag replaces the whole auth setting", "[replicate][flags]")
 {
     auto const c = ok({"-consul-auth=a:b", "-consul-auth=c"});
     CHECK(c.flags.consul.auth.username == "c");

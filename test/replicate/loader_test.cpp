@@ -81,7 +81,7 @@ max_stale = "9s")");
     CHECK(r->layer.max_stale == nanos(2s));
 }
 
-TEST_CASE("paths merge in command-line order; the CLI wins", "[replicate][loader]")
+TEST_CASE("paths merge in command-line order - the CLI wins", "[replicate][loader]")
 {
     temp_dir dir;
     auto const one = dir.write("one.json", R"({"pid_file": "/one", "status_dir": "st/one", "prefix": "a@dc1"})");

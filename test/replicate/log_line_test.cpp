@@ -71,7 +71,7 @@ TEST_CASE("log levels: names, order, default WARN", "[replicate][log]")
     CHECK_FALSE(parse_log_format("logfmt").has_value());
 }
 
-TEST_CASE("line_passes filters by the [LEVEL] tag; untagged lines always pass", "[replicate][log]")
+TEST_CASE("line_passes filters by the [LEVEL] tag - untagged lines always pass", "[replicate][log]")
 {
     CHECK(line_passes(log_level::warn, "2017/08/10 21:45:04 [ERR] (cli) x"));
     CHECK(line_passes(log_level::warn, "2017/08/10 21:45:04 [WARN] x"));
