@@ -285,6 +285,15 @@ TEST_CASE("accepted edge cases", "[replicate][build][validate]")
     CHECK(build({"-syslog-facility=local7"}).syslog.enabled);
     CHECK(build({"-status-dir=a/b///"}).status_dir == "a/b///");
     CHECK(build({"-max-delete-percent=0", "-max-delete-min-keys=0"}).delete_guard.max_delete_percent == 0);
+    // A nesting is fine when an exclude keeps the outer pair out of the inner part.
+    CHECK(build({"-prefix=app@dc1", "-prefix=app2@dc1", "-exclude=app2"}).prefixes.size() == 2);
+    CHECK(build({"-prefix=a@dc1:x", "-prefix=b@dc1:x/y", "-exclude=a/y"}).prefixes.size() == 2);
+    CHECK(build({"-prefix=service/@dc1", "-exclude=service/consul-replicate/"}).prefixes.size() == 1);
+    CHECK(build({"-prefix=s/@dc1:service/", "-exclude=s/consul-replicate/statuses/"}).prefixes.size() == 1);
+    // ... but not one that leaves part of it uncovered.
+    CHECK(build_error({"-prefix=service/@dc1", "-exclude=service/consul-replicate/statuses/x"}).message.starts_with(
+        R"(status_dir "service/consul-replicate/statuses" lies under destination "service/")"
+    ));
 }
 
 TEST_CASE("lint: warnings that are not errors", "[replicate][build][validate]")

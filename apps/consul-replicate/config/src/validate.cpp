@@ -90,6 +90,17 @@ bool is_syslog_facility(std::string_view name)
     return std::find(syslog_facilities.begin(), syslog_facilities.end(), upper) != syslog_facilities.end();
 }
 
+// True when pair p never touches destination keys under `inner` (which starts with p's
+// destination): the source keys that would map there all start with an exclude, and excluded keys
+// are neither written nor deleted.
+bool excluded_from(const config& cfg, const prefixes::prefix_spec& p, std::string_view inner)
+{
+    std::string const mapped = p.source + std::string(inner.substr(p.destination.size()));
+    return std::any_of(cfg.excludes.begin(), cfg.excludes.end(), [&](const std::string& e) {
+        return std::string_view(mapped).starts_with(e);
+    });
+}
+
 std::optional<config_error> check_prefixes(const config& cfg)
 {
     auto const& ps = cfg.prefixes;
@@ -120,7 +131,8 @@ std::optional<config_error> check_prefixes(const config& cfg)
         for (std::size_t j = 0; j < ps.size(); ++j) {
             auto const& outer = ps[i].destination;
             auto const& inner = ps[j].destination;
-            if (i != j && inner.size() > outer.size() && inner.starts_with(outer)) {
+            if (i != j && inner.size() > outer.size() && inner.starts_with(outer) &&
+                !excluded_from(cfg, ps[i], inner)) {
                 return file_error(fmt::format(
                     "prefixes {} and {} overlap: destination {} is a prefix of {}, so each pass of the first "
                     "would delete the second's keys",
@@ -135,7 +147,7 @@ std::optional<config_error> check_prefixes(const config& cfg)
     std::string_view const dir = prefixes::trim_status_dir(cfg.status_dir);
     std::string const dir_slash = std::string(dir) + "/";
     for (auto const& p : ps) {
-        if (dir_slash.starts_with(p.destination)) {
+        if (dir_slash.starts_with(p.destination) && !excluded_from(cfg, p, dir_slash)) {
             return file_error(fmt::format(
                 "status_dir {} lies under destination {} of prefix {}: each pass would delete the checkpoints",
                 go_quote(cfg.status_dir),

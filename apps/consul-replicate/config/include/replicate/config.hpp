@@ -296,7 +296,9 @@ struct command_line
 //  * two prefixes with the same source and destination (they share one checkpoint);
 //  * two destinations where one is a string prefix of the other, or equal (each pass deletes the
 //    other's keys, compat.md §3.6), and a status_dir that lies under a destination (the pass
-//    deletes the checkpoints) or a destination under status_dir;
+//    deletes the checkpoints) or a destination under status_dir. A nesting is allowed when an
+//    exclude covers every source key that would map into the inner part (the outer pair then
+//    neither writes nor deletes there);
 //  * -once with no prefix;
 //  * kill and reload signal equal (and not SIGNULL);
 //  * counts and durations out of range (attempts, transport sizes, max_stale, delete guard
