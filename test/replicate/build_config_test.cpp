@@ -32,8 +32,7 @@ config_layer file(std::string_view text)
 config_layer files(std::initializer_list<std::string_view> texts)
 {
     config_layer all;
-    for (auto t : texts)
-        merge_into(all, file(t));
+    for (auto t : texts) merge_into(all, file(t));
     return all;
 }
 
@@ -111,12 +110,14 @@ TEST_CASE("environment defaults apply only where nothing is configured", "[repli
     CHECK(c.level == log_level::debug);
 
     // The second variable of each pair when the first is unset or empty.
-    auto const second = build({}, {}, {{"CONSUL_TOKEN", ""}, {"CONSUL_HTTP_TOKEN", "tok2"}, {"CONSUL_REPLICATE_LOG", "err"}});
+    auto const second =
+        build({}, {}, {{"CONSUL_TOKEN", ""}, {"CONSUL_HTTP_TOKEN", "tok2"}, {"CONSUL_REPLICATE_LOG", "err"}});
     CHECK(second.consul.token == "tok2");
     CHECK(second.level == log_level::err);
 
     // A file or a flag beats the environment.
-    auto const from_file = build({}, file(R"({"consul": {"address": "f:1", "token": "ft"}, "log_level": "info"})"), env);
+    auto const from_file =
+        build({}, file(R"({"consul": {"address": "f:1", "token": "ft"}, "log_level": "info"})"), env);
     CHECK(from_file.consul.address == "f:1");
     CHECK(from_file.consul.token == "ft");
     CHECK(from_file.level == log_level::info);
@@ -129,8 +130,10 @@ TEST_CASE("environment defaults apply only where nothing is configured", "[repli
     CHECK(build({"-consul-token="}, {}, env).consul.token.empty());
     CHECK(build({"-consul-addr="}, {}, env).consul.address == "127.0.0.1:8500");
 
-    CHECK(build_error({}, {}, {{"CR_LOG", "verbose"}}).message ==
-          R"(invalid log level "VERBOSE", valid log levels are TRACE, DEBUG, INFO, WARN, ERR)");
+    CHECK(
+        build_error({}, {}, {{"CR_LOG", "verbose"}}).message ==
+        R"(invalid log level "VERBOSE", valid log levels are TRACE, DEBUG, INFO, WARN, ERR)"
+    );
 }
 
 TEST_CASE("merge order: defaults < files in order < flags - lists concatenate", "[replicate][build][merge]")
@@ -141,7 +144,7 @@ TEST_CASE("merge order: defaults < files in order < flags - lists concatenate", 
     });
     auto const c = build({"-pid-file=/cli", "-prefix=c@dc1:z", "-exclude=c/1"}, f);
     CHECK(c.max_stale == nanos(6s));  // the later file
-    CHECK(c.pid_file == "/cli");       // the flag
+    CHECK(c.pid_file == "/cli");      // the flag
     REQUIRE(c.prefixes.size() == 3);
     CHECK(c.prefixes[0].source == "a");
     CHECK(c.prefixes[1].source == "b");
@@ -163,7 +166,9 @@ TEST_CASE("merge order: defaults < files in order < flags - lists concatenate", 
     CHECK(r.max_backoff == nanos(9s));
 }
 
-TEST_CASE("#85 fixed: status_dir from a file is honoured unless the flag sets it", "[replicate][build][merge]")
+TEST_CASE(
+    "#85 fixed: status_dir from a file is honoured unless the flag sets it", "[replicate][build][merge]"
+)
 {
     auto const f = file(R"({"status_dir": "from/file"})");
     CHECK(build({}, f).status_dir == "from/file");
@@ -223,43 +228,60 @@ TEST_CASE("validation errors name the problem and exit 15", "[replicate][build][
         std::string file_text;
         std::string message;
     };
+
     std::vector<row> const rows = {
-        {{"-log-level=verbose"}, "", R"(invalid log level "VERBOSE", valid log levels are TRACE, DEBUG, INFO, WARN, ERR)"},
+        {{"-log-level=verbose"},
+         "",
+         R"(invalid log level "VERBOSE", valid log levels are TRACE, DEBUG, INFO, WARN, ERR)"},
         {{"-log-format=xml"}, "", R"(invalid log format "xml", valid log formats are text, json)"},
         {{}, R"(wait { min = "5s" max = "1s" })", "wait: min must be less than max"},
         {{}, R"(wait { min = "-5s" })", "wait: cannot be negative"},
-        {{"-prefix=a@dc1:/b"}, "",
+        {{"-prefix=a@dc1:/b"},
+         "",
          R"(prefix "a@dc1:/b": destination "/b" must not begin with "/" (Consul refuses such keys))"},
-        {{"-prefix=a@dc1:x", "-prefix=a@dc2:x"}, "",
+        {{"-prefix=a@dc1:x", "-prefix=a@dc2:x"},
+         "",
          R"(prefixes "a@dc1:x" and "a@dc2:x" copy the same source into the same destination (they would share one checkpoint))"},
-        {{"-prefix=a@dc1:x", "-prefix=b@dc1:x"}, "",
+        {{"-prefix=a@dc1:x", "-prefix=b@dc1:x"},
+         "",
          R"(prefixes "a@dc1:x" and "b@dc1:x" both replicate into destination "x")"},
-        {{"-prefix=app@dc1", "-prefix=app2@dc1"}, "",
+        {{"-prefix=app@dc1", "-prefix=app2@dc1"},
+         "",
          R"(prefixes "app@dc1:app" and "app2@dc1:app2" overlap: destination "app" is a prefix of "app2", so each pass of the first would delete the second's keys)"},
-        {{"-prefix=b@dc1:app/x", "-prefix=a@dc1:app/"}, "",
+        {{"-prefix=b@dc1:app/x", "-prefix=a@dc1:app/"},
+         "",
          R"(prefixes "a@dc1:app/" and "b@dc1:app/x" overlap: destination "app/" is a prefix of "app/x", so each pass of the first would delete the second's keys)"},
-        {{"-prefix=service@dc1"}, "",
+        {{"-prefix=service@dc1"},
+         "",
          R"(status_dir "service/consul-replicate/statuses" lies under destination "service" of prefix "service@dc1:service": each pass would delete the checkpoints)"},
-        {{"-prefix=a@dc1:st/x", "-status-dir=st/"}, "",
+        {{"-prefix=a@dc1:st/x", "-status-dir=st/"},
+         "",
          R"(destination "st/x" of prefix "a@dc1:st/x" lies under status_dir "st/": replicated keys would mix with the checkpoints)"},
         {{"-status-dir=/"}, "", R"(status_dir "/" is empty)"},
         {{"-status-dir=/abs"}, "", R"(status_dir "/abs" must not begin with "/")"},
         {{"-once"}, "", "-once needs at least one prefix (none given by -prefix or a config file)"},
-        {{"-kill-signal=SIGHUP"}, "", "kill_signal and reload_signal are both SIGHUP: one signal cannot both stop and reload"},
+        {{"-kill-signal=SIGHUP"},
+         "",
+         "kill_signal and reload_signal are both SIGHUP: one signal cannot both stop and reload"},
         {{"-consul-retry-attempts=-1"}, "", "consul.retry.attempts must not be negative, got -1"},
         {{"-consul-retry-backoff=-1s"}, "", "consul.retry.backoff must not be negative, got -1s"},
         {{"-max-stale=-2s"}, "", "max_stale must not be negative, got -2s"},
-        {{"-consul-transport-max-idle-conns-per-host=-1"}, "",
+        {{"-consul-transport-max-idle-conns-per-host=-1"},
+         "",
          "consul.transport.max_idle_conns_per_host must not be negative, got -1"},
         {{}, R"(max_delete_percent = 101)", "max_delete_percent must be between 0 and 100, got 101"},
         {{}, R"(max_delete_min_keys = -1)", "max_delete_min_keys must not be negative, got -1"},
         {{}, R"(txn_max_ops = -5)", "txn_max_ops must not be negative, got -5"},
-        {{"-consul-addr=ftp://x"}, "",
+        {{"-consul-addr=ftp://x"},
+         "",
          R"(consul address "ftp://x": unsupported scheme "ftp" (use host:port, http://, https:// or unix://))"},
-        {{"-source-addr=tcp://x"}, "",
+        {{"-source-addr=tcp://x"},
+         "",
          R"(source_addr "tcp://x": unsupported scheme "tcp" (use host:port, http://, https:// or unix://))"},
         {{"-metrics-addr=9100"}, "", R"(metrics_addr "9100": want host:port, e.g. 127.0.0.1:9100 or :9100)"},
-        {{"-metrics-addr=:99999"}, "", R"(metrics_addr ":99999": want host:port, e.g. 127.0.0.1:9100 or :9100)"},
+        {{"-metrics-addr=:99999"},
+         "",
+         R"(metrics_addr ":99999": want host:port, e.g. 127.0.0.1:9100 or :9100)"},
         {{"-syslog-facility=LOCAL9"}, "", R"(invalid syslog facility "LOCAL9")"},
     };
     for (auto const& r : rows) {
@@ -291,9 +313,10 @@ TEST_CASE("accepted edge cases", "[replicate][build][validate]")
     CHECK(build({"-prefix=service/@dc1", "-exclude=service/consul-replicate/"}).prefixes.size() == 1);
     CHECK(build({"-prefix=s/@dc1:service/", "-exclude=s/consul-replicate/statuses/"}).prefixes.size() == 1);
     // ... but not one that leaves part of it uncovered.
-    CHECK(build_error({"-prefix=service/@dc1", "-exclude=service/consul-replicate/statuses/x"}).message.starts_with(
-        R"(status_dir "service/consul-replicate/statuses" lies under destination "service/")"
-    ));
+    CHECK(build_error({"-prefix=service/@dc1", "-exclude=service/consul-replicate/statuses/x"})
+              .message.starts_with(
+                  R"(status_dir "service/consul-replicate/statuses" lies under destination "service/")"
+              ));
 }
 
 TEST_CASE("lint: warnings that are not errors", "[replicate][build][validate]")
@@ -308,13 +331,17 @@ TEST_CASE("lint: warnings that are not errors", "[replicate][build][validate]")
         R"(exclude "sys/expire" matches no prefix's source (excludes are matched against the full source key))"
     ));
     CHECK(lint(build({"-prefix=vault/@dc1", "-exclude=vault/sys/expire"})).empty());
-    CHECK(has(lint(build({"-prefix=a@dc1", "-consul-ssl-verify=false"})), "disabling consul SSL verification"));
-    CHECK(has(
-        lint(build({"-prefix=a@dc1", "-consul-ssl-key=k"})), "consul ssl key is set without a certificate and is ignored"
-    ));
-    CHECK(has(
-        lint(build({"-prefix=a@dc1"}, file(R"(wait { min = "0s" max = "5s" })"))),
-        "wait: min and max must both be non-zero for quiescence; it is off"
-    ));
-    CHECK(lint(build({"-prefix=a@dc1", "-dry-run", "-allow-empty-source", "-allow-mass-delete"})).size() == 3);
+    CHECK(has(lint(build({"-prefix=a@dc1", "-consul-ssl-verify=false"})), "disabling consul SSL verification")
+    );
+    CHECK(
+        has(lint(build({"-prefix=a@dc1", "-consul-ssl-key=k"})),
+            "consul ssl key is set without a certificate and is ignored")
+    );
+    CHECK(
+        has(lint(build({"-prefix=a@dc1"}, file(R"(wait { min = "0s" max = "5s" })"))),
+            "wait: min and max must both be non-zero for quiescence; it is off")
+    );
+    CHECK(
+        lint(build({"-prefix=a@dc1", "-dry-run", "-allow-empty-source", "-allow-mass-delete"})).size() == 3
+    );
 }

@@ -40,14 +40,19 @@ TEST_CASE("every config key, in JSON and in HCL", "[replicate][config_file]")
         std::string hcl;
         std::function<bool(const config_layer&)> check;
     };
+
     std::vector<row> const rows = {
-        {R"({"consul": {"address": "a:1"}})", R"(consul { address = "a:1" })",
+        {R"({"consul": {"address": "a:1"}})",
+         R"(consul { address = "a:1" })",
          [](auto& l) { return l.consul.address == "a:1"; }},
-        {R"({"consul": {"token": "t"}})", R"(consul { token = "t" })", [](auto& l) { return l.consul.token == "t"; }},
+        {R"({"consul": {"token": "t"}})",
+         R"(consul { token = "t" })",
+         [](auto& l) { return l.consul.token == "t"; }},
         {R"({"consul": {"auth": {"enabled": true, "username": "u", "password": "p"}}})",
          "consul {\n auth {\n enabled = true\n username = \"u\"\n password = \"p\"\n }\n}",
          [](auto& l) {
-             return l.consul.auth.enabled == true && l.consul.auth.username == "u" && l.consul.auth.password == "p";
+             return l.consul.auth.enabled == true && l.consul.auth.username == "u" &&
+                    l.consul.auth.password == "p";
          }},
         {R"({"consul": {"retry": {"enabled": false, "attempts": 3, "backoff": "1s", "max_backoff": "10s"}}})",
          R"(consul { retry { enabled = false, attempts = 3, backoff = "1s", max_backoff = "10s" } })",
@@ -56,57 +61,77 @@ TEST_CASE("every config key, in JSON and in HCL", "[replicate][config_file]")
                     l.consul.retry.backoff == nanos(1s) && l.consul.retry.max_backoff == nanos(10s);
          }},
         {R"({"consul": {"ssl": {"enabled": true, "verify": false, "cert": "c", "key": "k", "ca_cert": "ca", "ca_path": "cp", "server_name": "sn"}}})",
-         "consul {\n ssl {\n enabled = true\n verify = false\n cert = \"c\"\n key = \"k\"\n ca_cert = \"ca\"\n "
+         "consul {\n ssl {\n enabled = true\n verify = false\n cert = \"c\"\n key = \"k\"\n ca_cert = "
+         "\"ca\"\n "
          "ca_path = \"cp\"\n server_name = \"sn\"\n }\n}",
          [](auto& l) {
              auto const& s = l.consul.ssl;
-             return s.enabled == true && s.verify == false && s.cert == "c" && s.key == "k" && s.ca_cert == "ca" &&
-                    s.ca_path == "cp" && s.server_name == "sn";
+             return s.enabled == true && s.verify == false && s.cert == "c" && s.key == "k" &&
+                    s.ca_cert == "ca" && s.ca_path == "cp" && s.server_name == "sn";
          }},
         {R"({"consul": {"transport": {"dial_keep_alive": "1s", "dial_timeout": "2s", "disable_keep_alives": true, "idle_conn_timeout": "3s", "max_idle_conns": 4, "max_idle_conns_per_host": 5, "tls_handshake_timeout": "6s"}}})",
-         "consul { transport {\n dial_keep_alive = \"1s\"\n dial_timeout = \"2s\"\n disable_keep_alives = true\n "
-         "idle_conn_timeout = \"3s\"\n max_idle_conns = 4\n max_idle_conns_per_host = 5\n tls_handshake_timeout = "
+         "consul { transport {\n dial_keep_alive = \"1s\"\n dial_timeout = \"2s\"\n disable_keep_alives = "
+         "true\n "
+         "idle_conn_timeout = \"3s\"\n max_idle_conns = 4\n max_idle_conns_per_host = 5\n "
+         "tls_handshake_timeout = "
          "\"6s\"\n} }",
          [](auto& l) {
              auto const& t = l.consul.transport;
-             return t.dial_keep_alive == nanos(1s) && t.dial_timeout == nanos(2s) && t.disable_keep_alives == true &&
-                    t.idle_conn_timeout == nanos(3s) && t.max_idle_conns == 4 && t.max_idle_conns_per_host == 5 &&
+             return t.dial_keep_alive == nanos(1s) && t.dial_timeout == nanos(2s) &&
+                    t.disable_keep_alives == true && t.idle_conn_timeout == nanos(3s) &&
+                    t.max_idle_conns == 4 && t.max_idle_conns_per_host == 5 &&
                     t.tls_handshake_timeout == nanos(6s);
          }},
         {R"({"kill_signal": "SIGTERM", "reload_signal": "sigusr2"})",
          "kill_signal = \"SIGTERM\"\nreload_signal = \"sigusr2\"",
          [](auto& l) { return l.kill_signal == sigterm() && l.reload_signal->name == "SIGUSR2"; }},
-        {R"({"kill_signal": "", "reload_signal": "SIGNULL"})", "kill_signal = \"\"\nreload_signal = \"SIGNULL\"",
+        {R"({"kill_signal": "", "reload_signal": "SIGNULL"})",
+         "kill_signal = \"\"\nreload_signal = \"SIGNULL\"",
          [](auto& l) { return l.kill_signal->disabled() && l.reload_signal->disabled(); }},
-        {R"({"log_level": "debug"})", R"(log_level = "debug")", [](auto& l) { return l.log_level == "debug"; }},
-        {R"({"max_stale": "10s"})", R"(max_stale = "10s")", [](auto& l) { return l.max_stale == nanos(10s); }},
+        {R"({"log_level": "debug"})",
+         R"(log_level = "debug")",
+         [](auto& l) { return l.log_level == "debug"; }},
+        {R"({"max_stale": "10s"})",
+         R"(max_stale = "10s")",
+         [](auto& l) { return l.max_stale == nanos(10s); }},
         {R"({"max_stale": 5})", R"(max_stale = 5)", [](auto& l) { return l.max_stale == nanos(5); }},
-        {R"({"pid_file": "/run/p"})", R"(pid_file = "/run/p")", [](auto& l) { return l.pid_file == "/run/p"; }},
+        {R"({"pid_file": "/run/p"})",
+         R"(pid_file = "/run/p")",
+         [](auto& l) { return l.pid_file == "/run/p"; }},
         {R"({"status_dir": "s/d"})", R"(status_dir = "s/d")", [](auto& l) { return l.status_dir == "s/d"; }},
-        {R"({"syslog": {"enabled": true, "facility": "LOCAL3"}})", R"(syslog { enabled = true facility = "LOCAL3" })",
+        {R"({"syslog": {"enabled": true, "facility": "LOCAL3"}})",
+         R"(syslog { enabled = true facility = "LOCAL3" })",
          [](auto& l) { return l.syslog.enabled == true && l.syslog.facility == "LOCAL3"; }},
-        {R"({"wait": {"min": "5s", "max": "10s"}})", R"(wait { min = "5s" max = "10s" })",
+        {R"({"wait": {"min": "5s", "max": "10s"}})",
+         R"(wait { min = "5s" max = "10s" })",
          [](auto& l) { return l.wait.min == nanos(5s) && l.wait.max == nanos(10s); }},
-        {R"({"wait": {"min": "5s"}})", R"(wait { min = "5s" })",
+        {R"({"wait": {"min": "5s"}})",
+         R"(wait { min = "5s" })",
          [](auto& l) { return l.wait.min == nanos(5s) && !l.wait.max; }},
-        {R"({"wait": "5s:10s"})", R"(wait = "5s:10s")",
+        {R"({"wait": "5s:10s"})",
+         R"(wait = "5s:10s")",
          [](auto& l) { return l.wait.min == nanos(5s) && l.wait.max == nanos(10s); }},
         {R"({"wait": "5s"})", R"(wait = "5s")", [](auto& l) { return l.wait.max == nanos(20s); }},
-        {R"({"wait": {"bool": true}})", R"(wait { bool = true })", [](auto& l) { return !l.wait.min && !l.wait.max; }},
+        {R"({"wait": {"bool": true}})",
+         R"(wait { bool = true })",
+         [](auto& l) { return !l.wait.min && !l.wait.max; }},
         // kvship
         {R"({"source_addr": "https://dc1:8501", "source_token": "st"})",
          "source_addr = \"https://dc1:8501\"\nsource_token = \"st\"",
          [](auto& l) { return l.source_addr == "https://dc1:8501" && l.source_token == "st"; }},
-        {R"({"metrics_addr": ":9100", "dry_run": true})", "metrics_addr = \":9100\"\ndry_run = true",
+        {R"({"metrics_addr": ":9100", "dry_run": true})",
+         "metrics_addr = \":9100\"\ndry_run = true",
          [](auto& l) { return l.metrics_addr == ":9100" && l.dry_run == true; }},
         {R"({"max_delete_percent": 30, "max_delete_min_keys": 100, "allow_empty_source": true, "allow_mass_delete": true})",
-         "max_delete_percent = 30\nmax_delete_min_keys = 100\nallow_empty_source = true\nallow_mass_delete = true",
+         "max_delete_percent = 30\nmax_delete_min_keys = 100\nallow_empty_source = true\nallow_mass_delete = "
+         "true",
          [](auto& l) {
              auto const& g = l.delete_guard;
              return g.max_delete_percent == 30 && g.min_keys == 100 && g.allow_empty_source == true &&
                     g.allow_mass_delete == true;
          }},
-        {R"({"txn_max_ops": 64, "log_format": "json"})", "txn_max_ops = 64\nlog_format = \"json\"",
+        {R"({"txn_max_ops": 64, "log_format": "json"})",
+         "txn_max_ops = 64\nlog_format = \"json\"",
          [](auto& l) { return l.txn_max_ops == 64 && l.log_format == "json"; }},
     };
     for (auto const& r : rows) {
@@ -161,7 +186,9 @@ TEST_CASE("prefix: block, string, or a list of either - blocks accumulate", "[re
     CHECK(ok(R"({"prefix": "x@dc1"})").layer.prefixes == std::vector<spec>{{"x", "dc1", "x"}});
     CHECK(ok(R"(prefix = ["x@dc1", "y@dc1"])").layer.prefixes.size() == 2);
     // `dc` wins over `datacenter`, as consul-replicate looks at it first.
-    CHECK(ok(R"({"prefix": {"source": "x", "dc": "a", "datacenter": "b"}})").layer.prefixes[0].datacenter == "a");
+    CHECK(
+        ok(R"({"prefix": {"source": "x", "dc": "a", "datacenter": "b"}})").layer.prefixes[0].datacenter == "a"
+    );
 }
 
 TEST_CASE("prefix errors", "[replicate][config_file]")
@@ -169,12 +196,17 @@ TEST_CASE("prefix errors", "[replicate][config_file]")
     CHECK(err(R"({"prefix": "global"})") == R"(prefix "global": missing datacenter)");
     CHECK(err(R"({"prefix": {"source": "global"}})") == R"(prefix {source = "global"}: missing datacenter)");
     // consul-replicate rebuilds `source@dc` and parses it: a dc in both places fails.
-    CHECK(err(R"({"prefix": {"source": "x@dc1", "datacenter": "dc2"}})") ==
-          R"(prefix {source = "x@dc1"}: invalid source format: "x@dc1@dc2")");
+    CHECK(
+        err(R"({"prefix": {"source": "x@dc1", "datacenter": "dc2"}})") ==
+        R"(prefix {source = "x@dc1"}: invalid source format: "x@dc1@dc2")"
+    );
     CHECK(err(R"({"prefix": {"datacenter": "dc2"}})") == "prefix block has no source");
     CHECK(err(R"({"prefix": {"source": "x@dc1", "foo": 1}})") == "'prefix' has invalid keys: foo");
     CHECK(err(R"({"prefix": 5})") == "'prefix' expected type 'object', got unconvertible type 'int'");
-    CHECK(err(R"({"prefix": {"source": 5}})") == "'prefix.source' expected type 'string', got unconvertible type 'int'");
+    CHECK(
+        err(R"({"prefix": {"source": 5}})") ==
+        "'prefix.source' expected type 'string', got unconvertible type 'int'"
+    );
 }
 
 TEST_CASE("exclude: block, string, or list", "[replicate][config_file]")
@@ -183,7 +215,8 @@ TEST_CASE("exclude: block, string, or list", "[replicate][config_file]")
         exclude { source = "vault/sys/expire" }
         exclude = "vault/core/lock"
         exclude = ["a", "b"]
-    )").layer;
+    )")
+                       .layer;
     CHECK(l.excludes == std::vector<std::string>{"vault/sys/expire", "vault/core/lock", "a", "b"});
     CHECK(ok(R"({"exclude": [{"source": "x"}, "y"]})").layer.excludes == std::vector<std::string>{"x", "y"});
     CHECK(err(R"({"exclude": {}})") == R"(exclude "": missing exclude)");
@@ -196,7 +229,8 @@ TEST_CASE("single blocks: a repeated block replaces the earlier one entirely", "
     auto const l = ok(R"(
         consul { address = "a:1" }
         consul { token = "t" }
-    )").layer;
+    )")
+                       .layer;
     CHECK_FALSE(l.consul.address.has_value());
     CHECK(l.consul.token == "t");
     auto const j = ok(R"({"wait": [{"min": "1s"}, {"max": "9s"}]})").layer;
@@ -212,10 +246,17 @@ TEST_CASE("durations: strings or integer nanoseconds", "[replicate][config_file]
     CHECK(ok(R"({"consul": {"retry": {"backoff": 5.0}}})").layer.consul.retry.backoff == nanos(5));
     CHECK(ok(R"({"max_stale": "1m30s"})").layer.max_stale == nanos(90s));
     CHECK(err(R"({"max_stale": "x"})") == R"('max_stale': time: invalid duration "x")");
-    CHECK(err(R"({"consul": {"retry": {"backoff": "5"}}})") ==
-          R"('consul.retry.backoff': time: missing unit in duration "5")");
-    CHECK(err(R"({"max_stale": true})") == "'max_stale' expected type 'duration', got unconvertible type 'bool'");
-    CHECK(err(R"({"max_stale": 1.5})") == "'max_stale' expected type 'duration', got unconvertible type 'float64'");
+    CHECK(
+        err(R"({"consul": {"retry": {"backoff": "5"}}})") ==
+        R"('consul.retry.backoff': time: missing unit in duration "5")"
+    );
+    CHECK(
+        err(R"({"max_stale": true})") == "'max_stale' expected type 'duration', got unconvertible type 'bool'"
+    );
+    CHECK(
+        err(R"({"max_stale": 1.5})") ==
+        "'max_stale' expected type 'duration', got unconvertible type 'float64'"
+    );
 }
 
 TEST_CASE("deprecated forms work and warn", "[replicate][config_file]")
@@ -255,7 +296,9 @@ TEST_CASE("deprecated forms work and warn", "[replicate][config_file]")
     CHECK(top.warnings[4].starts_with("token is now a child stanza inside consul"));
 }
 
-TEST_CASE("keys consul-template HEAD added are accepted and ignored with a warning", "[replicate][config_file]")
+TEST_CASE(
+    "keys consul-template HEAD added are accepted and ignored with a warning", "[replicate][config_file]"
+)
 {
     auto const p = ok(R"({
         "consul": {"namespace": "ns", "token_file": "/t", "ssl": {"ca_cert_bytes": "x"},
@@ -284,24 +327,41 @@ TEST_CASE("unknown keys and wrong types are errors naming the key", "[replicate]
     CHECK(err(R"({"ssl": {"x": 1}})") == "'ssl' has invalid keys: x");
     CHECK(err(R"({"log_level": 5})") == "'log_level' expected type 'string', got unconvertible type 'int'");
     CHECK(err(R"({"dry_run": "true"})") == "'dry_run' expected type 'bool', got unconvertible type 'string'");
-    CHECK(err(R"({"consul": {"retry": {"attempts": "3"}}})") ==
-          "'consul.retry.attempts' expected type 'int', got unconvertible type 'string'");
-    CHECK(err(R"({"consul": {"retry": {"attempts": 3000000000}}})") == "'consul.retry.attempts' value 3000000000 out of range");
+    CHECK(
+        err(R"({"consul": {"retry": {"attempts": "3"}}})") ==
+        "'consul.retry.attempts' expected type 'int', got unconvertible type 'string'"
+    );
+    CHECK(
+        err(R"({"consul": {"retry": {"attempts": 3000000000}}})") ==
+        "'consul.retry.attempts' value 3000000000 out of range"
+    );
     CHECK(err(R"({"consul": 5})") == "'consul' expected type 'object', got unconvertible type 'int'");
-    CHECK(err(R"({"kill_signal": "SIGFOO"})").starts_with(R"('kill_signal': invalid signal "SIGFOO" - valid signals are)"));
+    CHECK(err(R"({"kill_signal": "SIGFOO"})")
+              .starts_with(R"('kill_signal': invalid signal "SIGFOO" - valid signals are)"));
     CHECK(err(R"({"wait": "5s:1s"})") == "'wait': wait: min must be less than max");
     CHECK(err(R"({"token": 5})") == "'token' expected type 'string', got unconvertible type 'int'");
     CHECK(err(R"({"retry": "x"})") == R"('retry': time: invalid duration "x")");
-    CHECK(err("[1]") == "error decoding config: HCL parse error at 1:1: unexpected character '[', expected a key");
+    CHECK(
+        err("[1]") ==
+        "error decoding config: HCL parse error at 1:1: unexpected character '[', expected a key"
+    );
 }
 
 TEST_CASE("syntax errors say where", "[replicate][config_file]")
 {
     CHECK(err(R"({"a": )").starts_with("error decoding config: JSON parse error at offset 6:"));
     CHECK(err("{\"prefix\": \"a@b\",}").starts_with("error decoding config: JSON parse error at offset"));
-    CHECK(err("consul {\n  address = \"x\"\n") == "error decoding config: HCL parse error at 3:1: expected '}' before the end of the file");
-    CHECK(err("log_level = info") == "error decoding config: HCL parse error at 1:13: unknown value 'info' (strings must be quoted)");
-    CHECK(err("log_level = \"info") == "error decoding config: HCL parse error at 1:18: string not terminated");
+    CHECK(
+        err("consul {\n  address = \"x\"\n") ==
+        "error decoding config: HCL parse error at 3:1: expected '}' before the end of the file"
+    );
+    CHECK(
+        err("log_level = info") ==
+        "error decoding config: HCL parse error at 1:13: unknown value 'info' (strings must be quoted)"
+    );
+    CHECK(
+        err("log_level = \"info") == "error decoding config: HCL parse error at 1:18: string not terminated"
+    );
     CHECK(err("a = [1, 2") == "error decoding config: HCL parse error at 1:10: list not terminated");
     CHECK(err("/* open") == "error decoding config: HCL parse error at 1:1: comment not terminated");
 }
@@ -329,7 +389,7 @@ status_dir = <<-EOT
 "log_level" = "info"
 max_stale: "3s"
 )HCL")
-                        .layer;
+                       .layer;
     CHECK(l.consul.token == "a\"b\\c\xC3\xA9");
     CHECK(l.consul.retry.attempts == 16);
     CHECK(l.consul.retry.backoff == nanos(1000));

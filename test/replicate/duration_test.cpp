@@ -14,6 +14,7 @@ TEST_CASE("parse_go_duration accepts Go syntax", "[replicate][duration]")
         const char* text;
         nanos want;
     };
+
     for (auto const& r : {
              row{"0", 0ns},
              row{"-0", 0ns},
@@ -45,6 +46,7 @@ TEST_CASE("parse_go_duration errors carry Go's text", "[replicate][duration]")
         const char* text;
         const char* error;
     };
+
     for (auto const& r : {
              row{"", R"(time: invalid duration "")"},
              row{"x", R"(time: invalid duration "x")"},

@@ -21,7 +21,8 @@ public:
     temp_dir()
     {
         std::random_device rd;
-        path_ = fs::temp_directory_path() / ("kvship-replicate-config-" + std::to_string(rd()) + std::to_string(rd()));
+        path_ = fs::temp_directory_path() /
+                ("kvship-replicate-config-" + std::to_string(rd()) + std::to_string(rd()));
         fs::create_directories(path_);
     }
 
@@ -73,8 +74,7 @@ max_stale = "9s")");
     if (!r)
         FAIL(r.error().message);
     std::vector<std::string> sources;
-    for (auto const& p : r->layer.prefixes)
-        sources.push_back(p.source);
+    for (auto const& p : r->layer.prefixes) sources.push_back(p.source);
     // filepath.Walk order: "a" (dir) < "a.hcl" < "b.json" < "c" (dir)
     CHECK(sources == std::vector<std::string>{"az", "a", "b", "cde"});
     CHECK(r->layer.log_level == "info");
@@ -84,11 +84,11 @@ max_stale = "9s")");
 TEST_CASE("paths merge in command-line order - the CLI wins", "[replicate][loader]")
 {
     temp_dir dir;
-    auto const one = dir.write("one.json", R"({"pid_file": "/one", "status_dir": "st/one", "prefix": "a@dc1"})");
+    auto const one =
+        dir.write("one.json", R"({"pid_file": "/one", "status_dir": "st/one", "prefix": "a@dc1"})");
     auto const two = dir.write("two.json", R"({"pid_file": "/two", "prefix": "b@dc1"})");
-    auto cli = parse_command_line(
-        std::vector<std::string>{"-config", one.string(), "-config=" + two.string(), "-prefix=c@dc1", "-pid-file=/cli"}
-    );
+    auto cli = parse_command_line(std::vector<std::string>{
+        "-config", one.string(), "-config=" + two.string(), "-prefix=c@dc1", "-pid-file=/cli"});
     REQUIRE(cli.has_value());
     std::vector<std::string> warnings;
     auto cfg = load_config(*cli, {}, warnings);
@@ -175,8 +175,8 @@ TEST_CASE("process_environment reads only the variables build_config uses", "[re
 {
     auto const env = process_environment();
     for (auto const& [k, v] : env) {
-        bool const known = k == "CONSUL_HTTP_ADDR" || k == "CONSUL_TOKEN" || k == "CONSUL_HTTP_TOKEN" || k == "CR_LOG" ||
-                           k == "CONSUL_REPLICATE_LOG";
+        bool const known = k == "CONSUL_HTTP_ADDR" || k == "CONSUL_TOKEN" || k == "CONSUL_HTTP_TOKEN" ||
+                           k == "CR_LOG" || k == "CONSUL_REPLICATE_LOG";
         CHECK(known);
     }
 }

@@ -13,38 +13,57 @@ namespace {
 // 2017-08-10T21:45:04.123456789Z, the v0.4.0 release day.
 std::chrono::system_clock::time_point release_time()
 {
-    return std::chrono::system_clock::time_point{} + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                                         std::chrono::seconds{1502401504} + std::chrono::nanoseconds{123456789}
-                                                     );
+    return std::chrono::system_clock::time_point{} +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(
+               std::chrono::seconds{1502401504} + std::chrono::nanoseconds{123456789}
+           );
 }
 
 }  // namespace
 
 TEST_CASE("format_log_line: UTC, microseconds, [LEVEL] (component) message", "[replicate][log]")
 {
-    CHECK(format_log_line(release_time(), log_level::info, "runner", "running") ==
-          "2017/08/10 21:45:04.123456 [INFO] (runner) running");
-    CHECK(format_log_line(release_time(), log_level::err, "cli", "boom") ==
-          "2017/08/10 21:45:04.123456 [ERR] (cli) boom");
-    CHECK(format_log_line(release_time(), log_level::warn, "", "-auth is now -consul-auth") ==
-          "2017/08/10 21:45:04.123456 [WARN] -auth is now -consul-auth");
-    CHECK(format_log_line(std::chrono::system_clock::time_point{}, log_level::trace, "view", "x") ==
-          "1970/01/01 00:00:00.000000 [TRACE] (view) x");
+    CHECK(
+        format_log_line(release_time(), log_level::info, "runner", "running") ==
+        "2017/08/10 21:45:04.123456 [INFO] (runner) running"
+    );
+    CHECK(
+        format_log_line(release_time(), log_level::err, "cli", "boom") ==
+        "2017/08/10 21:45:04.123456 [ERR] (cli) boom"
+    );
+    CHECK(
+        format_log_line(release_time(), log_level::warn, "", "-auth is now -consul-auth") ==
+        "2017/08/10 21:45:04.123456 [WARN] -auth is now -consul-auth"
+    );
+    CHECK(
+        format_log_line(std::chrono::system_clock::time_point{}, log_level::trace, "view", "x") ==
+        "1970/01/01 00:00:00.000000 [TRACE] (view) x"
+    );
     // Before the epoch the microseconds are still counted forward within the second.
-    CHECK(format_log_line(std::chrono::system_clock::time_point{} - 1us, log_level::debug, "a", "b") ==
-          "1969/12/31 23:59:59.999999 [DEBUG] (a) b");
+    CHECK(
+        format_log_line(std::chrono::system_clock::time_point{} - 1us, log_level::debug, "a", "b") ==
+        "1969/12/31 23:59:59.999999 [DEBUG] (a) b"
+    );
 }
 
 TEST_CASE("format_log_line_json: one object per line", "[replicate][log]")
 {
-    CHECK(format_log_line_json(release_time(), log_level::info, "runner", "say \"hi\"\n") ==
-          R"({"@timestamp":"2017-08-10T21:45:04.123456Z","@level":"info","@module":"runner","@message":"say \"hi\"\n"})");
-    CHECK(format_log_line_json(release_time(), log_level::err, "", std::string("a\x01") + "b") ==
-          R"({"@timestamp":"2017-08-10T21:45:04.123456Z","@level":"err","@message":"a\u0001b"})");
-    CHECK(format_log_line(log_format::text, release_time(), log_level::info, "r", "m") ==
-          format_log_line(release_time(), log_level::info, "r", "m"));
-    CHECK(format_log_line(log_format::json, release_time(), log_level::info, "r", "m") ==
-          format_log_line_json(release_time(), log_level::info, "r", "m"));
+    CHECK(
+        format_log_line_json(release_time(), log_level::info, "runner", "say \"hi\"\n") ==
+        R"({"@timestamp":"2017-08-10T21:45:04.123456Z","@level":"info","@module":"runner","@message":"say \"hi\"\n"})"
+    );
+    CHECK(
+        format_log_line_json(release_time(), log_level::err, "", std::string("a\x01") + "b") ==
+        R"({"@timestamp":"2017-08-10T21:45:04.123456Z","@level":"err","@message":"a\u0001b"})"
+    );
+    CHECK(
+        format_log_line(log_format::text, release_time(), log_level::info, "r", "m") ==
+        format_log_line(release_time(), log_level::info, "r", "m")
+    );
+    CHECK(
+        format_log_line(log_format::json, release_time(), log_level::info, "r", "m") ==
+        format_log_line_json(release_time(), log_level::info, "r", "m")
+    );
 }
 
 TEST_CASE("log levels: names, order, default WARN", "[replicate][log]")

@@ -23,7 +23,13 @@ TEST_CASE("redacted_summary hides tokens, passwords and address credentials", "[
     auto const text = redacted_summary(*cfg);
     INFO(text);
     for (auto const* secret :
-         {"SECRET-TOKEN-1", "SECRET-PASSWORD-2", "SECRET-TOKEN-3", "SECRET-PASSWORD-4", "SECRET-PASSWORD-5", "bob", "carol"}) {
+         {"SECRET-TOKEN-1",
+          "SECRET-PASSWORD-2",
+          "SECRET-TOKEN-3",
+          "SECRET-PASSWORD-4",
+          "SECRET-PASSWORD-5",
+          "bob",
+          "carol"}) {
         CHECK(text.find(secret) == std::string::npos);
     }
     CHECK(text.find(R"(token = "<redacted>")") != std::string::npos);
@@ -33,7 +39,10 @@ TEST_CASE("redacted_summary hides tokens, passwords and address credentials", "[
     CHECK(text.find(R"(source_addr = "https://<redacted>@dc1.example:8501/x")") != std::string::npos);
     // What is not secret is shown.
     CHECK(text.find(R"(username = "alice")") != std::string::npos);
-    CHECK(text.find(R"(prefix { source = "vault/" datacenter = "dc1" destination = "vault/" })") != std::string::npos);
+    CHECK(
+        text.find(R"(prefix { source = "vault/" datacenter = "dc1" destination = "vault/" })") !=
+        std::string::npos
+    );
     CHECK(text.find(R"(exclude { source = "vault/sys/expire" })") != std::string::npos);
     CHECK(text.find(R"(max_stale = "2s")") != std::string::npos);
     CHECK(text.find(R"(kill_signal = "SIGINT")") != std::string::npos);

@@ -13,10 +13,8 @@ bool is_go_space(char c)
 
 std::string_view trim(std::string_view s)
 {
-    while (!s.empty() && is_go_space(s.front()))
-        s.remove_prefix(1);
-    while (!s.empty() && is_go_space(s.back()))
-        s.remove_suffix(1);
+    while (!s.empty() && is_go_space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_go_space(s.back())) s.remove_suffix(1);
     return s;
 }
 
@@ -211,7 +209,9 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
     if (l.log_format) {
         auto format = parse_log_format(*l.log_format);
         if (!format)
-            return file_error("invalid log format \"" + *l.log_format + "\", valid log formats are text, json");
+            return file_error(
+                "invalid log format \"" + *l.log_format + "\", valid log formats are text, json"
+            );
         cfg.format = *format;
     }
 
@@ -219,7 +219,8 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
     take(cfg.pid_file, l.pid_file);
     take(cfg.status_dir, l.status_dir);  // a file's status_dir is honoured unless a flag sets it (#85)
     take(cfg.syslog.facility, l.syslog.facility);
-    cfg.syslog.enabled = l.syslog.enabled.value_or(l.syslog.facility.has_value() && !l.syslog.facility->empty());
+    cfg.syslog.enabled =
+        l.syslog.enabled.value_or(l.syslog.facility.has_value() && !l.syslog.facility->empty());
 
     take(cfg.wait.min, l.wait.min);
     cfg.wait.max = l.wait.max.value_or(4 * cfg.wait.min);

@@ -1,9 +1,8 @@
-#include <replicate/config_file.hpp>
-
 #include "value.hpp"
 
 #include <prefixes/filter.hpp>
 #include <prefixes/quote.hpp>
+#include <replicate/config_file.hpp>
 
 #include <fmt/format.h>
 
@@ -23,20 +22,20 @@ using prefixes::go_quote;
 std::string_view kind_name(kind k)
 {
     switch (k) {
-    case kind::null:
-        return "null";
-    case kind::boolean:
-        return "bool";
-    case kind::integer:
-        return "int";
-    case kind::floating:
-        return "float64";
-    case kind::string:
-        return "string";
-    case kind::list:
-        return "list";
-    case kind::object:
-        return "object";
+        case kind::null:
+            return "null";
+        case kind::boolean:
+            return "bool";
+        case kind::integer:
+            return "int";
+        case kind::floating:
+            return "float64";
+        case kind::string:
+            return "string";
+        case kind::list:
+            return "list";
+        case kind::object:
+            return "object";
     }
     return "unknown";
 }
@@ -51,7 +50,8 @@ std::string join(std::string_view path, std::string_view key)
 // What consul-replicate logged for its deprecated top-level keys (config.go) and consul-template
 // for `consul = "..."`.
 constexpr std::string_view warn_consul_string =
-    "consul now accepts a stanza instead of a string. Update your configuration files and change consul = \"\" "
+    "consul now accepts a stanza instead of a string. Update your configuration files and change consul = "
+    "\"\" "
     "to consul { } instead.";
 constexpr std::string_view warn_auth =
     "auth is now a child stanza inside consul instead of a top-level stanza. Update your configuration files "
@@ -59,13 +59,15 @@ constexpr std::string_view warn_auth =
 constexpr std::string_view warn_path =
     "path is no longer a key in the configuration. Please remove it and use the CLI option instead.";
 constexpr std::string_view warn_retry =
-    "retry is now a child stanza for consul instead of a top-level stanza. Update your configuration files and "
+    "retry is now a child stanza for consul instead of a top-level stanza. Update your configuration files "
+    "and "
     "change retry {} to consul { retry { ... } } instead.";
 constexpr std::string_view warn_ssl =
     "ssl is now a child stanza for consul instead of a top-level stanza. Update your configuration files and "
     "change ssl {} to consul { ssl { ... } } instead.";
 constexpr std::string_view warn_token =
-    "token is now a child stanza inside consul instead of a top-level key. Update your configuration files and "
+    "token is now a child stanza inside consul instead of a top-level key. Update your configuration files "
+    "and "
     "change token = \"...\" to consul { token = \"...\" } instead.";
 
 class decoder
@@ -92,7 +94,9 @@ private:
 
     bool type_error(std::string_view path, std::string_view want, const node& got)
     {
-        return fail(fmt::format("'{}' expected type '{}', got unconvertible type '{}'", path, want, kind_name(got.type)));
+        return fail(fmt::format(
+            "'{}' expected type '{}', got unconvertible type '{}'", path, want, kind_name(got.type)
+        ));
     }
 
     // mapstructure's ErrorUnused: every key the struct does not know, sorted.
@@ -180,8 +184,7 @@ private:
         std::int64_t i = 0;
         if (v->type == kind::integer) {
             i = v->integer;
-        } else if (v->type == kind::floating && std::trunc(v->floating) == v->floating &&
-                   std::fabs(v->floating) < 1e15) {
+        } else if (v->type == kind::floating && std::trunc(v->floating) == v->floating && std::fabs(v->floating) < 1e15) {
             i = static_cast<std::int64_t>(v->floating);
         } else {
             return type_error(join(path, key), "int", *v);
@@ -206,7 +209,8 @@ private:
             out = nanos{v.integer};
             return true;
         }
-        if (v.type == kind::floating && std::trunc(v.floating) == v.floating && std::fabs(v.floating) < 9e18) {
+        if (v.type == kind::floating && std::trunc(v.floating) == v.floating &&
+            std::fabs(v.floating) < 9e18) {
             out = nanos{static_cast<std::int64_t>(v.floating)};
             return true;
         }
@@ -266,7 +270,8 @@ private:
         if (obj == nullptr)
             return true;
         return check_keys(*obj, path, {"enabled", "username", "password"}) &&
-               read_bool(*obj, path, "enabled", out.enabled) && read_string(*obj, path, "username", out.username) &&
+               read_bool(*obj, path, "enabled", out.enabled) &&
+               read_string(*obj, path, "username", out.username) &&
                read_string(*obj, path, "password", out.password);
     }
 
@@ -279,7 +284,8 @@ private:
         if (obj == nullptr)
             return true;
         return check_keys(*obj, path, {"enabled", "attempts", "backoff", "max_backoff"}) &&
-               read_bool(*obj, path, "enabled", out.enabled) && read_int(*obj, path, "attempts", out.attempts) &&
+               read_bool(*obj, path, "enabled", out.enabled) &&
+               read_int(*obj, path, "attempts", out.attempts) &&
                read_duration(*obj, path, "backoff", out.backoff) &&
                read_duration(*obj, path, "max_backoff", out.max_backoff);
     }
@@ -293,13 +299,16 @@ private:
         if (obj == nullptr)
             return true;
         if (!check_keys(
-                *obj, path, {"enabled", "verify", "cert", "key", "ca_cert", "ca_path", "server_name", "ca_cert_bytes"}
+                *obj,
+                path,
+                {"enabled", "verify", "cert", "key", "ca_cert", "ca_path", "server_name", "ca_cert_bytes"}
             ))
             return false;
         ignored(*obj, path, "ca_cert_bytes");
         return read_bool(*obj, path, "enabled", out.enabled) && read_bool(*obj, path, "verify", out.verify) &&
                read_string(*obj, path, "cert", out.cert) && read_string(*obj, path, "key", out.key) &&
-               read_string(*obj, path, "ca_cert", out.ca_cert) && read_string(*obj, path, "ca_path", out.ca_path) &&
+               read_string(*obj, path, "ca_cert", out.ca_cert) &&
+               read_string(*obj, path, "ca_path", out.ca_path) &&
                read_string(*obj, path, "server_name", out.server_name);
     }
 
@@ -349,12 +358,15 @@ private:
         if (obj == nullptr)
             return true;
         if (!check_keys(
-                *obj, "consul", {"address", "token", "auth", "retry", "ssl", "transport", "namespace", "token_file"}
+                *obj,
+                "consul",
+                {"address", "token", "auth", "retry", "ssl", "transport", "namespace", "token_file"}
             ))
             return false;
         ignored(*obj, "consul", "namespace");
         ignored(*obj, "consul", "token_file");
-        if (!read_string(*obj, "consul", "address", out.address) || !read_string(*obj, "consul", "token", out.token))
+        if (!read_string(*obj, "consul", "address", out.address) ||
+            !read_string(*obj, "consul", "token", out.token))
             return false;
         if (auto const* a = last(*obj, "auth"); a != nullptr && !decode_auth(*a, "consul.auth", out.auth))
             return false;
@@ -566,10 +578,13 @@ private:
                 return false;
         }
 
-        if (!read_signal(root, "kill_signal", l.kill_signal) || !read_signal(root, "reload_signal", l.reload_signal))
+        if (!read_signal(root, "kill_signal", l.kill_signal) ||
+            !read_signal(root, "reload_signal", l.reload_signal))
             return false;
-        if (!read_string(root, "", "log_level", l.log_level) || !read_duration(root, "", "max_stale", l.max_stale) ||
-            !read_string(root, "", "pid_file", l.pid_file) || !read_string(root, "", "status_dir", l.status_dir))
+        if (!read_string(root, "", "log_level", l.log_level) ||
+            !read_duration(root, "", "max_stale", l.max_stale) ||
+            !read_string(root, "", "pid_file", l.pid_file) ||
+            !read_string(root, "", "status_dir", l.status_dir))
             return false;
         if (auto const* s = last(root, "syslog"); s != nullptr && !decode_syslog(*s, l.syslog))
             return false;
@@ -584,7 +599,8 @@ private:
                read_int(root, "", "max_delete_min_keys", l.delete_guard.min_keys) &&
                read_bool(root, "", "allow_empty_source", l.delete_guard.allow_empty_source) &&
                read_bool(root, "", "allow_mass_delete", l.delete_guard.allow_mass_delete) &&
-               read_int(root, "", "txn_max_ops", l.txn_max_ops) && read_string(root, "", "log_format", l.log_format);
+               read_int(root, "", "txn_max_ops", l.txn_max_ops) &&
+               read_string(root, "", "log_format", l.log_format);
     }
 };
 

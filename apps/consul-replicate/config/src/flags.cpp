@@ -1,7 +1,6 @@
-#include <replicate/flags.hpp>
-
 #include <prefixes/filter.hpp>
 #include <prefixes/quote.hpp>
+#include <replicate/flags.hpp>
 
 #include <fmt/format.h>
 
@@ -23,7 +22,7 @@ struct flag_def
 {
     flag_info info{};
     std::variant<string_fn, bool_fn, duration_fn, int_fn> set;
-    bool builtin_bool = false;  // declared with flags.BoolVar: Go's own error text
+    bool builtin_bool = false;   // declared with flags.BoolVar: Go's own error text
     std::string_view warning{};  // deprecation text logged when used
 };
 
@@ -64,7 +63,6 @@ std::optional<std::string> set_signal(opt<signal_spec>& slot, std::string_view s
     return std::nullopt;
 }
 
-
 const std::vector<flag_def>& definitions()
 {
     using k = flag_kind;
@@ -81,7 +79,8 @@ const std::vector<flag_def>& definitions()
              return std::nullopt;
          })},
         {{"consul-auth", k::string}, string_fn(&set_auth)},
-        {{"consul-retry", k::boolean}, bool_fn([](command_line& c, bool b) { c.flags.consul.retry.enabled = b; })},
+        {{"consul-retry", k::boolean},
+         bool_fn([](command_line& c, bool b) { c.flags.consul.retry.enabled = b; })},
         {{"consul-retry-attempts", k::integer},
          int_fn([](command_line& c, int v) -> std::optional<std::string> {
              c.flags.consul.retry.attempts = v;
@@ -91,7 +90,8 @@ const std::vector<flag_def>& definitions()
          duration_fn([](command_line& c, nanos d) { c.flags.consul.retry.backoff = d; })},
         {{"consul-retry-max-backoff", k::duration},
          duration_fn([](command_line& c, nanos d) { c.flags.consul.retry.max_backoff = d; })},
-        {{"consul-ssl", k::boolean}, bool_fn([](command_line& c, bool b) { c.flags.consul.ssl.enabled = b; })},
+        {{"consul-ssl", k::boolean},
+         bool_fn([](command_line& c, bool b) { c.flags.consul.ssl.enabled = b; })},
         {{"consul-ssl-ca-cert", k::string},
          string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
              c.flags.consul.ssl.ca_cert = std::string(s);
@@ -250,10 +250,12 @@ const std::vector<flag_def>& definitions()
          false,
          "-consul is now -consul-addr"},
         {{"retry", k::duration, "consul-retry-backoff"},
-         duration_fn([](command_line& c, nanos d) {
-             c.flags.consul.retry.backoff = d;
-             c.flags.consul.retry.max_backoff = d;
-         }),
+         duration_fn(
+             [](command_line& c, nanos d) {
+                 c.flags.consul.retry.backoff = d;
+                 c.flags.consul.retry.max_backoff = d;
+             }
+         ),
          false,
          "-retry is now -consul-retry-*"},
         {{"ssl", k::boolean, "consul-ssl"},
@@ -326,7 +328,9 @@ std::optional<bool> parse_go_bool(std::string_view s)
 prefixes::result<int, std::string> parse_go_int32(std::string_view s0)
 {
     auto syntax = [&] { return "strconv.ParseInt: parsing " + prefixes::go_quote(s0) + ": invalid syntax"; };
-    auto range = [&] { return "strconv.ParseInt: parsing " + prefixes::go_quote(s0) + ": value out of range"; };
+    auto range = [&] {
+        return "strconv.ParseInt: parsing " + prefixes::go_quote(s0) + ": value out of range";
+    };
     std::string_view s = s0;
     if (s.empty())
         return syntax();
@@ -394,8 +398,7 @@ std::span<const flag_info> flag_table()
 {
     static const std::vector<flag_info> table = [] {
         std::vector<flag_info> v;
-        for (auto const& d : definitions())
-            v.push_back(d.info);
+        for (auto const& d : definitions()) v.push_back(d.info);
         return v;
     }();
     return table;
@@ -444,10 +447,10 @@ result<command_line> parse_command_line(std::span<const std::string> args)
             if (has_value) {
                 auto parsed = parse_go_bool(value);
                 if (!parsed) {
-                    std::string const why = def->builtin_bool
-                                                ? std::string("parse error")
-                                                : "strconv.ParseBool: parsing " + prefixes::go_quote(value) +
-                                                      ": invalid syntax";
+                    std::string const why =
+                        def->builtin_bool
+                            ? std::string("parse error")
+                            : "strconv.ParseBool: parsing " + prefixes::go_quote(value) + ": invalid syntax";
                     return flag_error(fmt::format(
                         "invalid boolean value {} for -{}: {}", prefixes::go_quote(value), name, why
                     ));

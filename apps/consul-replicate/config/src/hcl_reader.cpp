@@ -97,8 +97,7 @@ private:
             if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
                 ++pos_;
             } else if (c == '#' || (c == '/' && pos_ + 1 < s_.size() && s_[pos_ + 1] == '/')) {
-                while (!at_end() && s_[pos_] != '\n')
-                    ++pos_;
+                while (!at_end() && s_[pos_] != '\n') ++pos_;
             } else if (c == '/' && pos_ + 1 < s_.size() && s_[pos_ + 1] == '*') {
                 auto const end = s_.find("*/", pos_ + 2);
                 if (end == std::string_view::npos)
@@ -152,8 +151,7 @@ private:
         if (!is_ident_start(peek()))
             return fail(fmt::format("unexpected character '{}', expected a key", peek()));
         std::size_t const start = pos_;
-        while (!at_end() && is_ident_char(s_[pos_]))
-            ++pos_;
+        while (!at_end() && is_ident_char(s_[pos_])) ++pos_;
         key = std::string(s_.substr(start, pos_ - start));
         return true;
     }
@@ -205,8 +203,7 @@ private:
             return parse_number(value);
         if (is_ident_start(c)) {
             std::size_t const start = pos_;
-            while (!at_end() && is_ident_char(s_[pos_]))
-                ++pos_;
+            while (!at_end() && is_ident_char(s_[pos_])) ++pos_;
             std::string_view const word = s_.substr(start, pos_ - start);
             if (word == "true" || word == "false") {
                 value.type = node::kind::boolean;
@@ -259,8 +256,7 @@ private:
         if (s_.substr(pos_).starts_with("0x") || s_.substr(pos_).starts_with("0X")) {
             pos_ += 2;
             std::size_t const digits = pos_;
-            while (!at_end() && std::isxdigit(static_cast<unsigned char>(s_[pos_])))
-                ++pos_;
+            while (!at_end() && std::isxdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
             std::int64_t v = 0;
             auto const r = std::from_chars(s_.data() + digits, s_.data() + pos_, v, 16);
             if (r.ec != std::errc{} || digits == pos_)
@@ -269,21 +265,18 @@ private:
             value.integer = s_[start] == '-' ? -v : v;
             return true;
         }
-        while (!at_end() && is_digit(s_[pos_]))
-            ++pos_;
+        while (!at_end() && is_digit(s_[pos_])) ++pos_;
         if (peek() == '.') {
             is_float = true;
             ++pos_;
-            while (!at_end() && is_digit(s_[pos_]))
-                ++pos_;
+            while (!at_end() && is_digit(s_[pos_])) ++pos_;
         }
         if (peek() == 'e' || peek() == 'E') {
             is_float = true;
             ++pos_;
             if (peek() == '-' || peek() == '+')
                 ++pos_;
-            while (!at_end() && is_digit(s_[pos_]))
-                ++pos_;
+            while (!at_end() && is_digit(s_[pos_])) ++pos_;
         }
         std::string const text(s_.substr(start, pos_ - start));
         if (is_float) {
@@ -351,43 +344,43 @@ private:
                 return fail("string not terminated");
             char const e = s_[pos_++];
             switch (e) {
-            case 'n':
-                out.push_back('\n');
-                break;
-            case 't':
-                out.push_back('\t');
-                break;
-            case 'r':
-                out.push_back('\r');
-                break;
-            case 'a':
-                out.push_back('\a');
-                break;
-            case 'b':
-                out.push_back('\b');
-                break;
-            case 'f':
-                out.push_back('\f');
-                break;
-            case 'v':
-                out.push_back('\v');
-                break;
-            case '"':
-            case '\\':
-            case '/':
-                out.push_back(e);
-                break;
-            case 'u':
-            case 'U': {
-                std::uint32_t cp = 0;
-                if (!parse_hex(e == 'u' ? 4 : 8, cp))
-                    return false;
-                append_utf8(out, cp);
-                break;
-            }
-            default:
-                --pos_;
-                return fail(fmt::format("unknown escape '\\{}' in a string", e));
+                case 'n':
+                    out.push_back('\n');
+                    break;
+                case 't':
+                    out.push_back('\t');
+                    break;
+                case 'r':
+                    out.push_back('\r');
+                    break;
+                case 'a':
+                    out.push_back('\a');
+                    break;
+                case 'b':
+                    out.push_back('\b');
+                    break;
+                case 'f':
+                    out.push_back('\f');
+                    break;
+                case 'v':
+                    out.push_back('\v');
+                    break;
+                case '"':
+                case '\\':
+                case '/':
+                    out.push_back(e);
+                    break;
+                case 'u':
+                case 'U': {
+                    std::uint32_t cp = 0;
+                    if (!parse_hex(e == 'u' ? 4 : 8, cp))
+                        return false;
+                    append_utf8(out, cp);
+                    break;
+                }
+                default:
+                    --pos_;
+                    return fail(fmt::format("unknown escape '\\{}' in a string", e));
             }
         }
     }
@@ -401,8 +394,7 @@ private:
             ++pos_;
         }
         std::size_t const anchor_start = pos_;
-        while (!at_end() && is_ident_char(s_[pos_]))
-            ++pos_;
+        while (!at_end() && is_ident_char(s_[pos_])) ++pos_;
         std::string_view const anchor = s_.substr(anchor_start, pos_ - anchor_start);
         if (anchor.empty())
             return fail("heredoc without an anchor");
@@ -422,8 +414,7 @@ private:
             if (!trimmed.empty() && trimmed.back() == '\r')
                 trimmed.remove_suffix(1);
             std::string_view check = trimmed;
-            while (!check.empty() && (check.front() == ' ' || check.front() == '\t'))
-                check.remove_prefix(1);
+            while (!check.empty() && (check.front() == ' ' || check.front() == '\t')) check.remove_prefix(1);
             if (check == anchor && (indented || check.size() == trimmed.size()))
                 return true;
             value.text += line;

@@ -42,7 +42,8 @@ prefixes::result<node, std::string> convert(const rapidjson::Value& v)
             auto child = convert(m.value);
             if (!child)
                 return std::move(child).error();
-            n.members.push_back(member{std::string(m.name.GetString(), m.name.GetStringLength()), std::move(child).value()});
+            n.members.push_back(member{
+                std::string(m.name.GetString(), m.name.GetStringLength()), std::move(child).value()});
         }
     }
     return n;
@@ -56,7 +57,9 @@ prefixes::result<node, std::string> parse_json(std::string_view text)
     doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
     if (doc.HasParseError()) {
         return fmt::format(
-            "JSON parse error at offset {}: {}", doc.GetErrorOffset(), rapidjson::GetParseError_En(doc.GetParseError())
+            "JSON parse error at offset {}: {}",
+            doc.GetErrorOffset(),
+            rapidjson::GetParseError_En(doc.GetParseError())
         );
     }
     return convert(doc);

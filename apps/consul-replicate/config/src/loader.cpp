@@ -36,8 +36,7 @@ result<parsed_config> load_file(const fs::path& path)
 void merge(parsed_config& into, parsed_config&& from)
 {
     merge_into(into.layer, from.layer);
-    for (auto& w : from.warnings)
-        into.warnings.push_back(std::move(w));
+    for (auto& w : from.warnings) into.warnings.push_back(std::move(w));
 }
 
 // filepath.Walk: entries of each directory in lexical order, depth first; a symlink is not
@@ -99,7 +98,8 @@ result<parsed_config> load_config_paths(const std::vector<std::string>& paths)
 env_map process_environment()
 {
     env_map env;
-    for (char const* name : {"CONSUL_HTTP_ADDR", "CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "CR_LOG", "CONSUL_REPLICATE_LOG"}) {
+    for (char const* name :
+         {"CONSUL_HTTP_ADDR", "CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "CR_LOG", "CONSUL_REPLICATE_LOG"}) {
         if (char const* v = std::getenv(name))
             env.emplace(name, v);
     }
@@ -111,8 +111,7 @@ result<config> load_config(const command_line& cli, const env_map& env, std::vec
     auto files = load_config_paths(cli.config_paths);
     if (!files)
         return files.error();
-    for (auto const& w : files->warnings)
-        warnings.push_back(w);
+    for (auto const& w : files->warnings) warnings.push_back(w);
     return build_config(cli, files->layer, env);
 }
 

@@ -54,26 +54,26 @@ void append_json_string(std::string& out, std::string_view s)
     for (char ch : s) {
         auto const c = static_cast<unsigned char>(ch);
         switch (ch) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20)
-                out += fmt::format("\\u{:04x}", c);
-            else
-                out.push_back(ch);
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20)
+                    out += fmt::format("\\u{:04x}", c);
+                else
+                    out.push_back(ch);
         }
     }
     out.push_back('"');
@@ -172,8 +172,7 @@ std::string format_log_line_json(
         p.micros
     );
     std::string lower(to_string(level));
-    for (auto& c : lower)
-        c = static_cast<char>(c - 'A' + 'a');
+    for (auto& c : lower) c = static_cast<char>(c - 'A' + 'a');
     append_json_string(out, lower);
     if (!component.empty()) {
         out += ",\"@module\":";
@@ -201,16 +200,16 @@ std::string format_log_line(
 int syslog_priority(log_level level)
 {
     switch (level) {
-    case log_level::debug:
-        return LOG_INFO;
-    case log_level::info:
-        return LOG_NOTICE;
-    case log_level::warn:
-        return LOG_WARNING;
-    case log_level::err:
-        return LOG_ERR;
-    case log_level::trace:
-        break;
+        case log_level::debug:
+            return LOG_INFO;
+        case log_level::info:
+            return LOG_NOTICE;
+        case log_level::warn:
+            return LOG_WARNING;
+        case log_level::err:
+            return LOG_ERR;
+        case log_level::trace:
+            break;
     }
     return LOG_NOTICE;
 }

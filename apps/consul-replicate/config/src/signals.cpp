@@ -1,6 +1,5 @@
-#include <replicate/signals.hpp>
-
 #include <prefixes/quote.hpp>
+#include <replicate/signals.hpp>
 
 #include <algorithm>
 #include <array>
@@ -52,8 +51,7 @@ const std::vector<std::string>& valid_signal_names()
 {
     static const std::vector<std::string> names = [] {
         std::vector<std::string> v;
-        for (auto const& s : signal_table)
-            v.emplace_back(s.name);
+        for (auto const& s : signal_table) v.emplace_back(s.name);
         std::sort(v.begin(), v.end());
         return v;
     }();

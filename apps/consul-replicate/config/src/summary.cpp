@@ -1,6 +1,5 @@
-#include <replicate/config.hpp>
-
 #include <prefixes/quote.hpp>
+#include <replicate/config.hpp>
 
 #include <fmt/format.h>
 
@@ -23,11 +22,13 @@ std::string redact_address(std::string_view address)
     auto const scheme_end = address.find("://");
     std::size_t const start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
     auto const slash = address.find('/', start);
-    std::string_view const authority = address.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    std::string_view const authority =
+        address.substr(start, slash == std::string_view::npos ? slash : slash - start);
     auto const at = authority.rfind('@');
     if (at == std::string_view::npos)
         return std::string(address);
-    return std::string(address.substr(0, start)) + std::string(redacted) + std::string(address.substr(start + at));
+    return std::string(address.substr(0, start)) + std::string(redacted) +
+           std::string(address.substr(start + at));
 }
 
 std::string b(bool v)
@@ -105,8 +106,7 @@ std::string redacted_summary(const config& cfg)
             go_quote(p.destination)
         );
     }
-    for (auto const& e : cfg.excludes)
-        out += fmt::format("exclude {{ source = {} }}\n", go_quote(e));
+    for (auto const& e : cfg.excludes) out += fmt::format("exclude {{ source = {} }}\n", go_quote(e));
     line(0, "kill_signal", go_quote(cfg.kill_signal.name));
     line(0, "reload_signal", go_quote(cfg.reload_signal.name));
     line(0, "log_level", go_quote(to_string(cfg.level)));
@@ -131,7 +131,8 @@ std::string redacted_summary(const config& cfg)
     line(0, "allow_mass_delete", b(cfg.delete_guard.allow_mass_delete));
     line(0, "txn_max_ops", std::to_string(cfg.txn_max_ops));
     line(0, "log_format", go_quote(to_string(cfg.format)));
-    out += fmt::format("# command line: once = {}, config paths = {}\n", b(cfg.once), cfg.config_paths.size());
+    out +=
+        fmt::format("# command line: once = {}, config paths = {}\n", b(cfg.once), cfg.config_paths.size());
     return out;
 }
 

@@ -1,7 +1,6 @@
-#include <replicate/config.hpp>
-
 #include <prefixes/quote.hpp>
 #include <prefixes/rule.hpp>
+#include <replicate/config.hpp>
 
 #include <fmt/format.h>
 
@@ -76,8 +75,8 @@ bool is_listen_address(std::string_view s)
 }
 
 constexpr std::array<std::string_view, 20> syslog_facilities{
-    "KERN", "USER", "MAIL", "DAEMON", "AUTH", "SYSLOG", "LPR", "NEWS", "UUCP", "CRON",
-    "AUTHPRIV", "FTP", "LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3", "LOCAL4", "LOCAL5", "LOCAL6", "LOCAL7",
+    "KERN",     "USER", "MAIL",   "DAEMON", "AUTH",   "SYSLOG", "LPR",    "NEWS",   "UUCP",   "CRON",
+    "AUTHPRIV", "FTP",  "LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3", "LOCAL4", "LOCAL5", "LOCAL6", "LOCAL7",
 };
 
 bool is_syslog_facility(std::string_view name)
@@ -149,7 +148,8 @@ std::optional<config_error> check_prefixes(const config& cfg)
     for (auto const& p : ps) {
         if (dir_slash.starts_with(p.destination) && !excluded_from(cfg, p, dir_slash)) {
             return file_error(fmt::format(
-                "status_dir {} lies under destination {} of prefix {}: each pass would delete the checkpoints",
+                "status_dir {} lies under destination {} of prefix {}: each pass would delete the "
+                "checkpoints",
                 go_quote(cfg.status_dir),
                 go_quote(p.destination),
                 describe(p)
@@ -229,7 +229,8 @@ std::optional<config_error> validate(const config& cfg)
 
     if (!cfg.kill_signal.disabled() && cfg.kill_signal == cfg.reload_signal) {
         return file_error(fmt::format(
-            "kill_signal and reload_signal are both {}: one signal cannot both stop and reload", cfg.kill_signal.name
+            "kill_signal and reload_signal are both {}: one signal cannot both stop and reload",
+            cfg.kill_signal.name
         ));
     }
     if (cfg.syslog.enabled && !is_syslog_facility(cfg.syslog.facility))

@@ -2,13 +2,12 @@
 // additions, and the partial "layer" that the command line and each config file produce.
 #pragma once
 
+#include <prefixes/prefix_spec.hpp>
+#include <prefixes/status_key.hpp>
 #include <replicate/duration.hpp>
 #include <replicate/error.hpp>
 #include <replicate/log_line.hpp>
 #include <replicate/signals.hpp>
-
-#include <prefixes/prefix_spec.hpp>
-#include <prefixes/status_key.hpp>
 
 #include <chrono>
 #include <map>
@@ -72,7 +71,7 @@ inline constexpr std::string_view default_consul_address = "127.0.0.1:8500";
 struct consul_config
 {
     std::string address{default_consul_address};  // else $CONSUL_HTTP_ADDR
-    std::string token;                             // else $CONSUL_TOKEN, then $CONSUL_HTTP_TOKEN; secret
+    std::string token;                            // else $CONSUL_TOKEN, then $CONSUL_HTTP_TOKEN; secret
     auth_config auth;
     retry_config retry;
     ssl_config ssl;
@@ -105,10 +104,10 @@ struct wait_config
 // destination holding more than min_keys keys; consul-replicate had none (#82, #110, #111).
 struct delete_guard_config
 {
-    int max_delete_percent = 50;     // -max-delete-percent, 0..100
-    int min_keys = 10;               // -max-delete-min-keys: the percentage applies above this many keys
-    bool allow_empty_source = false; // -allow-empty-source
-    bool allow_mass_delete = false;  // -allow-mass-delete
+    int max_delete_percent = 50;      // -max-delete-percent, 0..100
+    int min_keys = 10;                // -max-delete-min-keys: the percentage applies above this many keys
+    bool allow_empty_source = false;  // -allow-empty-source
+    bool allow_mass_delete = false;   // -allow-mass-delete
 
     bool operator==(const delete_guard_config&) const = default;
 };
@@ -121,9 +120,9 @@ struct config
     std::vector<std::string> excludes;            // same order rule
     signal_spec kill_signal = sigint();
     signal_spec reload_signal = sighup();
-    log_level level = default_log_level;  // else $CR_LOG, then $CONSUL_REPLICATE_LOG
-    nanos max_stale = std::chrono::seconds{2};                 // 0 = consistent source reads
-    std::string pid_file;                 // empty = none
+    log_level level = default_log_level;        // else $CR_LOG, then $CONSUL_REPLICATE_LOG
+    nanos max_stale = std::chrono::seconds{2};  // 0 = consistent source reads
+    std::string pid_file;                       // empty = none
     std::string status_dir{prefixes::default_status_dir};
     syslog_config syslog;
     wait_config wait;
@@ -277,8 +276,8 @@ struct command_line
     config_layer flags;                     // only what the flags set (this is the #85 fix)
     std::vector<std::string> config_paths;  // -config, in order
     bool once = false;
-    bool version = false;  // -v / -version
-    bool help = false;     // -h / -help: print usage_text(), exit 0
+    bool version = false;               // -v / -version
+    bool help = false;                  // -h / -help: print usage_text(), exit 0
     std::vector<std::string> warnings;  // deprecation texts, e.g. "-auth is now -consul-auth"
 };
 
@@ -287,7 +286,9 @@ struct command_line
 // CONSUL_REPLICATE_LOG; values trimmed, empty ones ignored), then `files` (already merged in load
 // order), then the command line. Applies consul-template's "enabled when data given" rules (auth,
 // ssl, syslog) and max = 4 x min for wait, then validate(). Errors are exit 15.
-[[nodiscard]] result<config> build_config(const command_line& cli, const config_layer& files, const env_map& env);
+[[nodiscard]] result<config> build_config(
+    const command_line& cli, const config_layer& files, const env_map& env
+);
 
 // Checks a resolved configuration; the first problem found, as exit 15 (compat.md says where
 // consul-replicate lost data or failed late; these are refused up front):

@@ -13,11 +13,11 @@ namespace kvship::replicate {
 enum class exit_code : int
 {
     ok = 0,
-    error = 11,         // generic (defined, unused by v0.4.0)
-    interrupt = 12,     // the kill signal arrived
-    parse_flags = 13,   // bad command line
-    runner = 14,        // replication failed
-    config = 15,        // config file, merge or validation problem
+    error = 11,        // generic (defined, unused by v0.4.0)
+    interrupt = 12,    // the kill signal arrived
+    parse_flags = 13,  // bad command line
+    runner = 14,       // replication failed
+    config = 15,       // config file, merge or validation problem
 };
 
 // Why the configuration was refused: a message that names the problem (Go's own text where

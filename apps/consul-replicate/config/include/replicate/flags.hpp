@@ -22,10 +22,10 @@ enum class flag_kind
 // One entry of the flag table (for usage text, docs and tests).
 struct flag_info
 {
-    std::string_view name;         // without the dash
+    std::string_view name;  // without the dash
     flag_kind kind = flag_kind::string;
     std::string_view replacement{};  // deprecated alias: the flag to use instead; else empty
-    bool kvship = false;           // a kvship addition, not in consul-replicate v0.4.0
+    bool kvship = false;             // a kvship addition, not in consul-replicate v0.4.0
 };
 
 // Every flag the binary accepts, aliases included, in usage order.

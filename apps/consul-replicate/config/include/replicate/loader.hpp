@@ -24,9 +24,7 @@ namespace kvship::replicate {
 // The whole start-up sequence for main(): load cli.config_paths, then build_config. Warnings from
 // the files are appended to `warnings`.
 [[nodiscard]] result<config> load_config(
-    const command_line& cli,
-    const env_map& env,
-    std::vector<std::string>& warnings
+    const command_line& cli, const env_map& env, std::vector<std::string>& warnings
 );
 
 }  // namespace kvship::replicate

@@ -1,0 +1,90 @@
+// The consul-replicate process: builds the Consul clients and one pair_replicator per -prefix, runs
+// them on one io_context, handles the kill and reload signals, the pid file, the metrics endpoint,
+// and turns the outcome into consul-replicate's exit code.
+#pragma once
+
+#include "logger.hpp"
+#include "metrics.hpp"
+#include "replicator.hpp"
+
+#include <replicate/config.hpp>
+
+#include <boost/asio/signal_set.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kvship::replicate {
+
+// Knobs that are not consul-replicate settings; main() fills them from the environment.
+struct app_tuning
+{
+    std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};  // KVSHIP_BLOCKING_WAIT
+    std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};     // KVSHIP_STOP_GRACE
+    std::chrono::seconds destination_refresh{std::chrono::minutes(10)}; // KVSHIP_DESTINATION_REFRESH
+};
+
+class app
+{
+public:
+    app(asio::io_context& ioc, command_line cli, config cfg, app_tuning tuning);
+    ~app();
+
+    // Runs to the end; returns the process exit code (0, 12, 14 or 15).
+    int run();
+
+private:
+    enum class outcome
+    {
+        finished,  // -once: every pair complete
+        failed,
+        killed,
+        reload,
+    };
+
+    struct pair_slot
+    {
+        std::unique_ptr<pair_replicator> replicator;
+        bool done = false;
+        std::optional<std::string> error;
+    };
+
+    awaitable<void> main_loop();
+    awaitable<outcome> run_generation();
+    awaitable<void> watch_signals();
+    void arm_signals();
+    void notify();
+    void stop_pairs(bool hard);
+    [[nodiscard]] readiness ready() const;
+    bool write_pid_file();
+    void remove_pid_file();
+    transport::consul_params client_params(const std::string& address, const std::string& token) const;
+
+    asio::io_context& ioc_;
+    command_line cli_;
+    config cfg_;
+    app_tuning tuning_;
+    logger log_;
+    metrics_registry metrics_;
+    std::unique_ptr<metrics_endpoint> endpoint_;
+    asio::signal_set signals_;
+    asio::steady_timer wake_;
+
+    unsigned kill_requests_ = 0;
+    bool reload_requested_ = false;
+    bool alive_ = false;
+    bool running_ = false;
+    bool stopping_ = false;
+    std::string fatal_;
+    int exit_code_ = 0;
+    std::string pid_written_;
+
+    std::unique_ptr<transport::consul_client> destination_client_;
+    std::unique_ptr<transport::consul_client> source_client_;
+    txn_limit txn_limit_;
+    std::vector<pair_slot> pairs_;
+};
+
+}  // namespace kvship::replicate

@@ -1,0 +1,559 @@
+#include "replicator.hpp"
+
+#include "checkpoint_codec.hpp"
+
+#include <replicate/duration.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace kvship::replicate {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Runs `op` as its own coroutine thread whose cancellation slot is `sig`, so that a terminal
+// emit on `sig` aborts exactly this request.
+template <class T>
+awaitable<T> guarded(asio::cancellation_signal* sig, awaitable<T> op)
+{
+    auto ex = co_await asio::this_coro::executor;
+    auto r = co_await asio::co_spawn(ex, std::move(op), asio::bind_cancellation_slot(sig->slot(), use_awaitable));
+    co_return r;
+}
+
+engine::snapshot to_snapshot(transport::kv_listing listing)
+{
+    engine::snapshot s;
+    s.index = listing.index;
+    s.entries.reserve(listing.entries.size());
+    for (auto& e : listing.entries) {
+        engine::kv_entry out;
+        out.key = std::move(e.key);
+        out.value = std::move(e.value).value_or(std::string{});
+        out.flags = e.flags;
+        out.modify_index = e.modify_index;
+        if (!e.session.empty())
+            out.session = std::move(e.session);
+        s.entries.push_back(std::move(out));
+    }
+    engine::sort_entries(s.entries);
+    return s;
+}
+
+transport::txn_op to_transport(const engine::txn_op& op)
+{
+    transport::txn_op out;
+    if (op.verb == engine::txn_verb::set) {
+        out.verb = transport::txn_verb::set;
+        out.value = op.value;
+        out.flags = op.flags;
+    } else {
+        out.verb = transport::txn_verb::delete_key;
+    }
+    out.key = op.key;
+    return out;
+}
+
+// The error kind label for a transport error, or `fallback` (the phase).
+std::string_view error_kind(const transport::consul_error& e, std::string_view fallback)
+{
+    using transport::errc;
+    if (e == errc::forbidden)
+        return "acl_denied";
+    if (e == errc::timed_out)
+        return "timeout";
+    if (e == errc::no_leader)
+        return "no_leader";
+    if (e == errc::malformed_response || e == errc::missing_index)
+        return "decode";
+    return fallback;
+}
+
+std::string_view warning_text(engine::warning_kind k)
+{
+    using w = engine::warning_kind;
+    switch (k) {
+    case w::session_attached:
+        return "has a session attached: value and flags copied, the session is not";
+    case w::lock_flag:
+        return "carries the lock flag value: copied as data, the lock is not";
+    case w::semaphore_flag:
+        return "carries the semaphore flag value: copied as data, the semaphore is not";
+    case w::outside_source_prefix:
+        return "is outside the source prefix: ignored";
+    case w::outside_destination:
+        return "is outside the destination prefix: ignored";
+    case w::status_key_collision:
+        return "maps onto a checkpoint key: not written";
+    case w::duplicate_key:
+        return "is listed twice: the first entry is used";
+    case w::index_behind_checkpoint:
+        return "source index is behind the checkpoint (snapshot restore, tombstone reap or another DC)";
+    case w::checkpoint_mismatch:
+        return "checkpoint names another source or destination";
+    }
+    return "warning";
+}
+
+double unix_now()
+{
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+pair_replicator::pair_replicator(
+    transport::consul_client& source,
+    transport::consul_client& destination,
+    pair_params params,
+    txn_limit& limit,
+    const logger& log,
+    metrics_registry& metrics,
+    std::FILE* plan_out
+)
+    : source_(source),
+      destination_(destination),
+      params_(std::move(params)),
+      limit_(limit),
+      log_(log),
+      metrics_(metrics),
+      plan_out_(plan_out)
+{
+    auto const l = labels();
+    metrics_.set(metric::paused, l, 0);
+    metrics_.add(metric::keys_put, l, 0);
+    metrics_.add(metric::keys_deleted, l, 0);
+    metrics_.add(metric::bytes_written, l, 0);
+    metrics_.add(metric::rounds, l, 0);
+    for (std::string_view r : {"ok", "rolled_back", "error"})
+        metrics_.add(metric::txn, labels("result", r), 0);
+    for (std::string_view g : {"empty_source", "mass_delete"})
+        metrics_.add(metric::guard_trips, labels("guard", g), 0);
+    metrics_.set(metric::applied_index, l, 0);
+    metrics_.set(metric::source_index, l, 0);
+    // Computed at scrape time so that they keep growing while a pair is stuck.
+    metrics_.set_callback(metric::lag_index, l, [this] {
+        return source_index_ > applied_index_ ? static_cast<double>(source_index_ - applied_index_) : 0.0;
+    });
+    metrics_.set_callback(metric::lag_seconds, l, [this] {
+        if (!behind_since_)
+            return 0.0;
+        return std::chrono::duration<double>(clock::now() - *behind_since_).count();
+    });
+}
+
+void pair_replicator::request_stop()
+{
+    stopping_ = true;
+    read_cancel_.emit(asio::cancellation_type::terminal);
+    if (timer_)
+        timer_->cancel();
+}
+
+void pair_replicator::abort()
+{
+    request_stop();
+    write_cancel_.emit(asio::cancellation_type::terminal);
+}
+
+awaitable<std::optional<std::string>> pair_replicator::run()
+{
+    auto ex = co_await asio::this_coro::executor;
+    timer_.emplace(ex);
+    // The callbacks point at this object; once run() ends, freeze them as plain values.
+    struct freeze_lag
+    {
+        pair_replicator* self;
+        ~freeze_lag()
+        {
+            self->metrics_.set(metric::lag_index, self->labels(), 0);
+            self->metrics_.set(metric::lag_seconds, self->labels(), 0);
+        }
+    } const freeze{this};
+
+    engine::replicator_fsm fsm(params_.fsm);
+    engine::replicator_event ev = engine::event::start{};
+    bool last_was_new_source = false;
+    for (;;) {
+        if (stopping_)
+            ev = engine::event::stop{};
+        if (!params_.retry_enabled) {
+            if (auto* f = std::get_if<engine::event::failed>(&ev)) {
+                status_.finished = true;
+                co_return f->what;
+            }
+        }
+        bool const was_source = std::holds_alternative<engine::event::source_read>(ev);
+        auto act = fsm.resume(std::move(ev));
+        if (auto rep = fsm.take_report())
+            on_report(*rep);
+
+        // A new source index whose entries equal the last round's: nothing to apply, the
+        // destination already mirrors that index.
+        if (was_source && last_was_new_source && last_round_ok_ &&
+            std::holds_alternative<engine::action::read_source>(act)) {
+            applied_index_ = std::max(applied_index_, source_index_);
+            metrics_.set(metric::applied_index, labels(), static_cast<double>(applied_index_));
+            behind_since_.reset();
+        }
+
+        if (auto* done = std::get_if<engine::action::done>(&act)) {
+            status_.finished = true;
+            co_return done->error;
+        }
+        if (auto* a = std::get_if<engine::action::read_source>(&act)) {
+            auto const before = source_index_;
+            ev = co_await read_source(a->index);
+            last_was_new_source = source_index_ != before;
+        } else if (auto* a = std::get_if<engine::action::read_destination>(&act)) {
+            ev = co_await read_destination(a->status_key);
+        } else if (auto* a = std::get_if<engine::action::apply_batch>(&act)) {
+            ev = co_await apply_batch(a->ops, a->number, a->count);
+        } else if (auto* a = std::get_if<engine::action::sleep>(&act)) {
+            auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(a->delay);
+            log_.warn("view", "{} (retry attempt {} after \"{}\")", last_failure_, failures_, format_go_duration(ms));
+            ev = co_await sleep(a->delay);
+        }
+    }
+}
+
+engine::replicator_event pair_replicator::fail(std::string_view kind, std::string what)
+{
+    metrics_.add(metric::errors, labels("kind", kind));
+    status_.failing = true;
+    status_.last_error = what;
+    ++failures_;
+    last_failure_ = fmt::format("{}: {}", params_.label, what);
+    // After a failure nothing is known for sure about the destination (a timed-out txn may have
+    // committed): read it again.
+    known_.reset();
+    pending_.clear();
+    return engine::event::failed{std::move(what)};
+}
+
+awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t index)
+{
+    auto const& prefix = params_.fsm.rule.spec.source;
+    if (index == 0) {
+        // A full read: at start, after the index went backwards, or when retrying one. The
+        // destination is read again too.
+        std::string_view const reason = first_read_ ? "startup" : (failures_ > 0 ? "retry" : "index_reset");
+        if (!first_read_ && reason == "index_reset")
+            log_.info("runner", "{}: source index went backwards, starting over with a full read", params_.label);
+        metrics_.add(metric::full_syncs, labels("reason", reason));
+        first_read_ = false;
+        known_.reset();
+        pending_.clear();
+    }
+    transport::query_options q;
+    q.dc = params_.source_dc;
+    q.index = index;
+    if (index > 0)
+        q.wait = params_.blocking_wait;
+    bool const stale = params_.max_stale.count() > 0;
+    q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
+    log_.trace("view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}{}", params_.label, prefix, q.dc, index,
+               stale ? "&stale" : "");
+
+    auto r = co_await guarded(&read_cancel_, source_.list(prefix, q));
+    if (r && stale && r->last_contact > params_.max_stale) {
+        log_.debug("view", "{}: stale read is {} ms behind the leader, re-reading consistently", params_.label,
+                   r->last_contact.count());
+        q.mode = transport::consistency::default_mode;
+        r = co_await guarded(&read_cancel_, source_.list(prefix, q));
+    }
+    if (!r) {
+        if (stopping_)
+            co_return engine::event::stop{};
+        co_return fail(error_kind(r.error(), "source_read"), r.error().what());
+    }
+    metrics_.set(metric::source_known_leader, labels(), r->known_leader ? 1 : 0);
+    metrics_.set(metric::source_last_contact, labels(),
+                 std::chrono::duration<double>(r->last_contact).count());
+    log_.trace("view", "kv.list({}): returned {} pairs", params_.label, r->entries.size());
+
+    std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
+    std::string_view wake = "changed";
+    if (index > 0 && got < index)
+        wake = "index_reset";
+    else if (index > 0 && got == index)
+        wake = "no_change";
+    if (index > 0)
+        metrics_.add(metric::wakeups, labels("result", wake));
+    source_index_ = got;
+    metrics_.set(metric::source_index, labels(), static_cast<double>(got));
+    if (got > applied_index_ && !behind_since_)
+        behind_since_ = clock::now();
+    if (got < applied_index_) {
+        // A restore or reap: what counts from now on is the new index line.
+        applied_index_ = 0;
+    }
+    status_.failing = false;
+    failures_ = 0;
+    co_return engine::event::source_read{to_snapshot(std::move(*r))};
+}
+
+void pair_replicator::merge_pending()
+{
+    if (!known_ || pending_.empty())
+        return;
+    // Later ops win for a key: stable sort, then keep the last of each run.
+    std::stable_sort(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    auto const& status_key = params_.fsm.rule.status_key;
+    std::vector<engine::kv_entry> merged;
+    auto& old = known_->dst.entries;
+    merged.reserve(old.size() + pending_.size());
+    std::size_t i = 0;
+    std::size_t j = 0;
+    while (i < old.size() || j < pending_.size()) {
+        if (j < pending_.size() && j + 1 < pending_.size() && pending_[j + 1].key == pending_[j].key) {
+            ++j;
+            continue;
+        }
+        if (j >= pending_.size() || (i < old.size() && old[i].key < pending_[j].key)) {
+            merged.push_back(std::move(old[i++]));
+            continue;
+        }
+        auto& op = pending_[j++];
+        std::optional<std::string> session;
+        if (i < old.size() && old[i].key == op.key) {
+            session = std::move(old[i].session);
+            ++i;
+        }
+        if (op.key == status_key) {
+            if (op.verb == engine::txn_verb::set) {
+                if (auto c = decode_checkpoint(op.value))
+                    known_->prev = std::move(*c);
+            }
+        }
+        if (op.verb == engine::txn_verb::set && op.key.starts_with(params_.fsm.rule.spec.destination)) {
+            engine::kv_entry e;
+            e.key = std::move(op.key);
+            e.value = std::move(op.value);
+            e.flags = op.flags;
+            e.session = std::move(session);
+            merged.push_back(std::move(e));
+        }
+    }
+    old = std::move(merged);
+    pending_.clear();
+}
+
+awaitable<engine::replicator_event> pair_replicator::read_destination(std::string status_key)
+{
+    if (known_ && clock::now() - known_->read_at < params_.destination_refresh) {
+        merge_pending();
+        co_return engine::event::destination_read{known_->dst, known_->prev};
+    }
+    if (known_)
+        metrics_.add(metric::full_syncs, labels("reason", "refresh"));
+    known_.reset();
+    pending_.clear();
+
+    auto const& dest = params_.fsm.rule.spec.destination;
+    auto listing = co_await guarded(&read_cancel_, destination_.list(dest, transport::query_options{}));
+    if (!listing) {
+        if (stopping_)
+            co_return engine::event::stop{};
+        co_return fail(error_kind(listing.error(), "destination_read"), listing.error().what());
+    }
+    auto status = co_await guarded(&read_cancel_, destination_.get(status_key, transport::query_options{}));
+    if (!status) {
+        if (stopping_)
+            co_return engine::event::stop{};
+        co_return fail(error_kind(status.error(), "checkpoint"), status.error().what());
+    }
+    std::optional<engine::checkpoint> prev;
+    if (status->entry) {
+        auto c = decode_checkpoint(status->entry->value.value_or(std::string{}));
+        if (!c)
+            co_return fail("checkpoint", fmt::format("status key {:?}: {}", status_key, c.error()));
+        prev = std::move(*c);
+    }
+    known_destination k{to_snapshot(std::move(*listing)), std::move(prev), clock::now()};
+    metrics_.set(metric::destination_keys, labels(), static_cast<double>(k.dst.entries.size()));
+    status_.failing = false;
+    if (params_.dry_run) {
+        // Nothing is written in a dry run, so the listing must be read again every round.
+        co_return engine::event::destination_read{std::move(k.dst), std::move(k.prev)};
+    }
+    known_ = std::move(k);
+    co_return engine::event::destination_read{known_->dst, known_->prev};
+}
+
+void pair_replicator::print_batch(const engine::batch& b) const
+{
+    if (plan_out_ == nullptr)
+        return;
+    std::string out;
+    for (auto const& op : b.ops) {
+        if (op.key == params_.fsm.rule.status_key)
+            out += fmt::format("dry-run {}: checkpoint {:?}\n", params_.label, op.key);
+        else if (op.verb == engine::txn_verb::set)
+            out += fmt::format("dry-run {}: put {:?} ({} bytes, flags {})\n", params_.label, op.key, op.value.size(),
+                               op.flags);
+        else
+            out += fmt::format("dry-run {}: delete {:?}\n", params_.label, op.key);
+    }
+    std::fwrite(out.data(), 1, out.size(), plan_out_);
+    std::fflush(plan_out_);
+}
+
+awaitable<engine::replicator_event> pair_replicator::apply_batch(
+    const engine::batch* b,
+    std::size_t number,
+    std::size_t count
+)
+{
+    if (params_.dry_run) {
+        print_batch(*b);
+        co_return engine::event::batch_applied{};
+    }
+    auto const& status_key = params_.fsm.rule.status_key;
+    std::size_t cap = std::max<std::size_t>(1, limit_.max_ops);
+    std::size_t pos = 0;
+    while (pos < b->ops.size()) {
+        cap = std::min(cap, std::max<std::size_t>(1, limit_.max_ops));
+        std::size_t const n = std::min(cap, b->ops.size() - pos);
+        std::vector<transport::txn_op> ops;
+        ops.reserve(n);
+        for (std::size_t k = pos; k < pos + n; ++k)
+            ops.push_back(to_transport(b->ops[k]));
+        auto const started = clock::now();
+        auto r = co_await guarded(&write_cancel_, destination_.txn(std::move(ops), std::string{}));
+        auto const took_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+        if (!r) {
+            auto const& e = r.error();
+            if (e == transport::errc::too_many_operations && n > 1) {
+                std::size_t const learned = e.limit > 0 && e.limit < n ? static_cast<std::size_t>(e.limit) : n / 2;
+                limit_.max_ops = learned;
+                log_.info("runner", "destination allows at most {} operations per transaction", learned);
+                continue;
+            }
+            if (e == transport::errc::request_too_large && n > 1) {
+                cap = n / 2;
+                log_.debug("runner", "{}: transaction body too large, splitting into {} ops", params_.label, cap);
+                continue;
+            }
+            metrics_.add(metric::txn, labels("result", "error"));
+            co_return fail(error_kind(e, "dest_write"), e.what());
+        }
+        if (!r->committed) {
+            metrics_.add(metric::txn, labels("result", "rolled_back"));
+            std::string why;
+            for (auto const& err : r->errors) {
+                if (!why.empty())
+                    why += "; ";
+                auto const idx = pos + err.op_index;
+                why += fmt::format("op {} ({:?}): {}", err.op_index,
+                                   idx < b->ops.size() ? std::string_view(b->ops[idx].key) : std::string_view{},
+                                   err.what);
+                if (why.size() > 400) {
+                    why += "; ...";
+                    break;
+                }
+            }
+            co_return fail("dest_write", fmt::format("transaction rolled back: {}", why));
+        }
+        metrics_.add(metric::txn, labels("result", "ok"));
+        std::size_t puts = 0;
+        std::size_t deletes = 0;
+        std::size_t bytes = 0;
+        for (std::size_t k = pos; k < pos + n; ++k) {
+            auto const& op = b->ops[k];
+            if (op.key == status_key)
+                continue;
+            if (op.verb == engine::txn_verb::set) {
+                ++puts;
+                bytes += op.value.size();
+                log_.debug("runner", "updated key {:?}", op.key);
+            } else {
+                ++deletes;
+                log_.debug("runner", "deleted {:?}", op.key);
+            }
+        }
+        metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
+        metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
+        metrics_.add(metric::bytes_written, labels(), static_cast<double>(bytes));
+        log_.trace("runner", "{}: txn {}/{} ops={} took_ms={}", params_.label, number + 1, count, n, took_ms);
+        if (known_)
+            pending_.insert(pending_.end(), b->ops.begin() + static_cast<std::ptrdiff_t>(pos),
+                            b->ops.begin() + static_cast<std::ptrdiff_t>(pos + n));
+        pos += n;
+    }
+    status_.failing = false;
+    failures_ = 0;
+    co_return engine::event::batch_applied{};
+}
+
+awaitable<engine::replicator_event> pair_replicator::sleep(std::chrono::nanoseconds delay)
+{
+    if (stopping_)
+        co_return engine::event::stop{};
+    timer_->expires_after(delay);
+    auto [ec] = co_await timer_->async_wait(nothrow_awaitable);
+    if (ec || stopping_)
+        co_return engine::event::stop{};
+    co_return engine::event::timer_fired{};
+}
+
+void pair_replicator::on_report(const engine::round_report& r)
+{
+    auto const l = labels();
+    metrics_.add(metric::rounds, l);
+    metrics_.set(metric::source_keys, l, static_cast<double>(r.stats.source_keys));
+    metrics_.set(metric::destination_keys, l, static_cast<double>(r.stats.destination_keys));
+    for (auto const& w : r.warnings) {
+        if (w.key.empty())
+            log_.warn("runner", "{}: {}", params_.label, warning_text(w.kind));
+        else
+            log_.warn("runner", "{}: key {:?} {}", params_.label, w.key, warning_text(w.kind));
+    }
+    bool ok = true;
+    if (r.refused) {
+        ok = false;
+        metrics_.add(metric::guard_trips, labels("guard", engine::to_string(r.refused->reason)));
+        metrics_.set(metric::paused, l, 1);
+        if (!status_.paused || log_.enabled(log_level::debug))
+            log_.err("runner", "{}: delete guard refused {} of {} destination keys: {}", params_.label,
+                     r.refused->deletes, r.refused->destination_keys, r.refused->message);
+        status_.paused = true;
+    } else {
+        if (status_.paused)
+            log_.info("runner", "{}: delete guard released", params_.label);
+        status_.paused = false;
+        metrics_.set(metric::paused, l, 0);
+    }
+    if (r.batch_err) {
+        ok = false;
+        metrics_.add(metric::errors, labels("kind", "batch"));
+        log_.err("runner", "{}: {}", params_.label, r.batch_err->message);
+        status_.last_error = r.batch_err->message;
+    }
+    if (ok) {
+        applied_index_ = r.source_index;
+        metrics_.set(metric::applied_index, l, static_cast<double>(applied_index_));
+        metrics_.set(metric::last_success, l, unix_now());
+        if (source_index_ <= applied_index_)
+            behind_since_.reset();
+        status_.initial_sync_done = true;
+        status_.failing = false;
+    }
+    last_round_ok_ = ok;
+    std::size_t const puts = r.puts;
+    if (params_.dry_run) {
+        log_.info("runner", "{}: dry run: would replicate {} updates, {} deletes", params_.label, puts, r.deletes);
+    } else if (puts + r.deletes > 0) {
+        log_.info("runner", "replicated {} updates, {} deletes", puts, r.deletes);
+    }
+    log_.debug("runner", "{}: round index={} puts={} deletes={} batches={} unchanged={} filtered={} checkpoint={}",
+               params_.label, r.source_index, puts, r.deletes, r.batches, r.stats.unchanged, r.stats.filtered,
+               r.checkpoint_written);
+}
+
+}  // namespace kvship::replicate

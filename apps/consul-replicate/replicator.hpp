@@ -1,0 +1,134 @@
+// The thin async driver of one replication pair: runs engine::replicator_fsm over the Consul
+// client. Each FSM action becomes one awaitable call (source read, destination read, txn batch,
+// sleep) whose result is fed back as the next event. Decisions stay in the engine; this file only
+// moves bytes, keeps the known destination state between rounds, logs and counts.
+//
+// It lives in apps/ rather than engine/ because engine/ is sans-I/O (a purity ctest greps it for
+// Asio); STYLE's "separate part" of the engine is this one file pair.
+#pragma once
+
+#include "logger.hpp"
+#include "metrics.hpp"
+
+#include <engine/replicator_fsm.hpp>
+#include <transport/consul_client.hpp>
+
+#include <boost/asio/cancellation_signal.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kvship::replicate {
+
+struct pair_params
+{
+    engine::replicator_config fsm;
+    std::string label;      // "src@dc:dest": the `pair` metrics label and log context
+    std::string source_dc;  // ?dc= on source reads (empty: the agent's own DC)
+    std::chrono::nanoseconds max_stale{0};  // 0: consistent reads; else ?stale, re-read if older
+    std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};
+    bool retry_enabled = true;  // -consul-retry=false: the first failure ends the pair
+    bool dry_run = false;       // print the batches, send nothing
+    // The destination listing is re-read at least this often (else the known state is reused),
+    // so keys edited or added by hand at the destination are repaired.
+    std::chrono::seconds destination_refresh{std::chrono::minutes(10)};
+};
+
+// The destination's /v1/txn op limit, shared by every pair writing to it: starts at the
+// configured value and drops to what a 413 "too many operations (N > M)" says.
+struct txn_limit
+{
+    std::size_t max_ops = 128;
+};
+
+// What /readyz and the logs need to know about a pair.
+struct pair_status
+{
+    bool initial_sync_done = false;  // a round finished with nothing refused
+    bool paused = false;             // the delete guard holds deletes back
+    bool failing = false;            // the last action failed; retrying
+    std::string last_error;
+    bool finished = false;
+};
+
+class pair_replicator
+{
+public:
+    // `source` and `destination` may be the same client. Everything passed by reference must
+    // outlive run(). `plan_out` receives the dry-run plan lines.
+    pair_replicator(
+        transport::consul_client& source,
+        transport::consul_client& destination,
+        pair_params params,
+        txn_limit& limit,
+        const logger& log,
+        metrics_registry& metrics,
+        std::FILE* plan_out
+    );
+
+    // Runs until stopped, until a -once round is done, or until retries run out. Returns the error
+    // that ended it (nullopt: stopped or -once complete). Never throws for I/O failures.
+    awaitable<std::optional<std::string>> run();
+
+    // Stage 1: stop at the next step boundary; a blocking read or a backoff sleep ends at once, an
+    // in-flight txn is allowed to finish.
+    void request_stop();
+    // Stage 2: also abort an in-flight txn (it is atomic: either committed or not).
+    void abort();
+
+    [[nodiscard]] const pair_status& status() const { return status_; }
+    [[nodiscard]] const std::string& label() const { return params_.label; }
+
+private:
+    awaitable<engine::replicator_event> read_source(std::uint64_t index);
+    awaitable<engine::replicator_event> read_destination(std::string status_key);
+    awaitable<engine::replicator_event> apply_batch(const engine::batch* b, std::size_t number, std::size_t count);
+    awaitable<engine::replicator_event> sleep(std::chrono::nanoseconds delay);
+
+    engine::replicator_event fail(std::string_view kind, std::string what);
+    void on_report(const engine::round_report& r);
+    void print_batch(const engine::batch& b) const;
+    void merge_pending();
+    label_set labels() const { return {{"pair", params_.label}}; }
+    label_set labels(std::string_view k, std::string_view v) const
+    {
+        return {{"pair", params_.label}, {std::string(k), std::string(v)}};
+    }
+
+    transport::consul_client& source_;
+    transport::consul_client& destination_;
+    pair_params params_;
+    txn_limit& limit_;
+    const logger& log_;
+    metrics_registry& metrics_;
+    std::FILE* plan_out_;
+
+    pair_status status_;
+    bool stopping_ = false;
+    asio::cancellation_signal read_cancel_;
+    asio::cancellation_signal write_cancel_;
+    std::optional<asio::steady_timer> timer_;
+
+    // The destination as it is known to be: the last listing plus every op committed since.
+    struct known_destination
+    {
+        engine::snapshot dst;
+        std::optional<engine::checkpoint> prev;
+        std::chrono::steady_clock::time_point read_at;
+    };
+    std::optional<known_destination> known_;
+    std::vector<engine::txn_op> pending_;  // committed since the listing, merged lazily
+
+    std::uint64_t source_index_ = 0;
+    std::uint64_t applied_index_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> behind_since_;
+    bool last_round_ok_ = false;
+    unsigned failures_ = 0;
+    std::string last_failure_;
+    bool first_read_ = true;
+};
+
+}  // namespace kvship::replicate
