@@ -21,7 +21,8 @@ template <class T>
 awaitable<T> guarded(asio::cancellation_signal* sig, awaitable<T> op)
 {
     auto ex = co_await asio::this_coro::executor;
-    auto r = co_await asio::co_spawn(ex, std::move(op), asio::bind_cancellation_slot(sig->slot(), use_awaitable));
+    auto token = asio::bind_cancellation_slot(sig->slot(), use_awaitable);
+    auto r = co_await asio::co_spawn(ex, std::move(op), token);
     co_return r;
 }
 
@@ -205,18 +206,22 @@ awaitable<std::optional<std::string>> pair_replicator::run()
             status_.finished = true;
             co_return done->error;
         }
-        if (auto* a = std::get_if<engine::action::read_source>(&act)) {
+        if (auto* rs = std::get_if<engine::action::read_source>(&act)) {
             auto const before = source_index_;
-            ev = co_await read_source(a->index);
+            auto step = read_source(rs->index);
+            ev = co_await std::move(step);
             last_was_new_source = source_index_ != before;
-        } else if (auto* a = std::get_if<engine::action::read_destination>(&act)) {
-            ev = co_await read_destination(a->status_key);
-        } else if (auto* a = std::get_if<engine::action::apply_batch>(&act)) {
-            ev = co_await apply_batch(a->ops, a->number, a->count);
-        } else if (auto* a = std::get_if<engine::action::sleep>(&act)) {
-            auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(a->delay);
+        } else if (auto* rd = std::get_if<engine::action::read_destination>(&act)) {
+            auto step = read_destination(rd->status_key);
+            ev = co_await std::move(step);
+        } else if (auto* ab = std::get_if<engine::action::apply_batch>(&act)) {
+            auto step = apply_batch(ab->ops, ab->number, ab->count);
+            ev = co_await std::move(step);
+        } else if (auto* sl = std::get_if<engine::action::sleep>(&act)) {
+            auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(sl->delay);
             log_.warn("view", "{} (retry attempt {} after \"{}\")", last_failure_, failures_, format_go_duration(ms));
-            ev = co_await sleep(a->delay);
+            auto step = sleep(sl->delay);
+            ev = co_await std::move(step);
         }
     }
 }
@@ -259,12 +264,14 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
     log_.trace("view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}{}", params_.label, prefix, q.dc, index,
                stale ? "&stale" : "");
 
-    auto r = co_await guarded(&read_cancel_, source_.list(prefix, q));
+    auto first = source_.list(prefix, q);
+    auto r = co_await guarded(&read_cancel_, std::move(first));
     if (r && stale && r->last_contact > params_.max_stale) {
         log_.debug("view", "{}: stale read is {} ms behind the leader, re-reading consistently", params_.label,
                    r->last_contact.count());
         q.mode = transport::consistency::default_mode;
-        r = co_await guarded(&read_cancel_, source_.list(prefix, q));
+        auto again = source_.list(prefix, q);
+        r = co_await guarded(&read_cancel_, std::move(again));
     }
     if (!r) {
         if (stopping_)
@@ -355,13 +362,16 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(std::strin
     pending_.clear();
 
     auto const& dest = params_.fsm.rule.spec.destination;
-    auto listing = co_await guarded(&read_cancel_, destination_.list(dest, transport::query_options{}));
+    transport::query_options const q;
+    auto list_op = destination_.list(dest, q);
+    auto listing = co_await guarded(&read_cancel_, std::move(list_op));
     if (!listing) {
         if (stopping_)
             co_return engine::event::stop{};
         co_return fail(error_kind(listing.error(), "destination_read"), listing.error().what());
     }
-    auto status = co_await guarded(&read_cancel_, destination_.get(status_key, transport::query_options{}));
+    auto get_op = destination_.get(status_key, q);
+    auto status = co_await guarded(&read_cancel_, std::move(get_op));
     if (!status) {
         if (stopping_)
             co_return engine::event::stop{};
@@ -424,7 +434,9 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
         for (std::size_t k = pos; k < pos + n; ++k)
             ops.push_back(to_transport(b->ops[k]));
         auto const started = clock::now();
-        auto r = co_await guarded(&write_cancel_, destination_.txn(std::move(ops), std::string{}));
+        std::string const local_dc;
+        auto txn_op = destination_.txn(std::move(ops), local_dc);
+        auto r = co_await guarded(&write_cancel_, std::move(txn_op));
         auto const took_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
         if (!r) {

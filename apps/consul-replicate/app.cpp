@@ -1,0 +1,522 @@
+#include "app.hpp"
+
+#include "checkpoint_codec.hpp"
+
+#include <prefixes/rule.hpp>
+#include <replicate/flags.hpp>
+#include <replicate/loader.hpp>
+#include <transport/consul_retry.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fcntl.h>
+#include <functional>
+#include <set>
+#include <unistd.h>
+
+namespace kvship::replicate {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+transport::log_level transport_level(log_level l)
+{
+    switch (l) {
+    case log_level::trace:
+    case log_level::debug:
+        return transport::log_level::debug;
+    case log_level::info:
+        return transport::log_level::info;
+    case log_level::warn:
+        return transport::log_level::warning;
+    case log_level::err:
+        return transport::log_level::error;
+    }
+    return transport::log_level::warning;
+}
+
+log_level from_transport(transport::log_level l)
+{
+    switch (l) {
+    case transport::log_level::debug:
+        return log_level::debug;
+    case transport::log_level::info:
+        return log_level::info;
+    case transport::log_level::warning:
+        return log_level::warn;
+    case transport::log_level::error:
+        return log_level::err;
+    }
+    return log_level::warn;
+}
+
+std::chrono::milliseconds to_ms(nanos d)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+std::string exception_text(const std::exception_ptr& e)
+{
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+awaitable<transport::consul_result<transport::agent_info>> agent_self_with_retry(
+    transport::consul_client* client,
+    transport::retry_params retry
+)
+{
+    auto attempt = [client] { return client->agent_self(); };
+    transport::retry_observer const quiet;
+    auto op = transport::with_retry(retry, 0x5eed, attempt, quiet);
+    auto r = co_await std::move(op);
+    co_return r;
+}
+
+}  // namespace
+
+app::app(asio::io_context& ioc, command_line cli, config cfg, app_tuning tuning)
+    : ioc_(ioc),
+      cli_(std::move(cli)),
+      cfg_(std::move(cfg)),
+      tuning_(tuning),
+      log_(make_process_logger(cfg_)),
+      signals_(ioc),
+      wake_(ioc)
+{
+    declare_metrics(metrics_, "0.1.0", "kvship");
+    metrics_.set_callback(metric::up, {}, [this] { return alive_ ? 1.0 : 0.0; });
+    metrics_.set_callback(metric::ready, {}, [this] { return ready().ready ? 1.0 : 0.0; });
+}
+
+app::~app() = default;
+
+int app::run()
+{
+    std::signal(SIGPIPE, SIG_IGN);
+    arm_signals();
+    auto signals = watch_signals();
+    asio::co_spawn(ioc_, std::move(signals), asio::detached);
+    auto loop = main_loop();
+    asio::co_spawn(ioc_, std::move(loop), [this](std::exception_ptr e) {
+        if (e) {
+            log_.err("cli", "{}", exception_text(e));
+            exit_code_ = static_cast<int>(exit_code::runner);
+        }
+        ioc_.stop();
+    });
+    ioc_.run();
+    return exit_code_;
+}
+
+void app::arm_signals()
+{
+    boost::system::error_code ec;
+    signals_.clear(ec);
+    // Like consul-replicate, catch the usual signals so they never kill the process by default;
+    // only the kill signal and SIGTERM stop it, only the reload signal reloads.
+    std::set<int> wanted{SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+    if (!cfg_.kill_signal.disabled())
+        wanted.insert(cfg_.kill_signal.number);
+    if (!cfg_.reload_signal.disabled())
+        wanted.insert(cfg_.reload_signal.number);
+    for (int s : wanted) {
+        if (s == SIGKILL || s == SIGSTOP)
+            continue;
+        signals_.add(s, ec);
+        if (ec)
+            log_.warn("cli", "cannot catch signal {}: {}", s, ec.message());
+    }
+}
+
+awaitable<void> app::watch_signals()
+{
+    for (;;) {
+        auto [ec, sig] = co_await signals_.async_wait(nothrow_awaitable);
+        if (ec) {
+            if (ec == asio::error::operation_aborted && !alive_)
+                co_return;
+            continue;
+        }
+        if ((!cfg_.kill_signal.disabled() && sig == cfg_.kill_signal.number) || sig == SIGTERM) {
+            if (kill_requests_ == 0)
+                std::fputs("Cleaning up...\n", stderr);
+            ++kill_requests_;
+            notify();
+        } else if (!cfg_.reload_signal.disabled() && sig == cfg_.reload_signal.number) {
+            std::fputs("Reloading configuration...\n", stderr);
+            reload_requested_ = true;
+            notify();
+        } else {
+            log_.debug("cli", "receiving signal \"{}\"", ::strsignal(sig));
+        }
+    }
+}
+
+void app::notify()
+{
+    wake_.cancel();
+}
+
+void app::stop_pairs(bool hard)
+{
+    for (auto& p : pairs_) {
+        if (p.done)
+            continue;
+        if (hard)
+            p.replicator->abort();
+        else
+            p.replicator->request_stop();
+    }
+}
+
+readiness app::ready() const
+{
+    if (!running_)
+        return {false, "starting"};
+    if (stopping_)
+        return {false, "stopping"};
+    for (auto const& p : pairs_) {
+        auto const& st = p.replicator->status();
+        auto const& name = p.replicator->label();
+        if (p.done && p.error)
+            return {false, fmt::format("{}: stopped: {}", name, *p.error)};
+        if (st.paused)
+            return {false, fmt::format("{}: deletes held back by the delete guard", name)};
+        if (!st.initial_sync_done)
+            return {false, fmt::format("{}: initial sync not finished", name)};
+        if (st.failing)
+            return {false, fmt::format("{}: failing: {}", name, st.last_error)};
+    }
+    return {true, {}};
+}
+
+bool app::write_pid_file()
+{
+    if (cfg_.pid_file.empty())
+        return true;
+    log_.info("cli", "creating pid file at {:?}", cfg_.pid_file);
+    int const fd = ::open(cfg_.pid_file.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fatal_ = fmt::format("could not write pid file {:?}: {}", cfg_.pid_file, std::strerror(errno));
+        return false;
+    }
+    std::string const pid = std::to_string(::getpid());
+    bool const ok = ::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+    ::close(fd);
+    if (!ok) {
+        fatal_ = fmt::format("could not write pid file {:?}", cfg_.pid_file);
+        return false;
+    }
+    pid_written_ = cfg_.pid_file;
+    return true;
+}
+
+void app::remove_pid_file()
+{
+    if (pid_written_.empty())
+        return;
+    log_.debug("cli", "removing pid file at {:?}", pid_written_);
+    if (::unlink(pid_written_.c_str()) != 0)
+        log_.warn("cli", "could not remove pid file {:?}: {}", pid_written_, std::strerror(errno));
+    pid_written_.clear();
+}
+
+transport::consul_params app::client_params(const std::string& address, const std::string& token) const
+{
+    transport::consul_params p;
+    p.address = address;
+    p.token = token;
+    auto const& ssl = cfg_.consul.ssl;
+    p.tls.enabled = ssl.enabled;
+    p.tls.verify = ssl.verify;
+    p.tls.ca_file = ssl.ca_cert;
+    p.tls.ca_path = ssl.ca_path;
+    p.tls.cert_file = ssl.cert;
+    p.tls.key_file = ssl.key;
+    p.tls.server_name = ssl.server_name;
+    if (cfg_.consul.transport.dial_timeout.count() > 0)
+        p.connect_timeout = to_ms(cfg_.consul.transport.dial_timeout);
+    if (cfg_.consul.transport.max_idle_conns_per_host > 0)
+        p.max_idle_connections = static_cast<std::size_t>(cfg_.consul.transport.max_idle_conns_per_host);
+    // The pair loop owns retries (engine backoff), so the client does not retry on its own.
+    p.retry.enabled = false;
+    p.log.level = transport_level(log_.level());
+    p.log.sink = [this](transport::log_level l, std::string_view line) { log_.write(from_transport(l), "clients", line); };
+    return p;
+}
+
+awaitable<void> app::main_loop()
+{
+    alive_ = true;
+    if (!cfg_.metrics_addr.empty()) {
+        try {
+            endpoint_ = std::make_unique<metrics_endpoint>(
+                ioc_.get_executor(), metrics_, [this] { return alive_; }, [this] { return ready(); }
+            );
+            endpoint_->start(cfg_.metrics_addr);
+            log_.info("cli", "serving metrics on http://{}/metrics",
+                      fmt::format("{}:{}", endpoint_->local_endpoint().address().to_string(),
+                                  endpoint_->local_endpoint().port()));
+        } catch (const std::exception& e) {
+            fatal_ = fmt::format("metrics address {:?}: {}", cfg_.metrics_addr, e.what());
+            endpoint_.reset();
+        }
+    }
+    if (fatal_.empty())
+        write_pid_file();
+    if (!fatal_.empty()) {
+        log_.err("cli", "{}", fatal_);
+        exit_code_ = static_cast<int>(exit_code::runner);
+    } else {
+        for (;;) {
+            auto generation = run_generation();
+            outcome const o = co_await std::move(generation);
+            if (o == outcome::finished) {
+                log_.info("runner", "run finished and -once is set, exiting");
+                exit_code_ = 0;
+                break;
+            }
+            if (o == outcome::failed) {
+                log_.err("cli", "{}", fatal_);
+                exit_code_ = static_cast<int>(exit_code::runner);
+                break;
+            }
+            if (o == outcome::killed) {
+                remove_pid_file();
+                exit_code_ = static_cast<int>(exit_code::interrupt);
+                break;
+            }
+            // reload
+            remove_pid_file();
+            reload_requested_ = false;
+            std::vector<std::string> warnings;
+            auto next = load_config(cli_, process_environment(), warnings);
+            if (!next) {
+                log_.err("cli", "{}", next.error().message);
+                exit_code_ = static_cast<int>(next.error().code);
+                break;
+            }
+            std::set<std::string> keep;
+            for (auto const& spec : next.value().prefixes)
+                keep.insert(prefixes::to_string(spec));
+            for (auto const& spec : cfg_.prefixes) {
+                auto const name = prefixes::to_string(spec);
+                if (!keep.contains(name))
+                    metrics_.remove_labelled("pair", name);
+            }
+            if (next.value().metrics_addr != cfg_.metrics_addr)
+                log_.warn("cli", "a changed metrics address takes effect only after a restart");
+            cfg_ = std::move(next).value();
+            log_ = make_process_logger(cfg_);
+            for (auto const& w : warnings)
+                log_.warn("cli", "{}", w);
+            for (auto const& w : lint(cfg_))
+                log_.warn("cli", "{}", w);
+            log_.debug("runner", "final config (tokens suppressed):\n{}", redacted_summary(cfg_));
+            arm_signals();
+            if (!write_pid_file()) {
+                log_.err("cli", "{}", fatal_);
+                exit_code_ = static_cast<int>(exit_code::runner);
+                break;
+            }
+        }
+    }
+    alive_ = false;
+    boost::system::error_code ec;
+    signals_.cancel(ec);
+    if (endpoint_)
+        endpoint_->stop();
+}
+
+awaitable<app::outcome> app::run_generation()
+{
+    pairs_.clear();
+    running_ = false;
+    stopping_ = false;
+    fatal_.clear();
+    if (kill_requests_ > 0)
+        co_return outcome::killed;
+
+    log_.info("runner", "creating new runner (once: {})", cfg_.once);
+    if (cfg_.consul.auth.enabled)
+        log_.warn("clients", "HTTP basic auth (-consul-auth) is not supported yet; requests are sent without it");
+    try {
+        source_client_.reset();
+        destination_client_.reset();
+        destination_client_ = transport::create_consul_client(
+            ioc_.get_executor(), client_params(cfg_.consul.address, cfg_.consul.token)
+        );
+        std::string const source_token = cfg_.source_token.empty() ? cfg_.consul.token : cfg_.source_token;
+        if (!cfg_.source_addr.empty()) {
+            source_client_ =
+                transport::create_consul_client(ioc_.get_executor(), client_params(cfg_.source_addr, source_token));
+        } else if (source_token != cfg_.consul.token) {
+            source_client_ = transport::create_consul_client(
+                ioc_.get_executor(), client_params(cfg_.consul.address, source_token)
+            );
+        }
+    } catch (const std::exception& e) {
+        fatal_ = e.what();
+        co_return outcome::failed;
+    }
+
+    // consul-replicate's self-replication guard: the local agent's DC must not be a source DC.
+    if (!cfg_.prefixes.empty()) {
+        transport::retry_params retry;
+        retry.enabled = cfg_.consul.retry.enabled;
+        retry.max_attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
+        retry.backoff = to_ms(cfg_.consul.retry.backoff);
+        retry.max_backoff = to_ms(cfg_.consul.retry.max_backoff);
+        asio::cancellation_signal cancel_self;
+        auto self_task = agent_self_with_retry(destination_client_.get(), retry);
+        std::optional<transport::consul_result<transport::agent_info>> self;
+        asio::co_spawn(
+            ioc_,
+            std::move(self_task),
+            asio::bind_cancellation_slot(
+                cancel_self.slot(),
+                [this, &self](std::exception_ptr e, transport::consul_result<transport::agent_info> r) {
+                    if (e)
+                        self.emplace(transport::consul_error{transport::errc::cancelled, 0, exception_text(e)});
+                    else
+                        self.emplace(std::move(r));
+                    notify();
+                }
+            )
+        );
+        while (!self) {
+            if (kill_requests_ > 0 || reload_requested_)
+                cancel_self.emit(asio::cancellation_type::terminal);
+            wake_.expires_at(clock::time_point::max());
+            co_await wake_.async_wait(nothrow_awaitable);
+        }
+        if (kill_requests_ > 0)
+            co_return outcome::killed;
+        if (reload_requested_)
+            co_return outcome::reload;
+        if (!*self) {
+            fatal_ = fmt::format("agent/self: {}", self->error().what());
+            co_return outcome::failed;
+        }
+        auto const& local_dc = self->value().datacenter;
+        for (auto const& spec : cfg_.prefixes) {
+            if (spec.datacenter && *spec.datacenter == local_dc) {
+                fatal_ = fmt::format("{}: local datacenter cannot be the source datacenter", prefixes::to_string(spec));
+                co_return outcome::failed;
+            }
+        }
+    }
+
+    txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
+    auto const rules = prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    auto& source = source_client_ ? *source_client_ : *destination_client_;
+    pairs_.reserve(rules.size());
+    std::uint64_t seed = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL;
+    for (auto const& rule : rules) {
+        pair_params p;
+        p.label = prefixes::to_string(rule.spec);
+        p.source_dc = rule.spec.datacenter.value_or(std::string{});
+        p.fsm.rule = rule;
+        p.fsm.guard.max_delete_percent = static_cast<unsigned>(std::clamp(cfg_.delete_guard.max_delete_percent, 0, 100));
+        p.fsm.guard.min_keys = static_cast<std::size_t>(std::max(0, cfg_.delete_guard.min_keys));
+        p.fsm.guard.allow_empty_source = cfg_.delete_guard.allow_empty_source;
+        p.fsm.guard.allow_mass_delete = cfg_.delete_guard.allow_mass_delete;
+        p.fsm.limits.max_ops = txn_limit_.max_ops;
+        p.fsm.backoff.base = cfg_.consul.retry.backoff;
+        p.fsm.backoff.max = cfg_.consul.retry.max_backoff;
+        p.fsm.backoff.attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
+        p.fsm.seed = seed++;
+        p.fsm.once = cfg_.once;
+        p.fsm.encode_checkpoint = &encode_checkpoint;
+        p.max_stale = cfg_.max_stale;
+        p.blocking_wait = tuning_.blocking_wait;
+        p.retry_enabled = cfg_.consul.retry.enabled;
+        p.dry_run = cfg_.dry_run;
+        p.destination_refresh = tuning_.destination_refresh;
+        log_.debug("watcher", "adding kv.list({})", p.label);
+        pairs_.push_back(pair_slot{
+            std::make_unique<pair_replicator>(
+                source, *destination_client_, std::move(p), txn_limit_, log_, metrics_, stdout
+            ),
+            false,
+            std::nullopt});
+    }
+    log_.info("runner", "starting");
+    for (std::size_t i = 0; i < pairs_.size(); ++i) {
+        auto task = pairs_[i].replicator->run();
+        asio::co_spawn(ioc_, std::move(task), [this, i](std::exception_ptr e, std::optional<std::string> err) {
+            pairs_[i].done = true;
+            if (e)
+                pairs_[i].error = exception_text(e);
+            else
+                pairs_[i].error = std::move(err);
+            notify();
+        });
+    }
+    running_ = true;
+
+    auto deadline = clock::time_point::max();
+    bool aborted = false;
+    for (;;) {
+        bool any_error = false;
+        bool all_done = true;
+        for (auto const& p : pairs_) {
+            any_error = any_error || (p.done && p.error);
+            all_done = all_done && p.done;
+        }
+        if (!stopping_ && (kill_requests_ > 0 || reload_requested_ || any_error)) {
+            stopping_ = true;
+            deadline = clock::now() + tuning_.stop_grace;
+            stop_pairs(false);
+        }
+        if (stopping_ && !aborted && (kill_requests_ > 1 || clock::now() >= deadline)) {
+            aborted = true;
+            stop_pairs(true);
+        }
+        if (all_done && (stopping_ || cfg_.once || !pairs_.empty()))
+            break;
+        wake_.expires_at(aborted ? clock::time_point::max() : deadline);
+        co_await wake_.async_wait(nothrow_awaitable);
+    }
+    running_ = false;
+
+    outcome result = outcome::finished;
+    if (kill_requests_ > 0) {
+        result = outcome::killed;
+    } else {
+        std::string errors;
+        for (auto const& p : pairs_) {
+            if (p.error) {
+                if (!errors.empty())
+                    errors += "; ";
+                errors += fmt::format("{}: {}", p.replicator->label(), *p.error);
+            }
+        }
+        if (!errors.empty()) {
+            fatal_ = std::move(errors);
+            result = outcome::failed;
+        } else if (reload_requested_) {
+            result = outcome::reload;
+        } else if (!cfg_.once) {
+            fatal_ = "replication stopped";
+            result = outcome::failed;
+        }
+    }
+    log_.info("runner", "stopping");
+    pairs_.clear();
+    co_return result;
+}
+
+}  // namespace kvship::replicate

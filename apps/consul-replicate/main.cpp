@@ -1,0 +1,101 @@
+// consul-replicate (kvship): parse the command line and config files as consul-replicate v0.4.0
+// does, then run the replicator until -once completes, a fatal error, or the kill signal.
+#include "app.hpp"
+
+#include <replicate/flags.hpp>
+#include <replicate/loader.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace kvship;
+using namespace kvship::replicate;
+
+void print_line(std::string_view text)
+{
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    std::fputc('\n', stderr);
+    std::fflush(stderr);
+}
+
+// Before logging is configured, errors still use consul-replicate's line format.
+void print_error(std::string_view component, std::string_view message)
+{
+    print_line(format_log_line(std::chrono::system_clock::now(), log_level::err, component, message));
+}
+
+// An optional Go duration from the environment (test and tuning knobs, not consul-replicate settings).
+template <class Duration>
+void env_duration(const char* name, Duration& out)
+{
+    char const* v = std::getenv(name);
+    if (v == nullptr || *v == '\0')
+        return;
+    auto d = parse_go_duration(v);
+    if (!d || d.value().count() < 0) {
+        print_error("cli", fmt::format("ignoring {}={:?}: not a duration", name, v));
+        return;
+    }
+    out = std::chrono::duration_cast<Duration>(d.value());
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = parse_command_line(args);
+    if (!parsed) {
+        print_line(parsed.error().message);
+        return static_cast<int>(parsed.error().code);
+    }
+    command_line cli = std::move(parsed).value();
+    for (auto const& w : cli.warnings)
+        print_line(format_log_line(std::chrono::system_clock::now(), log_level::warn, "", w));
+    if (cli.help) {
+        std::fputs(usage_text().c_str(), stderr);
+        return 0;
+    }
+
+    std::vector<std::string> warnings;
+    auto loaded = load_config(cli, process_environment(), warnings);
+    for (auto const& w : warnings)
+        print_line(format_log_line(std::chrono::system_clock::now(), log_level::warn, "", w));
+    if (!loaded) {
+        print_error("cli", loaded.error().message);
+        return static_cast<int>(loaded.error().code);
+    }
+    if (cli.version) {
+        print_line(version_text("kvship 0.1.0"));
+        return 0;
+    }
+    config cfg = std::move(loaded).value();
+
+    app_tuning tuning;
+    env_duration("KVSHIP_BLOCKING_WAIT", tuning.blocking_wait);
+    env_duration("KVSHIP_STOP_GRACE", tuning.stop_grace);
+    env_duration("KVSHIP_DESTINATION_REFRESH", tuning.destination_refresh);
+
+    {
+        logger log = make_process_logger(cfg);
+        log.info("", "consul-replicate v0.4.0 (kvship 0.1.0)");
+        for (auto const& w : lint(cfg))
+            log.warn("cli", "{}", w);
+        log.debug("runner", "final config (tokens suppressed):\n{}", redacted_summary(cfg));
+    }
+
+    int code = 0;
+    {
+        asio::io_context ioc(1);
+        app a(ioc, std::move(cli), std::move(cfg), tuning);
+        code = a.run();
+    }
+    std::fflush(stdout);
+    std::fflush(stderr);
+    return code;
+}
