@@ -364,6 +364,8 @@ TEST_CASE("bad addresses are refused at construction", "[transport][client]")
     CHECK_THROWS_AS(create_consul_client(ioc.get_executor(), {.address = "unix:///tmp/consul.sock"}),
                     std::invalid_argument);
     CHECK_THROWS_AS(create_consul_client(ioc.get_executor(), {.address = ""}), std::invalid_argument);
+    CHECK_THROWS_WITH(create_consul_client(ioc.get_executor(), {.token = "abc\r\nX-Evil: 1"}),
+                      !Catch::Contains("abc") && Catch::Contains("token"));
 }
 
 TEST_CASE("txn: committed results, rolled-back errors, op and byte limits", "[transport][client][txn]")

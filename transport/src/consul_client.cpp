@@ -42,6 +42,17 @@ std::string normalize_address(std::string address, bool& tls)
     return address;
 }
 
+// A token goes into a header line: anything outside visible ASCII could split or forge headers.
+void check_token(std::string const& token)
+{
+    for (char c : token) {
+        auto const u = static_cast<unsigned char>(c);
+        if (u < 0x21 || u > 0x7E) {
+            throw std::invalid_argument("Consul token holds a space, control or non-ASCII byte");
+        }
+    }
+}
+
 errc classify_transport_error(boost::system::error_code const& ec)
 {
     namespace ae = asio::error;
@@ -81,6 +92,7 @@ public:
           http_(std::move(ex), make_http_params(params_)),
           seed_(params_.retry.seed != 0 ? params_.retry.seed : std::random_device{}())
     {
+        check_token(params_.token);
         if (params_.tls.enabled && !params_.tls.verify) {
             log(log_level::warning, "disabling consul SSL verification");
         }

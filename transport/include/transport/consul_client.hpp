@@ -58,6 +58,8 @@ struct consul_params
     std::size_t body_limit = std::size_t{1} << 30;
     std::size_t max_idle_connections = 16;
     // Reads (list, keys, get, agent_self, datacenters) retry on is_retryable() errors; writes never.
+    // Each call starts its own backoff from retry 0, so a success resets the count (as
+    // consul-replicate does); the last error comes back when the attempts run out.
     retry_params retry{};
     client_logger log{};
 };
@@ -107,7 +109,8 @@ public:
 };
 
 // Throws std::runtime_error (naming the file, never the token) when TLS files cannot be used,
-// and std::invalid_argument for an address with an unknown scheme.
+// and std::invalid_argument for an address with an unknown scheme or a token that could not be
+// sent as a header (spaces, control or non-ASCII bytes).
 std::unique_ptr<consul_client> create_consul_client(asio::any_io_executor ex, consul_params params);
 
 }  // namespace kvship::transport
