@@ -434,6 +434,9 @@ awaitable<app::outcome> app::run_generation()
         p.fsm.guard.allow_empty_source = cfg_.delete_guard.allow_empty_source;
         p.fsm.guard.allow_mass_delete = cfg_.delete_guard.allow_mass_delete;
         p.fsm.limits.max_ops = txn_limit_.max_ops;
+        // Bytes are cut by the driver (it knows the learned limit and sends an op too big for
+        // any txn as a plain PUT), so the engine only bounds the op count and each value.
+        p.fsm.limits.max_bytes = std::size_t{1} << 40;
         p.fsm.backoff.base = cfg_.consul.retry.backoff;
         p.fsm.backoff.max = cfg_.consul.retry.max_backoff;
         p.fsm.backoff.attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));

@@ -423,15 +423,44 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
         print_batch(*b);
         co_return engine::event::batch_applied{};
     }
-    auto const& status_key = params_.fsm.rule.status_key;
+    // The FSM cuts batches by op count; bytes are cut here, against what the destination allows
+    // (learned from its 413s). One op too big for any txn (a value near 512 KiB, whose base64 is
+    // larger than the txn body limit) goes as a plain PUT, which takes the raw value. Order is
+    // kept, so the checkpoint (the last op) is still written last.
     std::size_t cap = std::max<std::size_t>(1, limit_.max_ops);
     std::size_t pos = 0;
     while (pos < b->ops.size()) {
         cap = std::min(cap, std::max<std::size_t>(1, limit_.max_ops));
-        std::size_t const n = std::min(cap, b->ops.size() - pos);
+        std::size_t bytes = engine::txn_body_overhead_bytes;
+        std::size_t end = pos;
+        while (end < b->ops.size() && end - pos < cap) {
+            std::size_t const op_bytes = engine::estimate_op_bytes(b->ops[end]);
+            if (bytes + op_bytes > limit_.max_bytes)
+                break;
+            bytes += op_bytes;
+            ++end;
+        }
+        if (end == pos) {
+            // Alone over the body limit.
+            auto const& op = b->ops[pos];
+            if (op.verb != engine::txn_verb::set)
+                co_return fail("dest_write", fmt::format("delete of {:?} does not fit in a transaction", op.key));
+            transport::put_options opts;
+            opts.flags = op.flags;
+            auto put_op = destination_.put(op.key, op.value, opts);
+            auto r = co_await guarded(&write_cancel_, std::move(put_op));
+            if (!r)
+                co_return fail(error_kind(r.error(), "dest_write"), r.error().what());
+            if (!*r)
+                co_return fail("dest_write", fmt::format("PUT {:?} answered false", op.key));
+            count_applied(*b, pos, pos + 1);
+            ++pos;
+            continue;
+        }
+        std::size_t const n = end - pos;
         std::vector<transport::txn_op> ops;
         ops.reserve(n);
-        for (std::size_t k = pos; k < pos + n; ++k)
+        for (std::size_t k = pos; k < end; ++k)
             ops.push_back(to_transport(b->ops[k]));
         auto const started = clock::now();
         std::string const local_dc;
@@ -444,12 +473,18 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
             if (e == transport::errc::too_many_operations && n > 1) {
                 std::size_t const learned = e.limit > 0 && e.limit < n ? static_cast<std::size_t>(e.limit) : n / 2;
                 limit_.max_ops = learned;
+                metrics_.add(metric::txn, labels("result", "too_large"));
                 log_.info("runner", "destination allows at most {} operations per transaction", learned);
                 continue;
             }
             if (e == transport::errc::request_too_large && n > 1) {
-                cap = n / 2;
-                log_.debug("runner", "{}: transaction body too large, splitting into {} ops", params_.label, cap);
+                if (e.limit > 0 && e.limit < limit_.max_bytes) {
+                    limit_.max_bytes = static_cast<std::size_t>(e.limit);
+                    log_.info("runner", "destination allows at most {} bytes per transaction", e.limit);
+                } else {
+                    cap = n / 2;
+                }
+                metrics_.add(metric::txn, labels("result", "too_large"));
                 continue;
             }
             metrics_.add(metric::txn, labels("result", "error"));
@@ -462,9 +497,12 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
                 if (!why.empty())
                     why += "; ";
                 auto const idx = pos + err.op_index;
-                why += fmt::format("op {} ({:?}): {}", err.op_index,
-                                   idx < b->ops.size() ? std::string_view(b->ops[idx].key) : std::string_view{},
-                                   err.what);
+                why += fmt::format(
+                    "op {} ({:?}): {}",
+                    err.op_index,
+                    idx < b->ops.size() ? std::string_view(b->ops[idx].key) : std::string_view{},
+                    err.what
+                );
                 if (why.size() > 400) {
                     why += "; ...";
                     break;
@@ -473,34 +511,43 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
             co_return fail("dest_write", fmt::format("transaction rolled back: {}", why));
         }
         metrics_.add(metric::txn, labels("result", "ok"));
-        std::size_t puts = 0;
-        std::size_t deletes = 0;
-        std::size_t bytes = 0;
-        for (std::size_t k = pos; k < pos + n; ++k) {
-            auto const& op = b->ops[k];
-            if (op.key == status_key)
-                continue;
-            if (op.verb == engine::txn_verb::set) {
-                ++puts;
-                bytes += op.value.size();
-                log_.debug("runner", "updated key {:?}", op.key);
-            } else {
-                ++deletes;
-                log_.debug("runner", "deleted {:?}", op.key);
-            }
-        }
-        metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
-        metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
-        metrics_.add(metric::bytes_written, labels(), static_cast<double>(bytes));
+        count_applied(*b, pos, end);
         log_.trace("runner", "{}: txn {}/{} ops={} took_ms={}", params_.label, number + 1, count, n, took_ms);
-        if (known_)
-            pending_.insert(pending_.end(), b->ops.begin() + static_cast<std::ptrdiff_t>(pos),
-                            b->ops.begin() + static_cast<std::ptrdiff_t>(pos + n));
-        pos += n;
+        pos = end;
     }
     status_.failing = false;
     failures_ = 0;
     co_return engine::event::batch_applied{};
+}
+
+void pair_replicator::count_applied(const engine::batch& b, std::size_t from, std::size_t to)
+{
+    auto const& status_key = params_.fsm.rule.status_key;
+    std::size_t puts = 0;
+    std::size_t deletes = 0;
+    std::size_t bytes = 0;
+    for (std::size_t k = from; k < to; ++k) {
+        auto const& op = b.ops[k];
+        if (op.key == status_key)
+            continue;
+        if (op.verb == engine::txn_verb::set) {
+            ++puts;
+            bytes += op.value.size();
+            log_.debug("runner", "updated key {:?}", op.key);
+        } else {
+            ++deletes;
+            log_.debug("runner", "deleted {:?}", op.key);
+        }
+    }
+    metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
+    metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
+    metrics_.add(metric::bytes_written, labels(), static_cast<double>(bytes));
+    if (known_)
+        pending_.insert(
+            pending_.end(),
+            b.ops.begin() + static_cast<std::ptrdiff_t>(from),
+            b.ops.begin() + static_cast<std::ptrdiff_t>(to)
+        );
 }
 
 awaitable<engine::replicator_event> pair_replicator::sleep(std::chrono::nanoseconds delay)

@@ -42,6 +42,7 @@ struct pair_params
 struct txn_limit
 {
     std::size_t max_ops = 128;
+    std::size_t max_bytes = 512 * 1024;  // txn_max_req_len
 };
 
 // What /readyz and the logs need to know about a pair.
@@ -91,6 +92,7 @@ private:
     engine::replicator_event fail(std::string_view kind, std::string what);
     void on_report(const engine::round_report& r);
     void print_batch(const engine::batch& b) const;
+    void count_applied(const engine::batch& b, std::size_t from, std::size_t to);
     void merge_pending();
     label_set labels() const { return {{"pair", params_.label}}; }
     label_set labels(std::string_view k, std::string_view v) const

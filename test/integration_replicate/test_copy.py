@@ -1,0 +1,175 @@
+"""consul-replicate -once: initial copy, renaming, excludes, flags, binary and 512 KiB values, the
+checkpoint record, resume without re-copy, the learned txn op limit, -dry-run."""
+import hashlib
+import json
+import os
+
+import harness as h
+
+
+def load_source(src):
+    h.put(src, "app/a", b"alpha")
+    h.put(src, "app/b/c", b"nested", flags=42)
+    h.put(src, "app/empty", b"")
+    h.put(src, "app/private/secret", b"do not copy")
+    h.put(src, "app/privateer", b"also excluded (string prefix)")
+    h.put(src, "application", b"string prefix: copied too")
+    h.put(src, "other/x", b"not under the prefix")
+    h.put(src, "app/bin", bytes(range(256)) * 4)
+
+
+def test_initial_copy(ctx):
+    with ctx.federation() as p:
+        load_source(p.src)
+        rc, err, _ = ctx.once(p, ["-prefix", "app@dc1:backup", "-exclude", "app/private"])
+        assert rc == 0, err
+        want = h.mapped(h.dump(p.src), "app", "backup", ["app/private"])
+        got = h.dump(p.dst)
+        assert got == want, "destination differs:\n%r\n%r" % (got, want)
+        assert "backuplication" in got and "backup/b/c" in got and got["backup/b/c"][1] == 42
+        assert "backup/private/secret" not in got and "backupprivateer" not in got
+
+
+def test_checkpoint_record(ctx):
+    with ctx.federation() as p:
+        load_source(p.src)
+        rc, err, _ = ctx.once(p, ["-prefix", "app@dc1:backup"])
+        assert rc == 0, err
+        key = "%s/%s" % (h.STATUS_DIR, hashlib.md5(b"app-backup").hexdigest())
+        raw = h.status_record(p.dst, key)
+        assert raw is not None, "no status key %s" % key
+        idx = p.src.index("/v1/kv/app?recurse")
+        want = '{\n  "LastReplicated": %d,\n  "Source": "app",\n  "Destination": "backup"\n}' % idx
+        assert raw.decode() == want, "status record %r, want %r" % (raw, want)
+
+
+def test_same_name_default_destination(ctx):
+    with ctx.federation() as p:
+        load_source(p.src)
+        rc, err, _ = ctx.once(p, ["-prefix", "/app/@dc1"])
+        assert rc == 0, err
+        want = h.mapped(h.dump(p.src), "app/", "app/")
+        assert h.dump(p.dst) == want
+
+
+def test_big_and_binary_values(ctx):
+    with ctx.federation() as p:
+        big = os.urandom(512 * 1024)
+        h.put(p.src, "big/max", big)
+        h.put(p.src, "big/almost", os.urandom(400 * 1024), flags=7)
+        h.put(p.src, "big/zeros", b"\x00" * 1000)
+        h.put(p.src, "big/utf8", "ключ→値".encode())
+        h.txn_put(p.src, {"big/many/%04d" % i: os.urandom(3000) for i in range(300)})
+        rc, err, _ = ctx.once(p, ["-prefix", "big/@dc1:copy/"])
+        assert rc == 0, err
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "big/", "copy/")
+
+
+def test_restart_does_not_recopy(ctx):
+    with ctx.federation() as p:
+        h.txn_put(p.src, {"r/%03d" % i: b"x%d" % i for i in range(500)})
+        args = ["-prefix", "r/@dc1:d/"]
+        rc, err, _ = ctx.once(p, args)
+        assert rc == 0, err
+        p.dst.admin("PUT", "stats/reset")
+        rc, err, _ = ctx.once(p, args)
+        assert rc == 0, err
+        st = h.stats(p.dst)
+        assert h.route_requests(st, "PUT /v1/txn") == 0, "second run wrote: %r" % st["by_route"]
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "r/", "d/")
+        # a change since: only that key travels
+        h.put(p.src, "r/007", b"changed")
+        p.dst.admin("PUT", "stats/reset")
+        rc, err, _ = ctx.once(p, args)
+        assert rc == 0, err
+        st = h.stats(p.dst)
+        assert h.route_requests(st, "PUT /v1/txn") == 1, st["by_route"]
+        assert st["by_route"]["PUT /v1/txn"]["bytes_in"] < 4000, st["by_route"]
+        assert h.dump(p.dst)["d/007"] == (b"changed", 0)
+
+
+def test_learns_txn_op_limit(ctx):
+    with ctx.federation(dst_args=["-txn-max-ops", "64"]) as p:
+        h.txn_put(p.src, {"l/%04d" % i: b"v" for i in range(1000)})
+        rc, err, _ = ctx.once(p, ["-prefix", "l/@dc1", "-log-level", "info"])
+        assert rc == 0, err
+        assert "at most 64 operations per transaction" in err, err
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "l/", "l/")
+
+
+def test_txn_max_ops_flag(ctx):
+    with ctx.federation(dst_args=["-txn-max-ops", "64"]) as p:
+        h.txn_put(p.src, {"l/%04d" % i: b"v" for i in range(200)})
+        rc, err, _ = ctx.once(p, ["-prefix", "l/@dc1", "-txn-max-ops", "50"])
+        assert rc == 0, err
+        st = h.stats(p.dst)
+        assert h.route_requests(st, "PUT /v1/txn") == 5, st["by_route"]  # 200 puts + checkpoint in 50s
+        assert st["by_status"].get("413", 0) == 0
+
+
+def test_dry_run(ctx):
+    with ctx.federation() as p:
+        load_source(p.src)
+        h.put(p.dst, "backup/stale", b"only at the destination")
+        rc, err, out = ctx.once(p, ["-prefix", "app@dc1:backup", "-dry-run"])
+        assert rc == 0, err
+        assert 'put "backup/a"' in out and 'delete "backup/stale"' in out, out
+        assert h.dump(p.dst, with_status=True) == {"backup/stale": (b"only at the destination", 0)}
+        st = h.stats(p.dst)
+        assert h.route_requests(st, "PUT /v1/txn") == 0
+
+
+def test_multiple_prefixes(ctx):
+    with ctx.federation() as p:
+        load_source(p.src)
+        h.put(p.src, "other/y", b"y")
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1:one/", "-prefix", "other/@dc1:two/",
+                                  "-prefix", "app/b/@dc1:three/"])
+        assert rc == 0, err
+        src = h.dump(p.src)
+        want = {}
+        for s, d in (("app/", "one/"), ("other/", "two/"), ("app/b/", "three/")):
+            want.update(h.mapped(src, s, d))
+        assert h.dump(p.dst) == want
+
+
+def test_config_file(ctx):
+    with ctx.federation() as p:
+        load_source(p.src)
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kvship-cr-%d.json" % os.getpid())
+        with open(path, "w") as f:
+            json.dump({"consul": {"address": p.dst.addr},
+                       "prefix": [{"source": "app", "datacenter": "dc1", "destination": "cfg"}],
+                       "exclude": [{"source": "app/private"}]}, f)
+        try:
+            r = h.run_once(ctx.replicate_bin, ["-config", path])
+            assert r[0] == 0, r[1]
+        finally:
+            os.unlink(path)
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "app", "cfg", ["app/private"])
+
+
+def test_env_address(ctx):
+    with ctx.federation() as p:
+        load_source(p.src)
+        rc, err, _ = h.run_once(ctx.replicate_bin, ["-prefix", "app@dc1:e"], env={"CONSUL_HTTP_ADDR": p.dst.addr})
+        assert rc == 0, err
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "app", "e")
+
+
+CASES = {f.__name__[5:]: f for f in [
+    test_initial_copy,
+    test_checkpoint_record,
+    test_same_name_default_destination,
+    test_big_and_binary_values,
+    test_restart_does_not_recopy,
+    test_learns_txn_op_limit,
+    test_txn_max_ops_flag,
+    test_dry_run,
+    test_multiple_prefixes,
+    test_config_file,
+    test_env_address,
+]}
+
+if __name__ == "__main__":
+    h.main(CASES)
