@@ -578,14 +578,18 @@ void pair_replicator::on_report(const engine::round_report& r)
         ok = false;
         metrics_.add(metric::guard_trips, labels("guard", engine::to_string(r.refused->reason)));
         metrics_.set(metric::paused, l, 1);
-        if (!status_.paused || log_.enabled(log_level::debug))
+        // Once per distinct refusal: a daemon re-plans on every source change.
+        auto const text = fmt::format("{}", *r.refused);
+        if (!status_.paused || text != last_refusal_ || log_.enabled(log_level::debug))
             log_.err("runner", "{}: delete guard refused {} of {} destination keys: {}", params_.label,
                      r.refused->deletes, r.refused->destination_keys, r.refused->message);
         status_.paused = true;
+        last_refusal_ = text;
     } else {
         if (status_.paused)
             log_.info("runner", "{}: delete guard released", params_.label);
         status_.paused = false;
+        last_refusal_.clear();
         metrics_.set(metric::paused, l, 0);
     }
     if (r.batch_err) {

@@ -130,6 +130,7 @@ private:
     bool last_round_ok_ = false;
     unsigned failures_ = 0;
     std::string last_failure_;
+    std::string last_refusal_;
     bool first_read_ = true;
 };
 
