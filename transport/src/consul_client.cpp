@@ -416,6 +416,7 @@ private:
         }
         auto& [meta, res] = *r;
         kv_listing out{meta.index, meta.known_leader, meta.last_contact, {}};
+        out.results_filtered = meta.results_filtered;
         if (res.result_int() == 200) {
             auto entries = decode_kv_entries(std::move(res.body()));
             if (!entries) {

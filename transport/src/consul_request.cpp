@@ -169,6 +169,9 @@ consul_result<query_meta> parse_query_meta(boost::beast::http::fields const& hea
                                               body_excerpt(leader->value(), 40))};
     }
 
+    auto const filtered = headers.find("X-Consul-Results-Filtered-By-ACLs");
+    meta.results_filtered = filtered != headers.end() && filtered->value() == "true";
+
     auto const contact = headers.find("X-Consul-LastContact");
     if (contact != headers.end()) {
         std::uint64_t ms = 0;

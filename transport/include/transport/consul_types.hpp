@@ -33,6 +33,8 @@ struct query_meta
     std::uint64_t index = 0;
     bool known_leader = true;
     std::chrono::milliseconds last_contact{0};
+    // X-Consul-Results-Filtered-By-ACLs: true: the token could not read some matching entries.
+    bool results_filtered = false;
 
     bool operator==(query_meta const&) const = default;
 };
@@ -44,6 +46,8 @@ struct kv_listing
     bool known_leader = true;
     std::chrono::milliseconds last_contact{0};
     std::vector<kv_entry> entries{};
+    // ACLs hid some entries (X-Consul-Results-Filtered-By-ACLs): the listing is partial.
+    bool results_filtered = false;
 };
 
 struct key_listing
