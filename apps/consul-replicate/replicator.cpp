@@ -278,6 +278,18 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
             co_return engine::event::stop{};
         co_return fail(error_kind(r.error(), "source_read"), r.error().what());
     }
+    if (r->results_filtered) {
+        // A partial listing must never drive deletes: the keys the token cannot see would go.
+        co_return fail(
+            "acl_denied",
+            fmt::format(
+                "GET /v1/kv/{}?recurse&dc={}: the listing was filtered by ACLs (X-Consul-Results-Filtered-By-ACLs): "
+                "the token cannot read every key under the source prefix",
+                prefix,
+                q.dc
+            )
+        );
+    }
     metrics_.set(metric::source_known_leader, labels(), r->known_leader ? 1 : 0);
     metrics_.set(metric::source_last_contact, labels(),
                  std::chrono::duration<double>(r->last_contact).count());

@@ -1,0 +1,173 @@
+"""Safety and the command line: a source token that cannot read the prefix deletes nothing, SIGKILL
+mid-copy converges after a restart, -source-addr / -source-token, the self-replication guard, and
+exit codes with messages that name the problem."""
+import os
+import signal
+import time
+
+import harness as h
+
+NO_RETRY = ["-consul-retry-attempts", "1", "-consul-retry-backoff", "10ms", "-consul-retry-max-backoff", "10ms"]
+ROOT = "root-token"
+
+
+def acl_federation(ctx):
+    return ctx.federation(src_args=["-acl-default-policy", "deny", "-acl-master-token", ROOT])
+
+
+def make_weak_token(sim):
+    hdr = {"X-Consul-Token": ROOT}
+    sim.json("PUT", "/v1/acl/policy", {"Name": "other-only", "Rules": 'key_prefix "other/" { policy = "read" }'},
+             headers=hdr)
+    sim.json("PUT", "/v1/acl/token", {"Description": "cannot read app/", "Policies": [{"Name": "other-only"}],
+                                      "SecretID": "weak-token"}, headers=hdr)
+    return "weak-token"
+
+
+def test_unreadable_source_deletes_nothing(ctx):
+    with acl_federation(ctx) as p:
+        for i in range(20):
+            h.put(p.src, "app/%02d" % i, b"secret %d" % i, token=ROOT)
+        weak = make_weak_token(p.src)
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1", "-consul-token", ROOT])
+        assert rc == 0, err
+        before = h.dump(p.dst)
+        assert len(before) == 20
+        # a token that cannot read the prefix: the listing comes back filtered
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1", "-consul-token", weak] + NO_RETRY)
+        assert rc == 14, "exit %s:\n%s" % (rc, err)
+        assert "filtered by ACLs" in err, err
+        assert weak not in err, "the token leaked into the log"
+        assert h.dump(p.dst) == before
+        # no token at all: an empty (not filtered-marked) listing; the delete guard holds
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1"] + NO_RETRY)
+        assert rc == 14, "exit %s:\n%s" % (rc, err)
+        assert "[ERR]" in err and "guard" in err, err
+        assert h.dump(p.dst) == before
+        # the daemon keeps refusing, never deletes
+        with ctx.replicator(p, ["-prefix", "app/@dc1", "-consul-token", weak, "-consul-retry-attempts", "0",
+                                "-consul-retry-backoff", "50ms", "-consul-retry-max-backoff", "200ms"]) as r:
+            r.wait_log("retry attempt")
+            time.sleep(1)
+            assert r.running()
+            assert h.dump(p.dst) == before
+
+
+def test_source_token(ctx):
+    with acl_federation(ctx) as p:
+        for i in range(5):
+            h.put(p.src, "app/%d" % i, b"v", token=ROOT)
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1", "-consul-token", "dest-only", "-source-token", ROOT])
+        assert rc == 0, err
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src, token=ROOT), "app/", "app/")
+
+
+def test_source_addr(ctx):
+    with ctx.federation() as p:
+        for i in range(5):
+            h.put(p.src, "app/%d" % i, b"v")
+        p.dst.admin("PUT", "wan/dc1/cut")  # no WAN: the source must be read from its own address
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1", "-source-addr", p.src.addr])
+        assert rc == 0, err
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "app/", "app/")
+
+
+def test_sigkill_mid_copy_converges(ctx):
+    with ctx.federation(dst_args=["-commit-latency", "20ms"]) as p:
+        n = 20000
+        h.txn_put(p.src, {"big/%05d" % i: b"value %d" % i for i in range(n)})
+        r = ctx.replicator(p, ["-prefix", "big/@dc1:copy/", "-once"])
+        h.wait_for(lambda: len(h.dump(p.dst, "copy/")) > 0, timeout=30, what="a first batch")
+        r.proc.send_signal(signal.SIGKILL)
+        r.wait(10)
+        partial = len(h.dump(p.dst, "copy/"))
+        assert 0 < partial < n, "expected a partial copy, got %d keys" % partial
+        assert h.dump(p.dst, "service/") == {}, "no checkpoint before the copy is complete"
+        rc, err, _ = ctx.once(p, ["-prefix", "big/@dc1:copy/"], timeout=120)
+        assert rc == 0, err
+        assert h.dump(p.dst, "copy/") == h.mapped(h.dump(p.src), "big/", "copy/")
+
+
+def test_self_replication_guard(ctx):
+    with ctx.federation() as p:
+        h.put(p.dst, "app/x", b"v")
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc2:copy/"])
+        assert rc == 14, err
+        assert "local datacenter cannot be the source datacenter" in err, err
+
+
+def test_unknown_datacenter(ctx):
+    with ctx.federation() as p:
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc9"] + NO_RETRY)
+        assert rc == 14, err
+        assert "No path to datacenter" in err or "no_path" in err.lower(), err
+
+
+def test_unreachable_agent(ctx):
+    rc, err, _ = h.run_once(ctx.replicate_bin, ["-consul-addr", "127.0.0.1:1", "-prefix", "app@dc1"] + NO_RETRY)
+    assert rc == 14, err
+    assert "[ERR]" in err, err
+
+
+def test_token_never_logged(ctx):
+    with ctx.federation() as p:
+        h.put(p.src, "app/a", b"v")
+        token = "s3cr3t-t0ken-value"
+        p.dst.admin("PUT", "fault", {"path_prefix": "/v1/txn", "count": 1, "status": 500, "body": "boom"})
+        rc, err, out = ctx.once(p, ["-prefix", "app/@dc1", "-consul-token", token, "-log-level", "trace",
+                                    "-consul-retry-backoff", "10ms"])
+        assert rc == 0, err
+        assert token not in err and token not in out
+        assert "boom" in err  # the failure was logged, without the token
+
+
+def test_bad_command_lines(ctx):
+    cases = [
+        (["-foo"], 13, "flag provided but not defined: -foo"),
+        (["-prefix", "app"], 13, "missing datacenter"),
+        (["-prefix", "app@dc1", "extra"], 13, "extra argument"),
+        (["-config", "/nonexistent/kvship.json"], 15, "missing file/folder"),
+        (["-log-level", "loud", "-prefix", "app@dc1"], 15, "invalid log level"),
+        (["-once"], 15, "prefix"),
+    ]
+    for args, code, text in cases:
+        rc, err, _ = h.run_once(ctx.replicate_bin, args) if "-once" not in args else \
+            h.run_once(ctx.replicate_bin, [a for a in args if a != "-once"])
+        assert rc == code, "%r: exit %s, want %s:\n%s" % (args, rc, code, err)
+        assert text in err, "%r: %r not in:\n%s" % (args, text, err)
+
+
+def test_bad_config_file(ctx):
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kvship-cr-bad-%d.json" % os.getpid())
+    with open(path, "w") as f:
+        f.write('{"prefix": ["app@dc1"], "bogus_key": 1}')
+    try:
+        rc, err, _ = h.run_once(ctx.replicate_bin, ["-config", path])
+    finally:
+        os.unlink(path)
+    assert rc == 15, err
+    assert "bogus_key" in err, err
+
+
+def test_version(ctx):
+    r = h.Replicator(ctx.replicate_bin, ["-v"])
+    assert r.wait(10) == 0
+    assert "consul-replicate v0.4.0" in r.log(), r.log()
+
+
+CASES = {f.__name__[5:]: f for f in [
+    test_unreadable_source_deletes_nothing,
+    test_source_token,
+    test_source_addr,
+    test_sigkill_mid_copy_converges,
+    test_self_replication_guard,
+    test_unknown_datacenter,
+    test_unreachable_agent,
+    test_token_never_logged,
+    test_bad_command_lines,
+    test_bad_config_file,
+    test_version,
+]}
+
+if __name__ == "__main__":
+    h.main(CASES)
