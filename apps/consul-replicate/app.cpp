@@ -445,6 +445,10 @@ awaitable<app::outcome> app::run_generation()
         p.fsm.encode_checkpoint = &encode_checkpoint;
         p.max_stale = cfg_.max_stale;
         p.blocking_wait = tuning_.blocking_wait;
+        if (cfg_.wait.enabled()) {
+            p.wait_min = cfg_.wait.min;
+            p.wait_max = cfg_.wait.max;
+        }
         p.retry_enabled = cfg_.consul.retry.enabled;
         p.dry_run = cfg_.dry_run;
         p.destination_refresh = tuning_.destination_refresh;

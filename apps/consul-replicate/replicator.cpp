@@ -290,6 +290,39 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
             )
         );
     }
+    if (index > 0 && r->index > index && params_.wait_min.count() > 0 && params_.wait_max.count() > 0) {
+        // -wait min:max (consul-replicate's quiescence): keep reading while changes keep coming, until
+        // the source has been quiet for `min` or `max` has passed since the first change.
+        log_.info("runner", "{}: quiescence timers starting", params_.label);
+        auto const max_deadline = clock::now() + params_.wait_max;
+        for (;;) {
+            auto const now = clock::now();
+            if (now >= max_deadline) {
+                log_.info("runner", "{}: quiescence maxTimer fired", params_.label);
+                break;
+            }
+            auto const until = std::min(now + params_.wait_min, max_deadline);
+            transport::query_options quiet = q;
+            quiet.index = r->index;
+            quiet.wait = std::max(
+                std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(until - now)
+            );
+            auto quiet_op = source_.list(prefix, quiet);
+            auto more = co_await guarded(&read_cancel_, std::move(quiet_op));
+            if (stopping_)
+                co_return engine::event::stop{};
+            if (!more || more->results_filtered)
+                break;  // act on what was read; the next read reports the problem
+            if (more->index == r->index) {
+                log_.info("runner", "{}: quiescence minTimer fired", params_.label);
+                break;
+            }
+            bool const reset = more->index < r->index;
+            r = std::move(more);
+            if (reset)
+                break;
+        }
+    }
     metrics_.set(metric::source_known_leader, labels(), r->known_leader ? 1 : 0);
     metrics_.set(metric::source_last_contact, labels(),
                  std::chrono::duration<double>(r->last_contact).count());

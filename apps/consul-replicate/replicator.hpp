@@ -30,6 +30,9 @@ struct pair_params
     std::string source_dc;  // ?dc= on source reads (empty: the agent's own DC)
     std::chrono::nanoseconds max_stale{0};  // 0: consistent reads; else ?stale, re-read if older
     std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};
+    // -wait min:max quiescence; both 0 = off (every change starts a round at once).
+    std::chrono::nanoseconds wait_min{0};
+    std::chrono::nanoseconds wait_max{0};
     bool retry_enabled = true;  // -consul-retry=false: the first failure ends the pair
     bool dry_run = false;       // print the batches, send nothing
     // The destination listing is re-read at least this often (else the known state is reused),

@@ -220,7 +220,39 @@ def test_guard_blocks_mass_delete(ctx):
             assert r.running()
 
 
+def test_quiescence(ctx):
+    with ctx.federation() as p:
+        h.put(p.src, "app/a", b"0")
+        with ctx.replicator(p, ["-prefix", "app/@dc1", "-wait", "300ms:3s", "-log-level", "info"]) as r:
+            wait_converged(p, "app/", "app/")
+            p.dst.admin("PUT", "stats/reset")
+            for i in range(10):                 # a burst, 100 ms apart: one round at the end
+                h.put(p.src, "app/q%d" % i, b"v")
+                time.sleep(0.1)
+            wait_converged(p, "app/", "app/")
+            r.wait_log("quiescence minTimer fired")
+            st = h.stats(p.dst)
+            assert h.route_requests(st, "PUT /v1/txn") <= 2, st["by_route"]
+
+
+def test_source_faults_retried(ctx):
+    with ctx.federation() as p:
+        for i in range(10):
+            h.put(p.src, "app/%d" % i, b"v")
+        args = ["-prefix", "app/@dc1:copy/", "-consul-retry-backoff", "20ms", "-log-level", "info"]
+        with ctx.replicator(p, args) as r:
+            wait_converged(p, "app/", "copy/")
+            p.dst.admin("PUT", "fault", {"path_prefix": "/v1/kv/app", "method": "GET", "count": 2,
+                                         "status": 500, "body": "injected"})
+            h.put(p.src, "app/x", b"after the faults")
+            wait_converged(p, "app/", "copy/")
+            r.wait_log("injected")
+            assert r.running()
+
+
 CASES = {f.__name__[5:]: f for f in [
+    test_quiescence,
+    test_source_faults_retried,
     test_changes_arrive,
     test_excludes_both_ways,
     test_index_backwards_resync,

@@ -155,7 +155,32 @@ def test_version(ctx):
     assert "consul-replicate v0.4.0" in r.log(), r.log()
 
 
+def test_bad_source_answers_delete_nothing(ctx):
+    """5xx, a truncated body, malformed JSON, 403: errors, never an empty listing."""
+    faults = [
+        {"status": 500, "body": "No cluster leader"},
+        {"drop_after_bytes": 150},
+        {"status": 200, "body": "[{\"Key\": "},
+        {"status": 403, "body": "Permission denied"},
+        {"status": 200, "body": "[]"},
+    ]
+    with ctx.federation() as p:
+        for i in range(20):
+            h.put(p.src, "app/%02d" % i, b"v")
+        rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1"])
+        assert rc == 0, err
+        before = h.dump(p.dst)
+        for fault in faults:
+            f = dict(fault, path_prefix="/v1/kv/app", method="GET")
+            p.dst.admin("PUT", "fault", f)
+            rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1"] + NO_RETRY)
+            p.dst.admin("DELETE", "faults")
+            assert rc == 14, "fault %r: exit %s\n%s" % (fault, rc, err)
+            assert h.dump(p.dst) == before, "fault %r changed the destination" % fault
+
+
 CASES = {f.__name__[5:]: f for f in [
+    test_bad_source_answers_delete_nothing,
     test_unreadable_source_deletes_nothing,
     test_source_token,
     test_source_addr,
