@@ -33,6 +33,11 @@ def main():
             if not sim.running():
                 print("consul-kvsim %s died:\n%s" % (dc, sim.log()))
                 failed = True
+                continue
+            rc = sim.stop()
+            if rc != 0:
+                print("consul-kvsim %s exited with %s after SIGTERM:\n%s" % (dc, rc, sim.log()))
+                failed = True
     return 1 if failed else 0
 
 

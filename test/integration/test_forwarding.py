@@ -24,7 +24,12 @@ class Forwarding(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.fed.__exit__(None, None, None)
+        try:
+            for sim in (cls.dc1, cls.dc2):
+                rc = sim.stop()
+                assert rc == 0, "%s exited with %s:\n%s" % (sim.dc, rc, sim.log())
+        finally:
+            cls.fed.__exit__(None, None, None)
 
     def tearDown(self):
         self.dc1.admin("PUT", "wan/dc2/restore")
