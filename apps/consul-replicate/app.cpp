@@ -433,9 +433,10 @@ awaitable<app::outcome> app::run_generation()
         p.fsm.guard.min_keys = static_cast<std::size_t>(std::max(0, cfg_.delete_guard.min_keys));
         p.fsm.guard.allow_empty_source = cfg_.delete_guard.allow_empty_source;
         p.fsm.guard.allow_mass_delete = cfg_.delete_guard.allow_mass_delete;
-        p.fsm.limits.max_ops = txn_limit_.max_ops;
-        // Bytes are cut by the driver (it knows the learned limit and sends an op too big for
-        // any txn as a plain PUT), so the engine only bounds the op count and each value.
+        // The driver cuts each engine batch into txns by the learned op and byte limits and keeps
+        // several in flight (the checkpoint's txn last), so one engine batch per round keeps the
+        // pipeline full; the engine still checks every value against Consul's 512 KiB.
+        p.fsm.limits.max_ops = std::size_t{1} << 30;
         p.fsm.limits.max_bytes = std::size_t{1} << 40;
         p.fsm.backoff.base = cfg_.consul.retry.backoff;
         p.fsm.backoff.max = cfg_.consul.retry.max_backoff;

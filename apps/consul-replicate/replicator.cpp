@@ -7,6 +7,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <utility>
 
 namespace kvship::replicate {
@@ -122,7 +123,8 @@ pair_replicator::pair_replicator(
       limit_(limit),
       log_(log),
       metrics_(metrics),
-      plan_out_(plan_out)
+      plan_out_(plan_out),
+      write_cancel_(std::max<std::size_t>(1, params_.write_window))
 {
     auto const l = labels();
     metrics_.set(metric::paused, l, 0);
@@ -158,7 +160,8 @@ void pair_replicator::request_stop()
 void pair_replicator::abort()
 {
     request_stop();
-    write_cancel_.emit(asio::cancellation_type::terminal);
+    for (auto& sig : write_cancel_)
+        sig.emit(asio::cancellation_type::terminal);
 }
 
 awaitable<std::optional<std::string>> pair_replicator::run()
@@ -458,6 +461,95 @@ void pair_replicator::print_batch(const engine::batch& b) const
     std::fflush(plan_out_);
 }
 
+std::vector<pair_replicator::chunk> pair_replicator::make_chunks(
+    const engine::batch& b,
+    std::size_t from,
+    std::size_t to
+) const
+{
+    // Greedy: as many ops as the learned op and byte limits allow. One op too big for any txn (a
+    // value near 512 KiB, whose base64 is larger than the txn body limit) goes as a plain PUT,
+    // which takes the raw value.
+    std::vector<chunk> out;
+    std::size_t const cap = std::max<std::size_t>(1, limit_.max_ops);
+    std::size_t pos = from;
+    while (pos < to) {
+        std::size_t bytes = engine::txn_body_overhead_bytes;
+        std::size_t end = pos;
+        while (end < to && end - pos < cap) {
+            std::size_t const op_bytes = engine::estimate_op_bytes(b.ops[end]);
+            if (bytes + op_bytes > limit_.max_bytes)
+                break;
+            bytes += op_bytes;
+            ++end;
+        }
+        if (end == pos) {
+            out.push_back(chunk{pos, pos + 1, true});
+            ++pos;
+        } else {
+            out.push_back(chunk{pos, end, false});
+            pos = end;
+        }
+    }
+    return out;
+}
+
+awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engine::batch* b, chunk c)
+{
+    chunk_outcome out;
+    out.c = c;
+    auto const started = clock::now();
+    if (c.plain_put) {
+        auto const& op = b->ops[c.from];
+        if (op.verb != engine::txn_verb::set) {
+            out.error = transport::consul_error{
+                transport::make_error_code(transport::errc::request_too_large),
+                0,
+                fmt::format("delete of {:?} does not fit in a transaction", op.key)};
+            co_return out;
+        }
+        transport::put_options opts;
+        opts.flags = op.flags;
+        auto put_op = destination_.put(op.key, op.value, opts);
+        auto r = co_await std::move(put_op);
+        if (!r)
+            out.error = r.error();
+        else if (!*r)
+            out.rolled_back = fmt::format("PUT {:?} answered false", op.key);
+    } else {
+        std::vector<transport::txn_op> ops;
+        ops.reserve(c.to - c.from);
+        for (std::size_t k = c.from; k < c.to; ++k)
+            ops.push_back(to_transport(b->ops[k]));
+        std::string const local_dc;
+        auto txn_op = destination_.txn(std::move(ops), local_dc);
+        auto r = co_await std::move(txn_op);
+        if (!r) {
+            out.error = r.error();
+        } else if (!r->committed) {
+            std::string why;
+            for (auto const& err : r->errors) {
+                if (!why.empty())
+                    why += "; ";
+                auto const idx = c.from + err.op_index;
+                why += fmt::format(
+                    "op {} ({:?}): {}",
+                    err.op_index,
+                    idx < c.to ? std::string_view(b->ops[idx].key) : std::string_view{},
+                    err.what
+                );
+                if (why.size() > 400) {
+                    why += "; ...";
+                    break;
+                }
+            }
+            out.rolled_back = fmt::format("transaction rolled back: {}", why);
+        }
+    }
+    out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
+    co_return out;
+}
+
 awaitable<engine::replicator_event> pair_replicator::apply_batch(
     const engine::batch* b,
     std::size_t number,
@@ -468,98 +560,122 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
         print_batch(*b);
         co_return engine::event::batch_applied{};
     }
-    // The FSM cuts batches by op count; bytes are cut here, against what the destination allows
-    // (learned from its 413s). One op too big for any txn (a value near 512 KiB, whose base64 is
-    // larger than the txn body limit) goes as a plain PUT, which takes the raw value. Order is
-    // kept, so the checkpoint (the last op) is still written last.
-    std::size_t cap = std::max<std::size_t>(1, limit_.max_ops);
-    std::size_t pos = 0;
-    while (pos < b->ops.size()) {
-        cap = std::min(cap, std::max<std::size_t>(1, limit_.max_ops));
-        std::size_t bytes = engine::txn_body_overhead_bytes;
-        std::size_t end = pos;
-        while (end < b->ops.size() && end - pos < cap) {
-            std::size_t const op_bytes = engine::estimate_op_bytes(b->ops[end]);
-            if (bytes + op_bytes > limit_.max_bytes)
+    // Up to write_window chunks in flight at once (order among data ops does not matter: each
+    // key appears once in a round). The chunk that holds the checkpoint (the batch's last op) is
+    // sent only after every other chunk has committed, so the checkpoint never gets ahead of the
+    // data.
+    std::size_t const n_ops = b->ops.size();
+    auto plan = make_chunks(*b, 0, n_ops);
+    std::deque<chunk> todo(plan.begin(), plan.end());
+    std::vector<chunk_outcome> finished;
+    std::vector<bool> slot_busy(write_cancel_.size(), false);
+    std::size_t in_flight = 0;
+    std::optional<std::pair<std::string, std::string>> failure;  // (kind, what)
+    std::size_t sent = 0;
+    auto ex = co_await asio::this_coro::executor;
+    if (!apply_wake_)
+        apply_wake_.emplace(ex);
+
+    for (;;) {
+        while (!failure && !stopping_ && !todo.empty() && in_flight < write_cancel_.size()) {
+            chunk const c = todo.front();
+            bool const holds_checkpoint = b->carries_checkpoint && c.to == n_ops;
+            if (holds_checkpoint && (in_flight > 0 || todo.size() > 1))
                 break;
-            bytes += op_bytes;
-            ++end;
+            todo.pop_front();
+            std::size_t slot = 0;
+            while (slot_busy[slot])
+                ++slot;
+            slot_busy[slot] = true;
+            ++in_flight;
+            ++sent;
+            auto task = send_chunk(b, c);
+            asio::co_spawn(
+                ex,
+                std::move(task),
+                asio::bind_cancellation_slot(
+                    write_cancel_[slot].slot(),
+                    [this, &finished, &slot_busy, &in_flight, slot](std::exception_ptr e, chunk_outcome o) {
+                        if (e)
+                            o.error = transport::consul_error{
+                                transport::make_error_code(transport::errc::cancelled), 0, "txn task failed"};
+                        slot_busy[slot] = false;
+                        --in_flight;
+                        finished.push_back(std::move(o));
+                        apply_wake_->cancel();
+                    }
+                )
+            );
         }
-        if (end == pos) {
-            // Alone over the body limit.
-            auto const& op = b->ops[pos];
-            if (op.verb != engine::txn_verb::set)
-                co_return fail("dest_write", fmt::format("delete of {:?} does not fit in a transaction", op.key));
-            transport::put_options opts;
-            opts.flags = op.flags;
-            auto put_op = destination_.put(op.key, op.value, opts);
-            auto r = co_await guarded(&write_cancel_, std::move(put_op));
-            if (!r)
-                co_return fail(error_kind(r.error(), "dest_write"), r.error().what());
-            if (!*r)
-                co_return fail("dest_write", fmt::format("PUT {:?} answered false", op.key));
-            count_applied(*b, pos, pos + 1);
-            ++pos;
+        if (finished.empty()) {
+            if (in_flight == 0)
+                break;
+            apply_wake_->expires_at(clock::time_point::max());
+            co_await apply_wake_->async_wait(nothrow_awaitable);
             continue;
         }
-        std::size_t const n = end - pos;
-        std::vector<transport::txn_op> ops;
-        ops.reserve(n);
-        for (std::size_t k = pos; k < end; ++k)
-            ops.push_back(to_transport(b->ops[k]));
-        auto const started = clock::now();
-        std::string const local_dc;
-        auto txn_op = destination_.txn(std::move(ops), local_dc);
-        auto r = co_await guarded(&write_cancel_, std::move(txn_op));
-        auto const took_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
-        if (!r) {
-            auto const& e = r.error();
-            if (e == transport::errc::too_many_operations && n > 1) {
-                std::size_t const learned = e.limit > 0 && e.limit < n ? static_cast<std::size_t>(e.limit) : n / 2;
-                limit_.max_ops = learned;
-                metrics_.add(metric::txn, labels("result", "too_large"));
-                log_.info("runner", "destination allows at most {} operations per transaction", learned);
+        auto done = std::move(finished);
+        finished.clear();
+        for (auto& o : done) {
+            std::size_t const n = o.c.to - o.c.from;
+            if (o.error) {
+                auto const& e = *o.error;
+                if (e == transport::errc::too_many_operations && n > 1) {
+                    std::size_t const learned =
+                        e.limit > 0 && e.limit < n ? static_cast<std::size_t>(e.limit) : n / 2;
+                    if (learned < limit_.max_ops) {
+                        limit_.max_ops = learned;
+                        log_.info("runner", "destination allows at most {} operations per transaction", learned);
+                    }
+                    metrics_.add(metric::txn, labels("result", "too_large"));
+                    auto again = make_chunks(*b, o.c.from, o.c.to);
+                    todo.insert(todo.begin(), again.begin(), again.end());
+                    continue;
+                }
+                if (e == transport::errc::request_too_large && n > 1) {
+                    if (e.limit > 0 && e.limit < limit_.max_bytes) {
+                        limit_.max_bytes = static_cast<std::size_t>(e.limit);
+                        log_.info("runner", "destination allows at most {} bytes per transaction", e.limit);
+                        auto again = make_chunks(*b, o.c.from, o.c.to);
+                        todo.insert(todo.begin(), again.begin(), again.end());
+                    } else {
+                        std::size_t const mid = o.c.from + n / 2;
+                        todo.push_front(chunk{mid, o.c.to, false});
+                        todo.push_front(chunk{o.c.from, mid, false});
+                    }
+                    metrics_.add(metric::txn, labels("result", "too_large"));
+                    continue;
+                }
+                metrics_.add(metric::txn, labels("result", "error"));
+                if (!failure && !(stopping_ && e == transport::errc::cancelled))
+                    failure.emplace(std::string(error_kind(e, "dest_write")), e.what());
                 continue;
             }
-            if (e == transport::errc::request_too_large && n > 1) {
-                if (e.limit > 0 && e.limit < limit_.max_bytes) {
-                    limit_.max_bytes = static_cast<std::size_t>(e.limit);
-                    log_.info("runner", "destination allows at most {} bytes per transaction", e.limit);
-                } else {
-                    cap = n / 2;
-                }
-                metrics_.add(metric::txn, labels("result", "too_large"));
+            if (o.rolled_back) {
+                metrics_.add(metric::txn, labels("result", "rolled_back"));
+                if (!failure)
+                    failure.emplace("dest_write", std::move(*o.rolled_back));
                 continue;
             }
-            metrics_.add(metric::txn, labels("result", "error"));
-            co_return fail(error_kind(e, "dest_write"), e.what());
+            metrics_.add(metric::txn, labels("result", "ok"));
+            count_applied(*b, o.c.from, o.c.to);
+            log_.trace(
+                "runner",
+                "{}: batch {}/{} ops {}..{} of {} took_ms={}",
+                params_.label,
+                number + 1,
+                count,
+                o.c.from,
+                o.c.to,
+                n_ops,
+                o.took.count()
+            );
         }
-        if (!r->committed) {
-            metrics_.add(metric::txn, labels("result", "rolled_back"));
-            std::string why;
-            for (auto const& err : r->errors) {
-                if (!why.empty())
-                    why += "; ";
-                auto const idx = pos + err.op_index;
-                why += fmt::format(
-                    "op {} ({:?}): {}",
-                    err.op_index,
-                    idx < b->ops.size() ? std::string_view(b->ops[idx].key) : std::string_view{},
-                    err.what
-                );
-                if (why.size() > 400) {
-                    why += "; ...";
-                    break;
-                }
-            }
-            co_return fail("dest_write", fmt::format("transaction rolled back: {}", why));
-        }
-        metrics_.add(metric::txn, labels("result", "ok"));
-        count_applied(*b, pos, end);
-        log_.trace("runner", "{}: txn {}/{} ops={} took_ms={}", params_.label, number + 1, count, n, took_ms);
-        pos = end;
     }
+    if (failure)
+        co_return fail(failure->first, std::move(failure->second));
+    if (stopping_ && !todo.empty())
+        co_return engine::event::stop{};
     status_.failing = false;
     failures_ = 0;
     co_return engine::event::batch_applied{};

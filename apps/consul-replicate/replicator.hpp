@@ -38,6 +38,8 @@ struct pair_params
     // The destination listing is re-read at least this often (else the known state is reused),
     // so keys edited or added by hand at the destination are repaired.
     std::chrono::seconds destination_refresh{std::chrono::minutes(10)};
+    // Destination txns in flight at once within a round.
+    std::size_t write_window = 4;
 };
 
 // The destination's /v1/txn op limit, shared by every pair writing to it: starts at the
@@ -96,6 +98,23 @@ private:
     void on_report(const engine::round_report& r);
     void print_batch(const engine::batch& b) const;
     void count_applied(const engine::batch& b, std::size_t from, std::size_t to);
+
+    // A run of ops [from, to) of one FSM batch sent as one txn, or one op sent as a plain PUT.
+    struct chunk
+    {
+        std::size_t from = 0;
+        std::size_t to = 0;
+        bool plain_put = false;
+    };
+    struct chunk_outcome
+    {
+        chunk c;
+        std::optional<transport::consul_error> error;
+        std::optional<std::string> rolled_back;
+        std::chrono::milliseconds took{0};
+    };
+    [[nodiscard]] std::vector<chunk> make_chunks(const engine::batch& b, std::size_t from, std::size_t to) const;
+    awaitable<chunk_outcome> send_chunk(const engine::batch* b, chunk c);
     void merge_pending();
     label_set labels() const { return {{"pair", params_.label}}; }
     label_set labels(std::string_view k, std::string_view v) const
@@ -114,8 +133,9 @@ private:
     pair_status status_;
     bool stopping_ = false;
     asio::cancellation_signal read_cancel_;
-    asio::cancellation_signal write_cancel_;
+    std::vector<asio::cancellation_signal> write_cancel_;  // one per txn in flight
     std::optional<asio::steady_timer> timer_;
+    std::optional<asio::steady_timer> apply_wake_;
 
     // The destination as it is known to be: the last listing plus every op committed since.
     struct known_destination
