@@ -257,6 +257,16 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         known_.reset();
         pending_.clear();
     }
+    if (index > 0 && fast_no_change_) {
+        // A blocking read that came back at once with nothing new: do not spin on a server that
+        // answers early (consul-template waits too).
+        fast_no_change_ = false;
+        auto pause = sleep(std::chrono::milliseconds(100));
+        auto paused = co_await std::move(pause);
+        if (std::holds_alternative<engine::event::stop>(paused))
+            co_return engine::event::stop{};
+    }
+    auto const read_started = clock::now();
     transport::query_options q;
     q.dc = params_.source_dc;
     q.index = index;
@@ -337,8 +347,10 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         wake = "index_reset";
     else if (index > 0 && got == index)
         wake = "no_change";
-    if (index > 0)
+    if (index > 0) {
         metrics_.add(metric::wakeups, labels("result", wake));
+        fast_no_change_ = wake == "no_change" && clock::now() - read_started < std::chrono::milliseconds(100);
+    }
     source_index_ = got;
     metrics_.set(metric::source_index, labels(), static_cast<double>(got));
     if (got > applied_index_ && !behind_since_)

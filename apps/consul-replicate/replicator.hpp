@@ -155,6 +155,7 @@ private:
     std::string last_failure_;
     std::string last_refusal_;
     bool first_read_ = true;
+    bool fast_no_change_ = false;
 };
 
 }  // namespace kvship::replicate

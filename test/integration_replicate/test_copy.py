@@ -3,6 +3,7 @@ checkpoint record, resume without re-copy, the learned txn op limit, -dry-run.""
 import hashlib
 import json
 import os
+import urllib.parse
 
 import harness as h
 
@@ -157,7 +158,27 @@ def test_env_address(ctx):
         assert h.dump(p.dst) == h.mapped(h.dump(p.src), "app", "e")
 
 
+def test_checkpoint_escaping(ctx):
+    """The record is byte-for-byte what Go's json.MarshalIndent writes (HTML-safe escapes)."""
+    with ctx.federation() as p:
+        src = 'we<ird>&"q\\é'
+        quoted = urllib.parse.quote(src, safe="<>&")
+        h.put(p.src, quoted + "/k", b"v")
+        listed = [k for k in h.dump(p.src) if k.endswith("/k")]
+        assert listed == [src + "/k"], listed
+        rc, err, _ = ctx.once(p, ["-prefix", src + "@dc1:out/"])
+        assert rc == 0, err
+        key = "%s/%s" % (h.STATUS_DIR, hashlib.md5((src + "-out/").encode()).hexdigest())
+        raw = h.status_record(p.dst, key)
+        idx = p.src.index("/v1/kv/%s?recurse" % quoted)
+        want = ('{\n  "LastReplicated": %d,\n  "Source": "we\\u003cird\\u003e\\u0026\\"q\\\\\u00e9",'
+                '\n  "Destination": "out/"\n}' % idx)
+        assert raw.decode() == want, "%r != %r" % (raw.decode(), want)
+        assert h.dump(p.dst) == {"out//k": (b"v", 0)}
+
+
 CASES = {f.__name__[5:]: f for f in [
+    test_checkpoint_escaping,
     test_initial_copy,
     test_checkpoint_record,
     test_same_name_default_destination,
