@@ -278,7 +278,9 @@ metrics_endpoint::~metrics_endpoint() = default;
 
 void metrics_endpoint::start(const std::string& host_port)
 {
-    server_->listen(transport::parse_endpoint(host_port));
+    // ":9100" means every interface, as in Go's net.Listen (parse_endpoint reads an empty host as
+    // loopback).
+    server_->listen(transport::parse_endpoint(host_port.starts_with(':') ? "0.0.0.0" + host_port : host_port));
     server_->start();
 }
 

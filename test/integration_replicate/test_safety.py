@@ -88,6 +88,27 @@ def test_sigkill_mid_copy_converges(ctx):
         assert h.dump(p.dst, "copy/") == h.mapped(h.dump(p.src), "big/", "copy/")
 
 
+def test_sigint_mid_copy(ctx):
+    """The kill signal during a copy: in-flight txns finish, nothing half-written, exit 12, no
+    checkpoint; a second signal does not wait."""
+    with ctx.federation(dst_args=["-commit-latency", "50ms"]) as p:
+        n = 20000
+        h.txn_put(p.src, {"big/%05d" % i: b"v" for i in range(n)})
+        r = ctx.replicator(p, ["-prefix", "big/@dc1:copy/", "-once"])
+        h.wait_for(lambda: len(h.dump(p.dst, "copy/")) > 0, timeout=30, what="a first batch")
+        r.signal(signal.SIGINT)
+        rc = r.wait(15)
+        assert rc == 12, "exit %s:\n%s" % (rc, r.log())
+        got = len(h.dump(p.dst, "copy/"))
+        assert 0 < got < n and got % 128 == 0, "whole txns only: %d keys" % got
+        assert h.dump(p.dst, "service/") == {}
+        r = ctx.replicator(p, ["-prefix", "big/@dc1:copy/", "-once"], env={"KVSHIP_STOP_GRACE": "30s"})
+        time.sleep(0.5)
+        r.signal(signal.SIGTERM)
+        r.signal(signal.SIGTERM)
+        assert r.wait(10) == 12, r.log()
+
+
 def test_self_replication_guard(ctx):
     with ctx.federation() as p:
         h.put(p.dst, "app/x", b"v")
@@ -185,6 +206,7 @@ CASES = {f.__name__[5:]: f for f in [
     test_source_token,
     test_source_addr,
     test_sigkill_mid_copy_converges,
+    test_sigint_mid_copy,
     test_self_replication_guard,
     test_unknown_datacenter,
     test_unreachable_agent,
