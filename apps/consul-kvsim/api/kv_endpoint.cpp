@@ -12,31 +12,14 @@ namespace kvship::kvsim::api {
 
 namespace {
 
-constexpr std::size_t kv_max_value_size = 512 * 1024;
-constexpr std::string_view kv_size_doc = "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size";
-constexpr std::string_view txn_size_doc = "https://www.consul.io/docs/agent/options.html#txn_max_req_len";
-
-reply acl_not_found()
+// The body length the client declared (Content-Length), if it did.
+std::optional<std::uint64_t> declared_length(transport::http_request const& req)
 {
-    return text_reply(http::status::forbidden, "ACL not found");
-}
-
-reply denied(authorizer const& acl, std::string_view permission, std::string_view name)
-{
-    return text_reply(http::status::forbidden, permission_denied_text(acl, permission, name));
-}
-
-// The body length Consul reports: Content-Length when the client sent one.
-std::uint64_t declared_length(transport::http_request const& req)
-{
-    auto const cl = req[http::field::content_length];
-    if (!cl.empty()) {
-        auto const n = parse_uint_go(std::string_view(cl));
-        if (auto const* v = std::get_if<std::uint64_t>(&n)) {
-            return *v;
-        }
+    auto const n = parse_uint_go(std::string_view(req[http::field::content_length]));
+    if (auto const* v = std::get_if<std::uint64_t>(&n)) {
+        return *v;
     }
-    return req.body().size();
+    return std::nullopt;
 }
 
 // conflictingFlags: more than one of `flags` present → 400 with the re-encoded query.
@@ -100,7 +83,7 @@ awaitable<reply> sim_server::kv_get(call& c, query_opts q, std::string key)
     }
     if (!recurse) {
         if (!acl->can_read(key)) {
-            co_return denied(*acl, "key:read", key);
+            co_return permission_denied(*acl, "key:read", key);
         }
         auto run = [&]() -> probe {
             auto const* e = store_.get(key);
@@ -232,18 +215,15 @@ awaitable<reply> sim_server::kv_put(call& c, query_opts q, std::string key)
         kind = op::unlock;
     }
     auto const length = declared_length(c.req);
-    if (length > kv_max_value_size || c.req.body().size() > kv_max_value_size) {
-        co_return text_reply(http::status::payload_too_large,
-                             fmt::format("Request body({} bytes) too large, max size: {} bytes. See {}.",
-                                         std::max<std::uint64_t>(length, c.req.body().size()), kv_max_value_size,
-                                         kv_size_doc));
+    if (length.value_or(0) > kv_max_value_size || c.req.body().size() > kv_max_value_size) {
+        co_return body_too_large(std::max<std::uint64_t>(length.value_or(0), c.req.body().size()), false);
     }
     auto const acl = resolve(q.token);
     if (!acl) {
         co_return acl_not_found();
     }
     if (!acl->can_write(key)) {
-        co_return denied(*acl, "key:write", key);
+        co_return permission_denied(*acl, "key:write", key);
     }
     std::optional<std::string> value;
     if (!c.req.body().empty()) {
@@ -286,7 +266,7 @@ awaitable<reply> sim_server::kv_delete(call& c, query_opts q, std::string key)
         co_return acl_not_found();
     }
     if (recurse ? !acl->can_write_prefix(key) : !acl->can_write(key)) {
-        co_return denied(*acl, "key:write", key);
+        co_return permission_denied(*acl, "key:write", key);
     }
     write_result result;
     co_await commit([&] {
@@ -307,19 +287,11 @@ awaitable<reply> sim_server::kv_delete(call& c, query_opts q, std::string key)
 
 awaitable<reply> sim_server::txn(call& c)
 {
-    constexpr std::size_t max_request = kv_max_value_size;
-    if (auto const cl = c.req[http::field::content_length]; !cl.empty()) {
-        auto const n = declared_length(c.req);
-        if (n > max_request) {
-            co_return text_reply(http::status::payload_too_large,
-                                 fmt::format("Request body({} bytes) too large, max size: {} bytes. See {}.", n,
-                                             max_request, txn_size_doc));
-        }
+    if (auto const length = declared_length(c.req); length && *length > kv_max_value_size) {
+        co_return body_too_large(length, true);
     }
-    if (c.req.body().size() > max_request) {
-        co_return text_reply(http::status::payload_too_large,
-                             fmt::format("Request body too large, max size: {} bytes. See {}.", max_request,
-                                         txn_size_doc));
+    if (c.req.body().size() > kv_max_value_size) {
+        co_return body_too_large(std::nullopt, true);
     }
     auto parsed = parse_txn_body(c.req.body());
     if (auto const* e = std::get_if<std::string>(&parsed)) {

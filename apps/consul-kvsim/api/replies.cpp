@@ -1,5 +1,7 @@
 #include "api/replies.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace kvship::kvsim::api {
@@ -29,6 +31,29 @@ reply empty_reply(http::status status)
     reply r;
     r.res.result(status);
     return r;
+}
+
+reply body_too_large(std::optional<std::uint64_t> length, bool txn)
+{
+    std::string_view const doc = txn ? "https://www.consul.io/docs/agent/options.html#txn_max_req_len"
+                                     : "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size";
+    if (length) {
+        return text_reply(http::status::payload_too_large,
+                          fmt::format("Request body({} bytes) too large, max size: {} bytes. See {}.", *length,
+                                      kv_max_value_size, doc));
+    }
+    return text_reply(http::status::payload_too_large,
+                      fmt::format("Request body too large, max size: {} bytes. See {}.", kv_max_value_size, doc));
+}
+
+reply acl_not_found()
+{
+    return text_reply(http::status::forbidden, "ACL not found");
+}
+
+reply permission_denied(authorizer const& acl, std::string_view permission, std::string_view name)
+{
+    return text_reply(http::status::forbidden, permission_denied_text(acl, permission, name));
 }
 
 void set_read_meta(reply& r, index_t index)

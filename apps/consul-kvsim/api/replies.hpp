@@ -6,7 +6,11 @@
 
 #include <transport/http_server.hpp>
 
+#include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace kvship::kvsim::api {
 
@@ -17,6 +21,16 @@ using reply = transport::http_reply;
 // `body` (already JSON) as application/json.
 [[nodiscard]] reply json_reply(http::status status, std::string body);
 [[nodiscard]] reply empty_reply(http::status status);
+
+// Consul's limits.kv_max_value_size and txn_max_req_len (both 512 KiB).
+inline constexpr std::size_t kv_max_value_size = 512 * 1024;
+
+// 413 for a body over 512 KiB, Consul's text for KV (`txn` false) or /v1/txn; `length` is the declared
+// Content-Length when there was one.
+[[nodiscard]] reply body_too_large(std::optional<std::uint64_t> length, bool txn);
+// 403 "ACL not found" (unknown token) and 403 "Permission denied: ..." (missing right).
+[[nodiscard]] reply acl_not_found();
+[[nodiscard]] reply permission_denied(authorizer const& acl, std::string_view permission, std::string_view name);
 
 // X-Consul-Index (0 sent as 1), X-Consul-KnownLeader, X-Consul-LastContact, X-Consul-Query-Backend.
 void set_read_meta(reply& r, index_t index);

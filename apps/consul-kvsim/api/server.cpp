@@ -22,8 +22,6 @@ namespace kvship::kvsim::api {
 namespace {
 
 constexpr std::string_view unknown_path_text = "Invalid URL path: not a recognized HTTP API endpoint\n";
-constexpr std::string_view kv_size_doc = "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size";
-constexpr std::string_view txn_size_doc = "https://www.consul.io/docs/agent/options.html#txn_max_req_len";
 
 // Approximate bytes of a request or a response on the wire (start line, header fields, body).
 std::uint64_t header_bytes(http::fields const& f)
@@ -389,24 +387,10 @@ reply sim_server::too_large(http::request_header<> const& header, std::optional<
 {
     auto const target = split_target(std::string_view(header.target()));
     std::string const path = target ? target->path : std::string();
-    constexpr std::size_t max = 512 * 1024;
-    reply r;
-    if (path.starts_with("/_sim/")) {
-        r = text_reply(http::status::payload_too_large,
-                       fmt::format("request body over -http-body-limit ({} bytes)", opts_.http_body_limit));
-    } else if (path == "/v1/txn") {
-        r = text_reply(http::status::payload_too_large,
-                       content_length ? fmt::format("Request body({} bytes) too large, max size: {} bytes. See {}.",
-                                                    *content_length, max, txn_size_doc)
-                                      : fmt::format("Request body too large, max size: {} bytes. See {}.", max,
-                                                    txn_size_doc));
-    } else {
-        r = text_reply(http::status::payload_too_large,
-                       content_length ? fmt::format("Request body({} bytes) too large, max size: {} bytes. See {}.",
-                                                    *content_length, max, kv_size_doc)
-                                      : fmt::format("Request body too large, max size: {} bytes. See {}.", max,
-                                                    kv_size_doc));
-    }
+    reply r = path.starts_with("/_sim/")
+                  ? text_reply(http::status::payload_too_large,
+                               fmt::format("request body over -http-body-limit ({} bytes)", opts_.http_body_limit))
+                  : body_too_large(content_length, path == "/v1/txn");
     r.res.set("X-Consul-Default-ACL-Policy", acl_policy_name());
     std::string const method(header.method_string());
     stats_.record(fmt::format("{} other", method), {"too_large"}, 413, header_bytes(header), response_bytes(r));

@@ -155,7 +155,9 @@ private:
     awaitable<reply> acl_token_read(call& c);
     // The token's authorizer when it may manage ACLs, else the 401/403 answer.
     std::variant<authorizer, reply> acl_manager(query_opts const& q) const;
-    awaitable<reply> sessions_query(call& c, std::string what, std::string arg);
+    enum class session_query { info, list, node };
+    // info (arg: session id), list, node (arg: node name): blocking reads of the sessions table.
+    awaitable<reply> sessions_query(call& c, session_query what, std::string arg);
 
     // ---- /_sim/ (admin_endpoint.cpp) ----
     awaitable<reply> admin(call& c);

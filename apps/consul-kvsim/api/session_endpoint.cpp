@@ -52,7 +52,7 @@ awaitable<reply> sim_server::session_create(call& c)
         co_return r;
     }
     if (!resolve(q.token)) {
-        co_return text_reply(http::status::forbidden, "ACL not found");
+        co_return acl_not_found();
     }
     std::variant<session, std::string> result;
     co_await commit([&] { result = store_.create_session(request, sim_clock::now()); });
@@ -80,7 +80,7 @@ awaitable<reply> sim_server::session_renew(call& c)
         co_return r;
     }
     if (!resolve(q.token)) {
-        co_return text_reply(http::status::forbidden, "ACL not found");
+        co_return acl_not_found();
     }
     // A renew is not a Raft write in Consul: no group commit.
     auto const renewed = store_.renew_session(id, sim_clock::now());
@@ -107,7 +107,7 @@ awaitable<reply> sim_server::session_destroy(call& c)
         co_return r;
     }
     if (!resolve(q.token)) {
-        co_return text_reply(http::status::forbidden, "ACL not found");
+        co_return acl_not_found();
     }
     co_await commit([&] { store_.destroy_session(id, sim_clock::now()); });
     co_return json_reply(http::status::ok, json_bool(true, c.pretty));
@@ -115,24 +115,23 @@ awaitable<reply> sim_server::session_destroy(call& c)
 
 awaitable<reply> sim_server::session_info(call& c)
 {
-    auto r = co_await sessions_query(c, "info", suffix_after(c.path, "/v1/session/info/"));
+    auto r = co_await sessions_query(c, session_query::info, suffix_after(c.path, "/v1/session/info/"));
     co_return r;
 }
 
 awaitable<reply> sim_server::session_list(call& c)
 {
-    auto r = co_await sessions_query(c, "list", std::string());
+    auto r = co_await sessions_query(c, session_query::list, std::string());
     co_return r;
 }
 
 awaitable<reply> sim_server::session_node(call& c)
 {
-    auto r = co_await sessions_query(c, "node", suffix_after(c.path, "/v1/session/node/"));
+    auto r = co_await sessions_query(c, session_query::node, suffix_after(c.path, "/v1/session/node/"));
     co_return r;
 }
 
-// info (by id), list, node (by node name): blocking reads of the sessions table.
-awaitable<reply> sim_server::sessions_query(call& c, std::string what, std::string arg)
+awaitable<reply> sim_server::sessions_query(call& c, session_query what, std::string arg)
 {
     query_opts q;
     if (auto r = parse_query(c, q)) {
@@ -141,10 +140,10 @@ awaitable<reply> sim_server::sessions_query(call& c, std::string what, std::stri
     if (auto r = check_ent_meta(c)) {
         co_return std::move(*r);
     }
-    if (what == "info" && arg.empty()) {
+    if (what == session_query::info && arg.empty()) {
         co_return text_reply(http::status::bad_request, "Missing session");
     }
-    if (what == "node" && arg.empty()) {
+    if (what == session_query::node && arg.empty()) {
         co_return text_reply(http::status::bad_request, "Missing node name");
     }
     if (is_remote(q)) {
@@ -152,7 +151,7 @@ awaitable<reply> sim_server::sessions_query(call& c, std::string what, std::stri
         co_return r;
     }
     if (!resolve(q.token)) {
-        co_return text_reply(http::status::forbidden, "ACL not found");
+        co_return acl_not_found();
     }
     if (q.min_index > 0) {
         c.classes.push_back("blocking");
@@ -160,13 +159,13 @@ awaitable<reply> sim_server::sessions_query(call& c, std::string what, std::stri
     auto run = [&]() -> probe { return {store_.sessions_index(), watch_scope::sessions}; };
     co_await block(q, std::string(), run);
     std::vector<session const*> out;
-    if (what == "info") {
+    if (what == session_query::info) {
         if (auto const* s = store_.get_session(arg)) {
             out.push_back(s);
         }
     } else {
         for (auto const* s : store_.sessions()) {
-            if (what == "list" || s->node == arg) {
+            if (what == session_query::list || s->node == arg) {
                 out.push_back(s);
             }
         }
@@ -233,10 +232,10 @@ std::variant<authorizer, reply> sim_server::acl_manager(query_opts const& q) con
     }
     auto const acl = resolve(q.token);
     if (!acl) {
-        return text_reply(http::status::forbidden, "ACL not found");
+        return acl_not_found();
     }
     if (!acl->management) {
-        return text_reply(http::status::forbidden, permission_denied_text(*acl, "acl:write", "acl"));
+        return permission_denied(*acl, "acl:write", "acl");
     }
     return *acl;
 }
@@ -331,7 +330,7 @@ awaitable<reply> sim_server::acl_token_read(call& c)
             co_return text_reply(http::status::unauthorized, "ACL support disabled");
         }
         if (!resolve(q.token)) {
-            co_return text_reply(http::status::forbidden, "ACL not found");
+            co_return acl_not_found();
         }
         token = store_.find_token(q.token);
     } else {
