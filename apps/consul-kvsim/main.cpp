@@ -4,15 +4,14 @@
 #include "api/server.hpp"
 
 #include <boost/asio/signal_set.hpp>
-
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <optional>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,11 +27,16 @@ using kvsim::api::log_level;
 std::string_view level_name(log_level l)
 {
     switch (l) {
-    case log_level::trace: return "TRACE";
-    case log_level::debug: return "DEBUG";
-    case log_level::info: return "INFO";
-    case log_level::warn: return "WARN";
-    case log_level::err: return "ERROR";
+        case log_level::trace:
+            return "TRACE";
+        case log_level::debug:
+            return "DEBUG";
+        case log_level::info:
+            return "INFO";
+        case log_level::warn:
+            return "WARN";
+        case log_level::err:
+            return "ERROR";
     }
     return "?";
 }
@@ -44,8 +48,15 @@ kvsim::api::logger make_logger(std::string const& level, std::string const& dc)
     log.sink = [dc](log_level l, std::string_view msg) {
         auto const now = std::chrono::system_clock::now();
         auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-        fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%S}.{:03d} [{}] consul-kvsim dc={}: {}\n",
-                   fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms.count(), level_name(l), dc, msg);
+        fmt::print(
+            stderr,
+            "{:%Y-%m-%dT%H:%M:%S}.{:03d} [{}] consul-kvsim dc={}: {}\n",
+            fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
+            ms.count(),
+            level_name(l),
+            dc,
+            msg
+        );
         std::fflush(stderr);
     };
     return log;
@@ -118,8 +129,13 @@ int run(kvsim::api::sim_options opts)
     };
     signals.async_wait(on_signal);
     // Ready only once signals are handled, so a test may stop the sim as soon as it reads this line.
-    fmt::print(stderr, "consul-kvsim: dc={} listening on {}:{}\n", opts.datacenter, ep.address().to_string(),
-               ep.port());
+    fmt::print(
+        stderr,
+        "consul-kvsim: dc={} listening on {}:{}\n",
+        opts.datacenter,
+        ep.address().to_string(),
+        ep.port()
+    );
     std::fflush(stderr);
     ioc.run();
     sim->finish();

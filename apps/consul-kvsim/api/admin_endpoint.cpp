@@ -38,7 +38,9 @@ awaitable<reply> sim_server::admin(call& c)
         std::string_view const tail = rest.substr(4);
         auto const slash = tail.rfind('/');
         if (slash == std::string_view::npos || method != http::verb::put) {
-            co_return admin_error(http::status::not_found, "want PUT /_sim/wan/<dc>/cut or /_sim/wan/<dc>/restore");
+            co_return admin_error(
+                http::status::not_found, "want PUT /_sim/wan/<dc>/cut or /_sim/wan/<dc>/restore"
+            );
         }
         std::string_view const dc = tail.substr(0, slash);
         std::string_view const action = tail.substr(slash + 1);
@@ -90,8 +92,10 @@ awaitable<reply> sim_server::admin(call& c)
         if (journal_) {
             journal_->compact(store_);
         }
-        log_(log_level::info, fmt::format("snapshot restored: raft index {}, {} keys", store_.raft_index(),
-                                          store_.kv_count()));
+        log_(
+            log_level::info,
+            fmt::format("snapshot restored: raft index {}, {} keys", store_.raft_index(), store_.kv_count())
+        );
         co_return ok_true();
     }
     if (rest == "tombstones/reap" && method == http::verb::put) {
@@ -126,9 +130,14 @@ awaitable<reply> sim_server::admin(call& c)
         stats_.reset();
         co_return ok_true();
     }
-    co_return admin_error(http::status::not_found,
-                          fmt::format("unknown admin endpoint {} {} (see apps/consul-kvsim/README.md)",
-                                      std::string_view(c.req.method_string()), path));
+    co_return admin_error(
+        http::status::not_found,
+        fmt::format(
+            "unknown admin endpoint {} {} (see apps/consul-kvsim/README.md)",
+            std::string_view(c.req.method_string()),
+            path
+        )
+    );
 }
 
 }  // namespace kvship::kvsim::api

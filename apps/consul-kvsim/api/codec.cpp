@@ -22,7 +22,8 @@ namespace {
 
 namespace rj = rapidjson;
 
-constexpr unsigned parse_flags = rj::kParseIterativeFlag | rj::kParseStopWhenDoneFlag | rj::kParseFullPrecisionFlag;
+constexpr unsigned parse_flags =
+    rj::kParseIterativeFlag | rj::kParseStopWhenDoneFlag | rj::kParseFullPrecisionFlag;
 
 // ---------------------------------------------------------------- writing
 
@@ -60,26 +61,36 @@ std::string go_json_literal(std::string_view s)
         auto const c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
             switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '<':
-            case '>':
-            case '&':
-                out += "\\u00";
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 15]);
-                break;
-            default:
-                if (c < 0x20) {
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                case '<':
+                case '>':
+                case '&':
                     out += "\\u00";
                     out.push_back(hex[c >> 4]);
                     out.push_back(hex[c & 15]);
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
+                    break;
+                default:
+                    if (c < 0x20) {
+                        out += "\\u00";
+                        out.push_back(hex[c >> 4]);
+                        out.push_back(hex[c & 15]);
+                    } else {
+                        out.push_back(static_cast<char>(c));
+                    }
             }
             ++i;
             continue;
@@ -308,7 +319,9 @@ std::string type_error(rj::Value const& v, std::string_view where, std::string_v
     if (where.empty()) {
         return fmt::format("json: cannot unmarshal {} into Go value of type {}", kind_of(v), go_type);
     }
-    return fmt::format("json: cannot unmarshal {} into Go struct field {} of type {}", kind_of(v), where, go_type);
+    return fmt::format(
+        "json: cannot unmarshal {} into Go struct field {} of type {}", kind_of(v), where, go_type
+    );
 }
 
 // Go's json syntax errors, approximately: the texts clients see after "Failed to parse body: ".
@@ -327,19 +340,35 @@ std::string syntax_error(rj::Document const& doc, std::string_view body)
         c >= 0x20 && c < 0x7F ? fmt::format("'{}'", static_cast<char>(c)) : fmt::format("'\\x{:02x}'", c);
     std::string_view where;
     switch (code) {
-    case rj::kParseErrorObjectMissName: where = "looking for beginning of object key string"; break;
-    case rj::kParseErrorObjectMissColon: where = "after object key"; break;
-    case rj::kParseErrorObjectMissCommaOrCurlyBracket: where = "after object key:value pair"; break;
-    case rj::kParseErrorArrayMissCommaOrSquareBracket: where = "after array element"; break;
-    case rj::kParseErrorStringEscapeInvalid:
-    case rj::kParseErrorStringUnicodeEscapeInvalidHex:
-    case rj::kParseErrorStringUnicodeSurrogateInvalid: where = "in string escape code"; break;
-    case rj::kParseErrorStringInvalidEncoding:
-    case rj::kParseErrorStringMissQuotationMark: where = "in string literal"; break;
-    case rj::kParseErrorNumberTooBig:
-    case rj::kParseErrorNumberMissFraction:
-    case rj::kParseErrorNumberMissExponent: where = "in numeric literal"; break;
-    default: where = "looking for beginning of value"; break;
+        case rj::kParseErrorObjectMissName:
+            where = "looking for beginning of object key string";
+            break;
+        case rj::kParseErrorObjectMissColon:
+            where = "after object key";
+            break;
+        case rj::kParseErrorObjectMissCommaOrCurlyBracket:
+            where = "after object key:value pair";
+            break;
+        case rj::kParseErrorArrayMissCommaOrSquareBracket:
+            where = "after array element";
+            break;
+        case rj::kParseErrorStringEscapeInvalid:
+        case rj::kParseErrorStringUnicodeEscapeInvalidHex:
+        case rj::kParseErrorStringUnicodeSurrogateInvalid:
+            where = "in string escape code";
+            break;
+        case rj::kParseErrorStringInvalidEncoding:
+        case rj::kParseErrorStringMissQuotationMark:
+            where = "in string literal";
+            break;
+        case rj::kParseErrorNumberTooBig:
+        case rj::kParseErrorNumberMissFraction:
+        case rj::kParseErrorNumberMissExponent:
+            where = "in numeric literal";
+            break;
+        default:
+            where = "looking for beginning of value";
+            break;
     }
     return fmt::format("invalid character {} {}", shown, where);
 }
@@ -423,7 +452,9 @@ struct field_reader
     }
 
     // nullopt for JSON null (Go's nil slice).
-    void read_strings(rj::Value const& v, std::optional<std::vector<std::string>>& out, std::string_view where)
+    void read_strings(
+        rj::Value const& v, std::optional<std::vector<std::string>>& out, std::string_view where
+    )
     {
         if (v.IsNull()) {
             out = std::nullopt;
@@ -514,7 +545,8 @@ std::string json_entries(std::span<kv_entry const* const> entries, bool pretty)
     // a compact writer, appended straight into one pre-sized string.
     std::size_t size = 2;
     for (auto const* e : entries) {
-        size += 110 + e->key.size() + e->session.size() + (e->value ? transport::base64_size(e->value->size()) : 0);
+        size += 110 + e->key.size() + e->session.size() +
+                (e->value ? transport::base64_size(e->value->size()) : 0);
     }
     std::string out;
     out.reserve(size);
@@ -756,8 +788,9 @@ std::string json_policy(acl_policy const& policy, bool pretty)
     });
 }
 
-std::string json_token(acl_token const& token, std::vector<std::pair<std::string, std::string>> const& policies,
-                       bool pretty)
+std::string json_token(
+    acl_token const& token, std::vector<std::pair<std::string, std::string>> const& policies, bool pretty
+)
 {
     return render(pretty, [&](auto& w) {
         w.StartObject();
@@ -991,7 +1024,8 @@ std::variant<session_request, std::string> parse_session_body(std::string_view b
     // deprecated Checks and NodeChecks fall back to each other around the serfHealth default.
     std::vector<std::string> const serf{"serfHealth"};
     std::vector<std::string> const c = checks_given ? checks.value_or(std::vector<std::string>{}) : serf;
-    std::vector<std::string> const n = node_checks_given ? node_checks.value_or(std::vector<std::string>{}) : serf;
+    std::vector<std::string> const n =
+        node_checks_given ? node_checks.value_or(std::vector<std::string>{}) : serf;
     if (checks_given || node_checks_given) {
         if (c.empty()) {
             req.node_checks = std::vector<std::string>{};
@@ -1124,7 +1158,8 @@ std::variant<fault_rule, std::string> parse_fault_body(std::string_view body)
             fr.read_string(v, out.body, "body");
         } else if (name == "delay_ms") {
             fr.read_uint64(v, n, "delay_ms");
-            out.delay = std::chrono::milliseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(n, 3'600'000)));
+            out.delay =
+                std::chrono::milliseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(n, 3'600'000)));
         } else if (name == "drop_after_bytes") {
             fr.read_uint64(v, n, "drop_after_bytes");
             out.drop_after_bytes = static_cast<std::size_t>(n);

@@ -39,13 +39,14 @@ struct agent_info
     std::string build_date;
     std::string acl_default_policy;
 };
+
 [[nodiscard]] std::string json_agent_self(agent_info const& info, bool pretty);
 
 [[nodiscard]] std::string json_policy(acl_policy const& policy, bool pretty);
 // `policies`: (ID, Name) of each linked policy.
-[[nodiscard]] std::string json_token(acl_token const& token,
-                                     std::vector<std::pair<std::string, std::string>> const& policies,
-                                     bool pretty);
+[[nodiscard]] std::string json_token(
+    acl_token const& token, std::vector<std::pair<std::string, std::string>> const& policies, bool pretty
+);
 
 // Numbers shown by /_sim/stats besides the traffic counters.
 struct sim_gauges
@@ -62,6 +63,7 @@ struct sim_gauges
     std::uint64_t commits = 0;
     std::uint64_t committed_writes = 0;
 };
+
 [[nodiscard]] std::string json_stats(traffic_stats const& stats, sim_gauges const& gauges, bool pretty);
 
 // ---- input ----
@@ -72,6 +74,7 @@ struct txn_body
     std::size_t element_count = 0;  // len(ops) as Consul counts it for the operation limit
     std::vector<std::optional<txn_kv_op>> ops;
 };
+
 // The error is Go's decoder text, e.g. `EOF`, `json: unknown field "Bogus"`.
 [[nodiscard]] std::variant<txn_body, std::string> parse_txn_body(std::string_view body);
 
@@ -84,6 +87,7 @@ struct policy_body
     std::string description;
     std::string rules;
 };
+
 [[nodiscard]] std::variant<policy_body, std::string> parse_policy_body(std::string_view body);
 
 struct token_body
@@ -94,6 +98,7 @@ struct token_body
     bool local = false;
     std::vector<std::string> policy_refs;  // each an ID or a Name
 };
+
 [[nodiscard]] std::variant<token_body, std::string> parse_token_body(std::string_view body);
 
 // {"path_prefix":..., "method":..., "count":N, "status":S, "body":..., "delay_ms":D, "drop_after_bytes":B}

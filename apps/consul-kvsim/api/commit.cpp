@@ -8,8 +8,7 @@ namespace kvship::kvsim::api {
 
 committer::committer(asio::any_io_executor ex, std::chrono::nanoseconds latency)
     : ex_(std::move(ex)), latency_(latency)
-{
-}
+{}
 
 awaitable<void> committer::commit(std::function<void()> apply)
 {

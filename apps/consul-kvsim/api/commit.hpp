@@ -30,12 +30,14 @@ public:
     void stop();
 
     [[nodiscard]] std::uint64_t commits() const { return commits_; }
+
     [[nodiscard]] std::uint64_t writes() const { return writes_; }
 
 private:
     struct batch
     {
         explicit batch(asio::any_io_executor ex) : timer(std::move(ex)) {}
+
         asio::steady_timer timer;
         std::vector<std::function<void()>> ops;
         bool done = false;

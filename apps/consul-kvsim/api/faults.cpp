@@ -19,8 +19,13 @@ std::optional<fault_rule> fault_table::take(std::string_view method, std::string
     return std::nullopt;
 }
 
-void traffic_stats::record(std::string_view route, std::vector<std::string_view> const& classes, unsigned status,
-                           std::uint64_t in, std::uint64_t out)
+void traffic_stats::record(
+    std::string_view route,
+    std::vector<std::string_view> const& classes,
+    unsigned status,
+    std::uint64_t in,
+    std::uint64_t out
+)
 {
     totals.add(in, out);
     auto add_to = [&](std::map<std::string, traffic, std::less<>>& m, std::string_view name) {

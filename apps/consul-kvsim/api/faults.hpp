@@ -30,8 +30,11 @@ class fault_table
 {
 public:
     void add(fault_rule rule) { rules_.push_back(std::move(rule)); }
+
     void clear() { rules_.clear(); }
+
     [[nodiscard]] std::size_t size() const { return rules_.size(); }
+
     // The first rule matching the request, with one use consumed (a rule used up is removed).
     [[nodiscard]] std::optional<fault_rule> take(std::string_view method, std::string_view path);
 
@@ -62,8 +65,14 @@ struct traffic_stats
     std::map<std::string, traffic, std::less<>> by_class;
     std::map<unsigned, std::uint64_t> by_status;
 
-    void record(std::string_view route, std::vector<std::string_view> const& classes, unsigned status,
-                std::uint64_t in, std::uint64_t out);
+    void record(
+        std::string_view route,
+        std::vector<std::string_view> const& classes,
+        unsigned status,
+        std::uint64_t in,
+        std::uint64_t out
+    );
+
     void reset() { *this = traffic_stats{}; }
 };
 

@@ -4,14 +4,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
-#include <system_error>
-
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <system_error>
 #include <unistd.h>
 
 namespace kvship::kvsim::api {
@@ -84,10 +83,12 @@ journal::journal(std::string dir, store& st, std::size_t compact_bytes)
     if (fd_ < 0) {
         throw io_error("cannot open", journal_path);
     }
+
     struct closer
     {
         int& fd;
         bool armed = true;
+
         ~closer()
         {
             if (armed) {
@@ -96,6 +97,7 @@ journal::journal(std::string dir, store& st, std::size_t compact_bytes)
             }
         }
     } on_error{fd_};
+
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
         throw std::runtime_error(fmt::format("data dir {} is in use by another consul-kvsim", dir_));
     }

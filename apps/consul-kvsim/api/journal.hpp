@@ -33,6 +33,7 @@ public:
     void maybe_compact(store const& st);
 
     [[nodiscard]] std::uint64_t replayed_events() const { return replayed_; }
+
     [[nodiscard]] std::string const& dir() const { return dir_; }
 
 private:

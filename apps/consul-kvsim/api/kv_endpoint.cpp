@@ -187,7 +187,13 @@ awaitable<reply> sim_server::kv_put(call& c, query_opts q, std::string key)
     if (auto r = conflicting(c.query, {"cas", "acquire", "release"})) {
         co_return std::move(*r);
     }
-    enum class op { set, cas, lock, unlock } kind = op::set;
+    enum class op
+    {
+        set,
+        cas,
+        lock,
+        unlock
+    } kind = op::set;
     std::uint64_t flags = 0;
     index_t cas_index = 0;
     std::string session_id;
@@ -232,10 +238,18 @@ awaitable<reply> sim_server::kv_put(call& c, query_opts q, std::string key)
     write_result result;
     co_await commit([&] {
         switch (kind) {
-        case op::set: result = store_.set(key, std::move(value), flags); break;
-        case op::cas: result = store_.cas(key, std::move(value), flags, cas_index); break;
-        case op::lock: result = store_.acquire(key, std::move(value), flags, session_id, sim_clock::now()); break;
-        case op::unlock: result = store_.release(key, std::move(value), flags, session_id); break;
+            case op::set:
+                result = store_.set(key, std::move(value), flags);
+                break;
+            case op::cas:
+                result = store_.cas(key, std::move(value), flags, cas_index);
+                break;
+            case op::lock:
+                result = store_.acquire(key, std::move(value), flags, session_id, sim_clock::now());
+                break;
+            case op::unlock:
+                result = store_.release(key, std::move(value), flags, session_id);
+                break;
         }
     });
     if (result.error) {
@@ -308,13 +322,20 @@ awaitable<reply> sim_server::txn(call& c)
         auto& op = body.ops[i];
         if (!op) {
             writes = true;
-            unsupported.push_back({i, "consul-kvsim supports KV operations only (no Node, Service or Check)"});
+            unsupported.push_back({i, "consul-kvsim supports KV operations only (no Node, Service or Check)"}
+            );
             continue;
         }
         if (op->value && op->value->size() > kv_max_value_size) {
-            co_return text_reply(http::status::payload_too_large,
-                                 fmt::format("Value for key {} is too large ({} > {} bytes)", go_quote(op->key),
-                                             op->value->size(), kv_max_value_size));
+            co_return text_reply(
+                http::status::payload_too_large,
+                fmt::format(
+                    "Value for key {} is too large ({} > {} bytes)",
+                    go_quote(op->key),
+                    op->value->size(),
+                    kv_max_value_size
+                )
+            );
         }
         writes = writes || is_txn_write_verb(op->verb);
         ops.push_back(std::move(*op));

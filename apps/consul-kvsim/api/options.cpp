@@ -70,7 +70,9 @@ setter size_flag(std::size_t sim_options::*field)
 std::vector<flag_def> const& flags()
 {
     static std::vector<flag_def> const defs = {
-        {"dc", "name", "datacenter name (default \"dc1\")",
+        {"dc",
+         "name",
+         "datacenter name (default \"dc1\")",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              if (v.empty()) {
                  return "must not be empty";
@@ -78,7 +80,9 @@ std::vector<flag_def> const& flags()
              o.datacenter = v;
              return std::nullopt;
          }},
-        {"http-addr", "host:port", "HTTP listen address; port 0 picks a free port (default \"127.0.0.1:8500\")",
+        {"http-addr",
+         "host:port",
+         "HTTP listen address; port 0 picks a free port (default \"127.0.0.1:8500\")",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              if (auto e = check_address(v)) {
                  return e;
@@ -86,7 +90,9 @@ std::vector<flag_def> const& flags()
              o.http_addr = v;
              return std::nullopt;
          }},
-        {"wan", "dc=host:port", "a WAN-federated datacenter reachable with ?dc= (repeatable)",
+        {"wan",
+         "dc=host:port",
+         "a WAN-federated datacenter reachable with ?dc= (repeatable)",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              auto const eq = v.find('=');
              if (eq == std::string::npos || eq == 0) {
@@ -107,12 +113,16 @@ std::vector<flag_def> const& flags()
              o.wan.push_back(std::move(peer));
              return std::nullopt;
          }},
-        {"data-dir", "dir", "persist state here (snapshot + journal); memory only when empty",
+        {"data-dir",
+         "dir",
+         "persist state here (snapshot + journal); memory only when empty",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              o.data_dir = v;
              return std::nullopt;
          }},
-        {"node-name", "name", "the node name shown by /v1/agent/self (default \"kvsim-<dc>\")",
+        {"node-name",
+         "name",
+         "the node name shown by /v1/agent/self (default \"kvsim-<dc>\")",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              if (v.empty()) {
                  return "must not be empty";
@@ -120,14 +130,25 @@ std::vector<flag_def> const& flags()
              o.node_name = v;
              return std::nullopt;
          }},
-        {"tombstone-ttl", "duration", "how long tombstones live before reaping (default 15m)",
+        {"tombstone-ttl",
+         "duration",
+         "how long tombstones live before reaping (default 15m)",
          duration_flag(&sim_options::tombstone_ttl, true)},
-        {"txn-max-ops", "n", "most operations in one /v1/txn (default 128)", size_flag(&sim_options::txn_max_ops)},
-        {"commit-latency", "duration", "group-commit interval modelling Raft; writes wait for it (default 0)",
+        {"txn-max-ops",
+         "n",
+         "most operations in one /v1/txn (default 128)",
+         size_flag(&sim_options::txn_max_ops)},
+        {"commit-latency",
+         "duration",
+         "group-commit interval modelling Raft; writes wait for it (default 0)",
          duration_flag(&sim_options::commit_latency, false)},
-        {"wan-latency", "duration", "delay added to every request forwarded to another DC (default 0)",
+        {"wan-latency",
+         "duration",
+         "delay added to every request forwarded to another DC (default 0)",
          duration_flag(&sim_options::wan_latency, false)},
-        {"acl-default-policy", "allow|deny", "turn ACLs on with this default policy",
+        {"acl-default-policy",
+         "allow|deny",
+         "turn ACLs on with this default policy",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              if (v != "allow" && v != "deny") {
                  return "want allow or deny";
@@ -135,12 +156,16 @@ std::vector<flag_def> const& flags()
              o.acl_default_allow = v == "allow";
              return std::nullopt;
          }},
-        {"acl-master-token", "token", "the management token (with ACLs on)",
+        {"acl-master-token",
+         "token",
+         "the management token (with ACLs on)",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              o.acl_master_token = v;
              return std::nullopt;
          }},
-        {"log-level", "level", "trace, debug, info, warn or err (default info)",
+        {"log-level",
+         "level",
+         "trace, debug, info, warn or err (default info)",
          [](sim_options& o, std::string const& v) -> std::optional<std::string> {
              std::string lower;
              for (char const c : v) {
@@ -149,15 +174,20 @@ std::vector<flag_def> const& flags()
              if (lower == "error") {
                  lower = "err";
              }
-             if (lower != "trace" && lower != "debug" && lower != "info" && lower != "warn" && lower != "err") {
+             if (lower != "trace" && lower != "debug" && lower != "info" && lower != "warn" &&
+                 lower != "err") {
                  return "want trace, debug, info, warn or err";
              }
              o.log_level = lower;
              return std::nullopt;
          }},
-        {"http-body-limit", "bytes", "largest request body read (snapshot restores; default 268435456)",
+        {"http-body-limit",
+         "bytes",
+         "largest request body read (snapshot restores; default 268435456)",
          size_flag(&sim_options::http_body_limit)},
-        {"journal-compact-bytes", "bytes", "compact the journal into the snapshot past this size (default 67108864)",
+        {"journal-compact-bytes",
+         "bytes",
+         "compact the journal into the snapshot past this size (default 67108864)",
          size_flag(&sim_options::journal_compact_bytes)},
     };
     return defs;
@@ -196,7 +226,8 @@ parse_outcome parse_command_line(std::vector<std::string> const& args)
         if (name == "h" || name == "help") {
             return usage_request{};
         }
-        auto const def = std::find_if(defs.begin(), defs.end(), [&](flag_def const& d) { return d.name == name; });
+        auto const def =
+            std::find_if(defs.begin(), defs.end(), [&](flag_def const& d) { return d.name == name; });
         if (def == defs.end()) {
             return option_error{fmt::format("flag provided but not defined: -{}", name)};
         }
@@ -215,7 +246,8 @@ parse_outcome parse_command_line(std::vector<std::string> const& args)
     std::stable_partition(given.begin(), given.end(), [](auto const& g) { return g.first->name == "dc"; });
     for (auto const& [def, value] : given) {
         if (auto e = def->set(o, value)) {
-            return option_error{fmt::format("invalid value {} for flag -{}: {}", go_quote(value), def->name, *e)};
+            return option_error{
+                fmt::format("invalid value {} for flag -{}: {}", go_quote(value), def->name, *e)};
         }
     }
     if (o.node_name.empty()) {
@@ -229,7 +261,9 @@ parse_outcome parse_command_line(std::vector<std::string> const& args)
 
 std::string usage_text()
 {
-    std::string out = "Usage: consul-kvsim [flags]\n\nOne simulated Consul datacenter (see apps/consul-kvsim/README.md).\n\n";
+    std::string out =
+        "Usage: consul-kvsim [flags]\n\nOne simulated Consul datacenter (see "
+        "apps/consul-kvsim/README.md).\n\n";
     for (auto const& d : flags()) {
         out += fmt::format("  -{} {}\n        {}\n", d.name, d.value_name, d.help);
     }

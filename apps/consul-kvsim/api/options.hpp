@@ -42,10 +42,12 @@ struct sim_options
 struct usage_request
 {
 };
+
 struct option_error
 {
     std::string message;
 };
+
 using parse_outcome = std::variant<sim_options, usage_request, option_error>;
 
 [[nodiscard]] parse_outcome parse_command_line(std::vector<std::string> const& args);

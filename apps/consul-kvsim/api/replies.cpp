@@ -35,15 +35,24 @@ reply empty_reply(http::status status)
 
 reply body_too_large(std::optional<std::uint64_t> length, bool txn)
 {
-    std::string_view const doc = txn ? "https://www.consul.io/docs/agent/options.html#txn_max_req_len"
-                                     : "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size";
+    std::string_view const doc =
+        txn ? "https://www.consul.io/docs/agent/options.html#txn_max_req_len"
+            : "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size";
     if (length) {
-        return text_reply(http::status::payload_too_large,
-                          fmt::format("Request body({} bytes) too large, max size: {} bytes. See {}.", *length,
-                                      kv_max_value_size, doc));
+        return text_reply(
+            http::status::payload_too_large,
+            fmt::format(
+                "Request body({} bytes) too large, max size: {} bytes. See {}.",
+                *length,
+                kv_max_value_size,
+                doc
+            )
+        );
     }
-    return text_reply(http::status::payload_too_large,
-                      fmt::format("Request body too large, max size: {} bytes. See {}.", kv_max_value_size, doc));
+    return text_reply(
+        http::status::payload_too_large,
+        fmt::format("Request body too large, max size: {} bytes. See {}.", kv_max_value_size, doc)
+    );
 }
 
 reply acl_not_found()

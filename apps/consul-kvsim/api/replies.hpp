@@ -30,7 +30,9 @@ inline constexpr std::size_t kv_max_value_size = 512 * 1024;
 [[nodiscard]] reply body_too_large(std::optional<std::uint64_t> length, bool txn);
 // 403 "ACL not found" (unknown token) and 403 "Permission denied: ..." (missing right).
 [[nodiscard]] reply acl_not_found();
-[[nodiscard]] reply permission_denied(authorizer const& acl, std::string_view permission, std::string_view name);
+[[nodiscard]] reply permission_denied(
+    authorizer const& acl, std::string_view permission, std::string_view name
+);
 
 // X-Consul-Index (0 sent as 1), X-Consul-KnownLeader, X-Consul-LastContact, X-Consul-Query-Backend.
 void set_read_meta(reply& r, index_t index);

@@ -6,7 +6,6 @@
 #include "store/duration.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -60,12 +59,23 @@ std::string html_escape(std::string_view s)
     std::string out;
     for (char const c : s) {
         switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&#34;"; break;
-        case '\'': out += "&#39;"; break;
-        default: out.push_back(c);
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&#34;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out.push_back(c);
         }
     }
     return out;
@@ -93,9 +103,15 @@ reply redirect_reply(std::string_view method, std::string const& path, std::stri
 // The headers a proxy must not pass on.
 void strip_hop_by_hop(http::fields& f)
 {
-    for (auto const field : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-                             http::field::transfer_encoding, http::field::te, http::field::trailer,
-                             http::field::upgrade, http::field::content_length}) {
+    for (auto const field :
+         {http::field::connection,
+          http::field::keep_alive,
+          http::field::proxy_connection,
+          http::field::transfer_encoding,
+          http::field::te,
+          http::field::trailer,
+          http::field::upgrade,
+          http::field::content_length}) {
         f.erase(field);
     }
 }
@@ -148,9 +164,16 @@ sim_server::sim_server(asio::any_io_executor ex, sim_options opts, logger log)
 {
     if (!opts_.data_dir.empty()) {
         journal_ = std::make_unique<journal>(opts_.data_dir, store_, opts_.journal_compact_bytes);
-        log_(log_level::info, fmt::format("loaded {}: raft index {}, {} keys, {} journal records",
-                                          opts_.data_dir, store_.raft_index(), store_.kv_count(),
-                                          journal_->replayed_events()));
+        log_(
+            log_level::info,
+            fmt::format(
+                "loaded {}: raft index {}, {} keys, {} journal records",
+                opts_.data_dir,
+                store_.raft_index(),
+                store_.kv_count(),
+                journal_->replayed_events()
+            )
+        );
     }
     store_.seed_ids(rng_());
     store_.set_observer([this](store_event const& ev) { on_event(ev); });
@@ -192,7 +215,9 @@ tcp::endpoint sim_server::start()
     server_ = std::make_unique<transport::http_server>(
         ex_,
         params,
-        [this](transport::http_request req, transport::request_context ctx) { return handle(std::move(req), ctx); },
+        [this](transport::http_request req, transport::request_context ctx) {
+            return handle(std::move(req), ctx);
+        },
         [this](http::request_header<> const& h, std::optional<std::uint64_t> n) { return too_large(h, n); }
     );
     server_->listen(transport::parse_endpoint(opts_.http_addr));
@@ -234,9 +259,8 @@ void sim_server::stop()
 
 bool sim_server::idle() const
 {
-    bool const forwards_done = std::all_of(wan_.begin(), wan_.end(), [](auto const& kv) {
-        return kv.second.inflight.empty();
-    });
+    bool const forwards_done =
+        std::all_of(wan_.begin(), wan_.end(), [](auto const& kv) { return kv.second.inflight.empty(); });
     return stopping_ && tick_done_ && hub_.size() == 0 && forwards_done &&
            (!server_ || server_->connection_count() == 0);
 }
@@ -302,8 +326,9 @@ awaitable<reply> sim_server::handle(transport::http_request req, transport::requ
                     classes.push_back(cls);
                 }
                 if (!c.route.empty()) {
-                    route_name = c.route.size() > 1 && c.route.ends_with('/') ? c.route.substr(0, c.route.size() - 1)
-                                                                             : c.route;
+                    route_name = c.route.size() > 1 && c.route.ends_with('/')
+                                     ? c.route.substr(0, c.route.size() - 1)
+                                     : c.route;
                 }
             }
         }
@@ -317,14 +342,17 @@ awaitable<reply> sim_server::handle(transport::http_request req, transport::requ
             journal_->maybe_compact(store_);
         } catch (std::exception const& e) {
             log_(log_level::err, fmt::format("persistence failed: {}", e.what()));
-            r = text_reply(http::status::internal_server_error, fmt::format("persistence failed: {}", e.what()));
+            r = text_reply(
+                http::status::internal_server_error, fmt::format("persistence failed: {}", e.what())
+            );
         }
     }
     r.res.set("X-Consul-Default-ACL-Policy", acl_policy_name());
     if (counted) {
         classes.push_back(method == "GET" ? std::string_view("read") : std::string_view("write"));
-        stats_.record(fmt::format("{} {}", method, route_name), classes, r.res.result_int(), bytes_in,
-                      response_bytes(r));
+        stats_.record(
+            fmt::format("{} {}", method, route_name), classes, r.res.result_int(), bytes_in, response_bytes(r)
+        );
     }
     if (log_.enabled(log_level::debug)) {
         log_(log_level::debug, fmt::format("{} {} -> {}", method, path_for_log, r.res.result_int()));
@@ -350,7 +378,9 @@ awaitable<reply> sim_server::dispatch(call& c)
         return best;
     };
     auto const is_exact_pattern = [](std::string_view path) {
-        return std::any_of(routes().begin(), routes().end(), [&](route const& rt) { return rt.pattern == path; });
+        return std::any_of(routes().begin(), routes().end(), [&](route const& rt) {
+            return rt.pattern == path;
+        });
     };
     // http.ServeMux: "/tree" redirects to "/tree/" when only the subtree is registered; unclean paths
     // redirect to their clean form.
@@ -388,12 +418,16 @@ reply sim_server::too_large(http::request_header<> const& header, std::optional<
     auto const target = split_target(std::string_view(header.target()));
     std::string const path = target ? target->path : std::string();
     reply r = path.starts_with("/_sim/")
-                  ? text_reply(http::status::payload_too_large,
-                               fmt::format("request body over -http-body-limit ({} bytes)", opts_.http_body_limit))
+                  ? text_reply(
+                        http::status::payload_too_large,
+                        fmt::format("request body over -http-body-limit ({} bytes)", opts_.http_body_limit)
+                    )
                   : body_too_large(content_length, path == "/v1/txn");
     r.res.set("X-Consul-Default-ACL-Policy", acl_policy_name());
     std::string const method(header.method_string());
-    stats_.record(fmt::format("{} other", method), {"too_large"}, 413, header_bytes(header), response_bytes(r));
+    stats_.record(
+        fmt::format("{} other", method), {"too_large"}, 413, header_bytes(header), response_bytes(r)
+    );
     return r;
 }
 
@@ -408,15 +442,21 @@ std::optional<reply> sim_server::parse_query(call const& c, query_opts& q) const
     if (auto const max_stale = query.get("max_stale"); !max_stale.empty()) {
         auto const d = parse_go_duration(max_stale);
         if (!d) {
-            return text_reply(http::status::bad_request, fmt::format("Invalid max_stale value {}", go_quote(max_stale)));
+            return text_reply(
+                http::status::bad_request, fmt::format("Invalid max_stale value {}", go_quote(max_stale))
+            );
         }
         stale = stale || d->count() > 0;
     }
     if (stale && consistent) {
-        return text_reply(http::status::bad_request, "Cannot specify ?stale with ?consistent, conflicting semantics.");
+        return text_reply(
+            http::status::bad_request, "Cannot specify ?stale with ?consistent, conflicting semantics."
+        );
     }
     if (cached && consistent) {
-        return text_reply(http::status::bad_request, "Cannot specify ?cached with ?consistent, conflicting semantics.");
+        return text_reply(
+            http::status::bad_request, "Cannot specify ?cached with ?consistent, conflicting semantics."
+        );
     }
     if (cached) {
         std::string_view cc = c.req[http::field::cache_control];
@@ -490,20 +530,28 @@ void sim_server::parse_dc_token(call const& c, query_opts& q) const
 std::optional<reply> sim_server::check_ent_meta(call const& c)
 {
     if (!c.req["X-Consul-Namespace"].empty()) {
-        return text_reply(http::status::bad_request,
-                          "Invalid header: \"X-Consul-Namespace\" - Namespaces are a Consul Enterprise feature");
+        return text_reply(
+            http::status::bad_request,
+            "Invalid header: \"X-Consul-Namespace\" - Namespaces are a Consul Enterprise feature"
+        );
     }
     if (!c.query.get("ns").empty()) {
-        return text_reply(http::status::bad_request,
-                          "Invalid query parameter: \"ns\" - Namespaces are a Consul Enterprise feature");
+        return text_reply(
+            http::status::bad_request,
+            "Invalid query parameter: \"ns\" - Namespaces are a Consul Enterprise feature"
+        );
     }
     if (!c.req["X-Consul-Partition"].empty()) {
-        return text_reply(http::status::bad_request,
-                          "Invalid header: \"X-Consul-Partition\" - Partitions are a Consul Enterprise feature");
+        return text_reply(
+            http::status::bad_request,
+            "Invalid header: \"X-Consul-Partition\" - Partitions are a Consul Enterprise feature"
+        );
     }
     if (!c.query.get("partition").empty()) {
-        return text_reply(http::status::bad_request,
-                          "Invalid query parameter: \"partition\" - Partitions are a Consul Enterprise feature");
+        return text_reply(
+            http::status::bad_request,
+            "Invalid query parameter: \"partition\" - Partitions are a Consul Enterprise feature"
+        );
     }
     return std::nullopt;
 }
@@ -534,7 +582,9 @@ awaitable<reply> sim_server::forward(call& c, query_opts q)
     }
     wan_link& link = it->second;
     if (link.cut || stopping_) {
-        co_return text_reply(http::status::internal_server_error, "Remote DC has no server currently reachable");
+        co_return text_reply(
+            http::status::internal_server_error, "Remote DC has no server currently reachable"
+        );
     }
     transport::http_request fwd = c.req;
     strip_hop_by_hop(fwd);
@@ -548,23 +598,35 @@ awaitable<reply> sim_server::forward(call& c, query_opts q)
     }
     asio::cancellation_signal cancel;
     auto const pos = link.inflight.insert(link.inflight.end(), &cancel);
+
     struct unlink
     {
         std::list<asio::cancellation_signal*>& list;
         std::list<asio::cancellation_signal*>::iterator pos;
+
         ~unlink() { list.erase(pos); }
     } guard{link.inflight, pos};
-    boost::system::result<transport::http_response> res{boost::system::error_code(asio::error::operation_aborted)};
+
+    boost::system::result<transport::http_response> res{
+        boost::system::error_code(asio::error::operation_aborted)};
     try {
-        auto op = client_.send(link.address, std::move(fwd), std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-        res = co_await asio::co_spawn(ex_, std::move(op), asio::bind_cancellation_slot(cancel.slot(), use_awaitable));
+        auto op = client_.send(
+            link.address, std::move(fwd), std::chrono::duration_cast<std::chrono::milliseconds>(timeout)
+        );
+        res = co_await asio::co_spawn(
+            ex_, std::move(op), asio::bind_cancellation_slot(cancel.slot(), use_awaitable)
+        );
     } catch (std::exception const& e) {
         log_(log_level::warn, fmt::format("forwarding to {} failed: {}", q.dc, e.what()));
     }
     if (!res) {
-        log_(log_level::debug, fmt::format("forwarding to {} ({}) failed: {}", q.dc, link.address,
-                                           res.error().message()));
-        co_return text_reply(http::status::internal_server_error, "Remote DC has no server currently reachable");
+        log_(
+            log_level::debug,
+            fmt::format("forwarding to {} ({}) failed: {}", q.dc, link.address, res.error().message())
+        );
+        co_return text_reply(
+            http::status::internal_server_error, "Remote DC has no server currently reachable"
+        );
     }
     reply r;
     r.res = std::move(*res);

@@ -28,7 +28,14 @@
 
 namespace kvship::kvsim::api {
 
-enum class log_level { trace, debug, info, warn, err };
+enum class log_level
+{
+    trace,
+    debug,
+    info,
+    warn,
+    err
+};
 
 // A logger value (Boost.Redis style): a level and a sink; formatting happens only when enabled.
 struct logger
@@ -37,6 +44,7 @@ struct logger
     std::function<void(log_level, std::string_view)> sink;
 
     [[nodiscard]] bool enabled(log_level l) const { return l >= min && sink; }
+
     void operator()(log_level l, std::string_view msg) const
     {
         if (enabled(l)) {
@@ -118,7 +126,12 @@ private:
     std::optional<reply> parse_query(call const& c, query_opts& q) const;
     void parse_dc_token(call const& c, query_opts& q) const;
     static std::optional<reply> check_ent_meta(call const& c);
-    [[nodiscard]] bool is_remote(query_opts const& q) const { return !q.dc.empty() && q.dc != opts_.datacenter; }
+
+    [[nodiscard]] bool is_remote(query_opts const& q) const
+    {
+        return !q.dc.empty() && q.dc != opts_.datacenter;
+    }
+
     awaitable<reply> forward(call& c, query_opts q);
     awaitable<void> block(query_opts q, std::string key, std::function<probe()> run);
     // nullopt: the token is unknown (403 "ACL not found").
@@ -155,7 +168,12 @@ private:
     awaitable<reply> acl_token_read(call& c);
     // The token's authorizer when it may manage ACLs, else the 401/403 answer.
     std::variant<authorizer, reply> acl_manager(query_opts const& q) const;
-    enum class session_query { info, list, node };
+    enum class session_query
+    {
+        info,
+        list,
+        node
+    };
     // info (arg: session id), list, node (arg: node name): blocking reads of the sessions table.
     awaitable<reply> sessions_query(call& c, session_query what, std::string arg);
 

@@ -26,8 +26,14 @@ std::string uuid_from(std::string_view name)
         h1 = (h1 ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
         h2 = (h2 ^ static_cast<unsigned char>(ch)) * 0xBF58476D1CE4E5B9ULL;
     }
-    return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", h1 >> 32, (h1 >> 16) & 0xFFFF, h1 & 0xFFF,
-                       ((h2 >> 48) & 0x3FFF) | 0x8000, h2 & 0xFFFFFFFFFFFFULL);
+    return fmt::format(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        h1 >> 32,
+        (h1 >> 16) & 0xFFFF,
+        h1 & 0xFFF,
+        ((h2 >> 48) & 0x3FFF) | 0x8000,
+        h2 & 0xFFFFFFFFFFFFULL
+    );
 }
 
 }  // namespace
@@ -183,8 +189,10 @@ awaitable<reply> sim_server::status_leader(call& c)
         auto r = co_await forward(c, q);
         co_return r;
     }
-    co_return json_reply(http::status::ok,
-                         json_string(fmt::format("{}:{}", endpoint_.address().to_string(), endpoint_.port()), c.pretty));
+    co_return json_reply(
+        http::status::ok,
+        json_string(fmt::format("{}:{}", endpoint_.address().to_string(), endpoint_.port()), c.pretty)
+    );
 }
 
 awaitable<reply> sim_server::status_peers(call& c)
@@ -195,7 +203,8 @@ awaitable<reply> sim_server::status_peers(call& c)
         auto r = co_await forward(c, q);
         co_return r;
     }
-    std::vector<std::string> const peers{fmt::format("{}:{}", endpoint_.address().to_string(), endpoint_.port())};
+    std::vector<std::string> const peers{
+        fmt::format("{}:{}", endpoint_.address().to_string(), endpoint_.port())};
     co_return json_reply(http::status::ok, json_strings(peers, c.pretty));
 }
 

@@ -22,10 +22,12 @@ public:
     static query_params parse(std::string_view raw_query);
 
     [[nodiscard]] bool has(std::string_view key) const { return values_.find(key) != values_.end(); }
+
     // The first value of `key`, or "" (url.Values.Get).
     [[nodiscard]] std::string get(std::string_view key) const;
     // url.Values.Encode: keys sorted, each pair query-escaped, joined by '&'.
     [[nodiscard]] std::string encode() const;
+
     [[nodiscard]] bool empty() const { return values_.empty(); }
 
 private:
@@ -58,7 +60,8 @@ struct request_target
 // One UTF-8 rune at s[i] and its length; (U+FFFD, 1) for an invalid byte, as Go's range over a string.
 [[nodiscard]] std::pair<char32_t, std::size_t> decode_rune(std::string_view s, std::size_t i);
 
-// strconv.ParseUint(s, 10, 64); the error is Go's text, e.g. `strconv.ParseUint: parsing "x": invalid syntax`.
+// strconv.ParseUint(s, 10, 64); the error is Go's text, e.g. `strconv.ParseUint: parsing "x": invalid
+// syntax`.
 [[nodiscard]] std::variant<std::uint64_t, std::string> parse_uint_go(std::string_view s);
 
 }  // namespace kvship::kvsim::api

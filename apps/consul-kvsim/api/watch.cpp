@@ -6,7 +6,9 @@
 
 namespace kvship::kvsim::api {
 
-awaitable<bool> watch_hub::wait(watch_scope scope, std::string key, std::chrono::steady_clock::time_point deadline)
+awaitable<bool> watch_hub::wait(
+    watch_scope scope, std::string key, std::chrono::steady_clock::time_point deadline
+)
 {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer timer(ex, deadline);
@@ -14,10 +16,12 @@ awaitable<bool> watch_hub::wait(watch_scope scope, std::string key, std::chrono:
     w.timer = &timer;
     w.scope = scope;
     add(w, std::move(key));
+
     struct guard
     {
         watch_hub* hub;
         waiter* w;
+
         ~guard()
         {
             if (!w->woken) {
@@ -25,6 +29,7 @@ awaitable<bool> watch_hub::wait(watch_scope scope, std::string key, std::chrono:
             }
         }
     } g{this, &w};
+
     auto [ec] = co_await timer.async_wait(nothrow_awaitable);
     (void)ec;
     co_return w.woken;
@@ -33,42 +38,42 @@ awaitable<bool> watch_hub::wait(watch_scope scope, std::string key, std::chrono:
 void watch_hub::add(waiter& w, std::string key)
 {
     switch (w.scope) {
-    case watch_scope::key:
-        w.map_it = keys_.emplace(std::move(key), &w);
-        break;
-    case watch_scope::prefix:
-        ++prefix_lengths_[key.size()];
-        w.map_it = prefixes_.emplace(std::move(key), &w);
-        break;
-    case watch_scope::any_kv:
-        w.list_it = any_kv_.insert(any_kv_.end(), &w);
-        break;
-    case watch_scope::sessions:
-        w.list_it = sessions_.insert(sessions_.end(), &w);
-        break;
+        case watch_scope::key:
+            w.map_it = keys_.emplace(std::move(key), &w);
+            break;
+        case watch_scope::prefix:
+            ++prefix_lengths_[key.size()];
+            w.map_it = prefixes_.emplace(std::move(key), &w);
+            break;
+        case watch_scope::any_kv:
+            w.list_it = any_kv_.insert(any_kv_.end(), &w);
+            break;
+        case watch_scope::sessions:
+            w.list_it = sessions_.insert(sessions_.end(), &w);
+            break;
     }
 }
 
 void watch_hub::remove(waiter& w)
 {
     switch (w.scope) {
-    case watch_scope::key:
-        keys_.erase(w.map_it);
-        break;
-    case watch_scope::prefix: {
-        auto const len = w.map_it->first.size();
-        if (auto it = prefix_lengths_.find(len); it != prefix_lengths_.end() && --it->second == 0) {
-            prefix_lengths_.erase(it);
+        case watch_scope::key:
+            keys_.erase(w.map_it);
+            break;
+        case watch_scope::prefix: {
+            auto const len = w.map_it->first.size();
+            if (auto it = prefix_lengths_.find(len); it != prefix_lengths_.end() && --it->second == 0) {
+                prefix_lengths_.erase(it);
+            }
+            prefixes_.erase(w.map_it);
+            break;
         }
-        prefixes_.erase(w.map_it);
-        break;
-    }
-    case watch_scope::any_kv:
-        any_kv_.erase(w.list_it);
-        break;
-    case watch_scope::sessions:
-        sessions_.erase(w.list_it);
-        break;
+        case watch_scope::any_kv:
+            any_kv_.erase(w.list_it);
+            break;
+        case watch_scope::sessions:
+            sessions_.erase(w.list_it);
+            break;
     }
 }
 
@@ -116,7 +121,8 @@ void watch_hub::tree_changed(std::string_view prefix)
     // of prefixes of it and of narrower prefixes inside it.
     std::vector<waiter*> woken;
     collect_prefixes_of(prefix, woken);
-    for (auto it = prefixes_.lower_bound(prefix); it != prefixes_.end() && it->first.starts_with(prefix); ++it) {
+    for (auto it = prefixes_.lower_bound(prefix); it != prefixes_.end() && it->first.starts_with(prefix);
+         ++it) {
         if (it->first.size() > prefix.size()) {
             woken.push_back(it->second);
         }
