@@ -621,7 +621,8 @@ std::string json_txn(txn_result const& result, bool pretty)
     return render(pretty, [&](auto& w) {
         w.StartObject();
         put_key(w, "Results");
-        if (result.ok) {
+        // Go's nil slice: a txn whose ops return nothing (deletes, checks, an empty txn) shows null.
+        if (result.ok && !result.results.empty()) {
             w.StartArray();
             for (auto const& e : result.results) {
                 w.StartObject();

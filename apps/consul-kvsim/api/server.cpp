@@ -589,6 +589,7 @@ awaitable<reply> sim_server::forward(call& c, query_opts q)
     transport::http_request fwd = c.req;
     strip_hop_by_hop(fwd);
     fwd.set(http::field::host, link.address);
+    fwd.version(11);
     fwd.keep_alive(true);
     fwd.prepare_payload();
     nanos timeout = std::chrono::seconds(120);
