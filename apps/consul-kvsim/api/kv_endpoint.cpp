@@ -74,7 +74,7 @@ awaitable<reply> sim_server::kv_get(call& c, query_opts q, std::string key)
     if (!recurse && key.empty()) {
         co_return text_reply(http::status::bad_request, "Missing key name");
     }
-    auto const acl = resolve(q.token);
+    auto const acl = store_.resolve(q.token);
     if (!acl) {
         co_return acl_not_found();
     }
@@ -145,7 +145,7 @@ awaitable<reply> sim_server::kv_keys(call& c, query_opts q, std::string key)
     if (c.query.has("separator")) {
         separator = c.query.get("separator");
     }
-    auto const acl = resolve(q.token);
+    auto const acl = store_.resolve(q.token);
     if (!acl) {
         co_return acl_not_found();
     }
@@ -224,7 +224,7 @@ awaitable<reply> sim_server::kv_put(call& c, query_opts q, std::string key)
     if (length.value_or(0) > kv_max_value_size || c.req.body().size() > kv_max_value_size) {
         co_return body_too_large(std::max<std::uint64_t>(length.value_or(0), c.req.body().size()), false);
     }
-    auto const acl = resolve(q.token);
+    auto const acl = store_.resolve(q.token);
     if (!acl) {
         co_return acl_not_found();
     }
@@ -236,7 +236,7 @@ awaitable<reply> sim_server::kv_put(call& c, query_opts q, std::string key)
         value = std::move(c.req.body());
     }
     write_result result;
-    co_await commit([&] {
+    co_await committer_.commit([&] {
         switch (kind) {
             case op::set:
                 result = store_.set(key, std::move(value), flags);
@@ -275,7 +275,7 @@ awaitable<reply> sim_server::kv_delete(call& c, query_opts q, std::string key)
         }
         cas_index = std::get<std::uint64_t>(n);
     }
-    auto const acl = resolve(q.token);
+    auto const acl = store_.resolve(q.token);
     if (!acl) {
         co_return acl_not_found();
     }
@@ -283,7 +283,7 @@ awaitable<reply> sim_server::kv_delete(call& c, query_opts q, std::string key)
         co_return permission_denied(*acl, "key:write", key);
     }
     write_result result;
-    co_await commit([&] {
+    co_await committer_.commit([&] {
         auto const now = sim_clock::now();
         if (recurse) {
             result = store_.erase_tree(key, now);
@@ -356,13 +356,13 @@ awaitable<reply> sim_server::txn(call& c)
         failed.errors = std::move(unsupported);
         co_return json_reply(http::status::conflict, json_txn(failed, c.pretty));
     }
-    auto const acl = resolve(q.token);
+    auto const acl = store_.resolve(q.token);
     if (!acl) {
         co_return acl_not_found();
     }
     txn_result result;
     if (writes) {
-        co_await commit([&] { result = store_.txn(ops, *acl, sim_clock::now()); });
+        co_await committer_.commit([&] { result = store_.txn(ops, *acl, sim_clock::now()); });
     } else {
         result = store_.txn(ops, *acl, sim_clock::now());
     }

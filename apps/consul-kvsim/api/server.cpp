@@ -655,16 +655,6 @@ awaitable<void> sim_server::block(query_opts q, std::string key, std::function<p
     }
 }
 
-std::optional<authorizer> sim_server::resolve(std::string_view token) const
-{
-    return store_.resolve(token);
-}
-
-awaitable<void> sim_server::commit(std::function<void()> apply)
-{
-    co_await committer_.commit(std::move(apply));
-}
-
 awaitable<void> sim_server::sleep_for(nanos d)
 {
     asio::steady_timer t(ex_, d);

@@ -132,11 +132,14 @@ private:
         return !q.dc.empty() && q.dc != opts_.datacenter;
     }
 
+    // Sends the original request to WAN peer q.dc and returns its answer (hop-by-hop headers dropped).
+    // 500 "No path to datacenter" for an unknown DC; 500 "Remote DC has no server currently reachable" when
+    // the link is cut, the peer is down or the exchange fails. A cut or stop() aborts it at once.
     awaitable<reply> forward(call& c, query_opts q);
+    // Blocking-query loop (§6): returns at once without ?index; otherwise once run() reports an index
+    // above q.min_index, at the deadline (wait, default 5m, cap 10m, plus jitter < wait/16) or at stop().
+    // The caller reads the result afterwards, without suspending in between.
     awaitable<void> block(query_opts q, std::string key, std::function<probe()> run);
-    // nullopt: the token is unknown (403 "ACL not found").
-    [[nodiscard]] std::optional<authorizer> resolve(std::string_view token) const;
-    awaitable<void> commit(std::function<void()> apply);
     awaitable<void> sleep_for(nanos d);
     void on_event(store_event const& ev);
     void after_commit();

@@ -57,11 +57,11 @@ awaitable<reply> sim_server::session_create(call& c)
         auto r = co_await forward(c, q);
         co_return r;
     }
-    if (!resolve(q.token)) {
+    if (!store_.resolve(q.token)) {
         co_return acl_not_found();
     }
     std::variant<session, std::string> result;
-    co_await commit([&] { result = store_.create_session(request, sim_clock::now()); });
+    co_await committer_.commit([&] { result = store_.create_session(request, sim_clock::now()); });
     if (auto const* e = std::get_if<std::string>(&result)) {
         co_return text_reply(http::status::internal_server_error, *e);
     }
@@ -85,7 +85,7 @@ awaitable<reply> sim_server::session_renew(call& c)
         auto r = co_await forward(c, q);
         co_return r;
     }
-    if (!resolve(q.token)) {
+    if (!store_.resolve(q.token)) {
         co_return acl_not_found();
     }
     // A renew is not a Raft write in Consul: no group commit.
@@ -112,10 +112,10 @@ awaitable<reply> sim_server::session_destroy(call& c)
         auto r = co_await forward(c, q);
         co_return r;
     }
-    if (!resolve(q.token)) {
+    if (!store_.resolve(q.token)) {
         co_return acl_not_found();
     }
-    co_await commit([&] { store_.destroy_session(id, sim_clock::now()); });
+    co_await committer_.commit([&] { store_.destroy_session(id, sim_clock::now()); });
     co_return json_reply(http::status::ok, json_bool(true, c.pretty));
 }
 
@@ -156,7 +156,7 @@ awaitable<reply> sim_server::sessions_query(call& c, session_query what, std::st
         auto r = co_await forward(c, q);
         co_return r;
     }
-    if (!resolve(q.token)) {
+    if (!store_.resolve(q.token)) {
         co_return acl_not_found();
     }
     if (q.min_index > 0) {
@@ -239,7 +239,7 @@ std::variant<authorizer, reply> sim_server::acl_manager(query_opts const& q) con
     if (!opts_.acl_default_allow) {
         return text_reply(http::status::unauthorized, "ACL support disabled");
     }
-    auto const acl = resolve(q.token);
+    auto const acl = store_.resolve(q.token);
     if (!acl) {
         return acl_not_found();
     }
@@ -266,7 +266,7 @@ awaitable<reply> sim_server::acl_policy_create(call& c)
         co_return text_reply(http::status::bad_request, "Invalid Policy: no name set");
     }
     std::variant<acl_policy, std::string> result;
-    co_await commit([&] { result = store_.put_policy(body.name, body.rules); });
+    co_await committer_.commit([&] { result = store_.put_policy(body.name, body.rules); });
     if (auto const* e = std::get_if<std::string>(&result)) {
         co_return text_reply(http::status::bad_request, *e);
     }
@@ -314,7 +314,7 @@ awaitable<reply> sim_server::acl_token_create(call& c)
         token.policy_ids.push_back(p->id);
     }
     std::variant<acl_token, std::string> result;
-    co_await commit([&] { result = store_.put_token(token); });
+    co_await committer_.commit([&] { result = store_.put_token(token); });
     if (auto const* e = std::get_if<std::string>(&result)) {
         co_return text_reply(http::status::bad_request, *e);
     }
@@ -338,7 +338,7 @@ awaitable<reply> sim_server::acl_token_read(call& c)
         if (!opts_.acl_default_allow) {
             co_return text_reply(http::status::unauthorized, "ACL support disabled");
         }
-        if (!resolve(q.token)) {
+        if (!store_.resolve(q.token)) {
             co_return acl_not_found();
         }
         token = store_.find_token(q.token);
