@@ -60,6 +60,13 @@ def test_source_token(ctx):
         rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1", "-consul-token", "dest-only", "-source-token", ROOT])
         assert rc == 0, err
         assert h.dump(p.dst) == h.mapped(h.dump(p.src, token=ROOT), "app/", "app/")
+        # the token from the environment (CONSUL_TOKEN first, then CONSUL_HTTP_TOKEN)
+        h.put(p.src, "app/env", b"via env", token=ROOT)
+        for env in ({"CONSUL_HTTP_TOKEN": ROOT}, {"CONSUL_TOKEN": ROOT, "CONSUL_HTTP_TOKEN": "wrong"}):
+            rc, err, _ = ctx.once(p, ["-prefix", "app/@dc1"] + NO_RETRY, env=env)
+            assert rc == 0, "%r: %s" % (env, err)
+            assert ROOT not in err
+        assert h.dump(p.dst)["app/env"] == (b"via env", 0)
 
 
 def test_source_addr(ctx):
