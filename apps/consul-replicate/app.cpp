@@ -3,8 +3,6 @@
 #include "checkpoint_codec.hpp"
 
 #include <prefixes/rule.hpp>
-#include <replicate/flags.hpp>
-#include <replicate/loader.hpp>
 #include <transport/consul_retry.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -16,6 +14,8 @@
 #include <exception>
 #include <fcntl.h>
 #include <functional>
+#include <replicate/flags.hpp>
+#include <replicate/loader.hpp>
 #include <set>
 #include <unistd.h>
 
@@ -28,15 +28,15 @@ using clock = std::chrono::steady_clock;
 transport::log_level transport_level(log_level l)
 {
     switch (l) {
-    case log_level::trace:
-    case log_level::debug:
-        return transport::log_level::debug;
-    case log_level::info:
-        return transport::log_level::info;
-    case log_level::warn:
-        return transport::log_level::warning;
-    case log_level::err:
-        return transport::log_level::error;
+        case log_level::trace:
+        case log_level::debug:
+            return transport::log_level::debug;
+        case log_level::info:
+            return transport::log_level::info;
+        case log_level::warn:
+            return transport::log_level::warning;
+        case log_level::err:
+            return transport::log_level::error;
     }
     return transport::log_level::warning;
 }
@@ -44,14 +44,14 @@ transport::log_level transport_level(log_level l)
 log_level from_transport(transport::log_level l)
 {
     switch (l) {
-    case transport::log_level::debug:
-        return log_level::debug;
-    case transport::log_level::info:
-        return log_level::info;
-    case transport::log_level::warning:
-        return log_level::warn;
-    case transport::log_level::error:
-        return log_level::err;
+        case transport::log_level::debug:
+            return log_level::debug;
+        case transport::log_level::info:
+            return log_level::info;
+        case transport::log_level::warning:
+            return log_level::warn;
+        case transport::log_level::error:
+            return log_level::err;
     }
     return log_level::warn;
 }
@@ -73,8 +73,7 @@ std::string exception_text(const std::exception_ptr& e)
 }
 
 awaitable<transport::consul_result<transport::agent_info>> agent_self_with_retry(
-    transport::consul_client* client,
-    transport::retry_params retry
+    transport::consul_client* client, transport::retry_params retry
 )
 {
     auto attempt = [client] { return client->agent_self(); };
@@ -253,7 +252,9 @@ transport::consul_params app::client_params(const std::string& address, const st
     // The pair loop owns retries (engine backoff), so the client does not retry on its own.
     p.retry.enabled = false;
     p.log.level = transport_level(log_.level());
-    p.log.sink = [this](transport::log_level l, std::string_view line) { log_.write(from_transport(l), "clients", line); };
+    p.log.sink = [this](transport::log_level l, std::string_view line) {
+        log_.write(from_transport(l), "clients", line);
+    };
     return p;
 }
 
@@ -266,9 +267,15 @@ awaitable<void> app::main_loop()
                 ioc_.get_executor(), metrics_, [this] { return alive_; }, [this] { return ready(); }
             );
             endpoint_->start(cfg_.metrics_addr);
-            log_.info("cli", "serving metrics on http://{}/metrics",
-                      fmt::format("{}:{}", endpoint_->local_endpoint().address().to_string(),
-                                  endpoint_->local_endpoint().port()));
+            log_.info(
+                "cli",
+                "serving metrics on http://{}/metrics",
+                fmt::format(
+                    "{}:{}",
+                    endpoint_->local_endpoint().address().to_string(),
+                    endpoint_->local_endpoint().port()
+                )
+            );
         } catch (const std::exception& e) {
             fatal_ = fmt::format("metrics address {:?}: {}", cfg_.metrics_addr, e.what());
             endpoint_.reset();
@@ -309,8 +316,7 @@ awaitable<void> app::main_loop()
                 break;
             }
             std::set<std::string> keep;
-            for (auto const& spec : next.value().prefixes)
-                keep.insert(prefixes::to_string(spec));
+            for (auto const& spec : next.value().prefixes) keep.insert(prefixes::to_string(spec));
             for (auto const& spec : cfg_.prefixes) {
                 auto const name = prefixes::to_string(spec);
                 if (!keep.contains(name))
@@ -320,10 +326,8 @@ awaitable<void> app::main_loop()
                 log_.warn("cli", "a changed metrics address takes effect only after a restart");
             cfg_ = std::move(next).value();
             log_ = make_process_logger(cfg_);
-            for (auto const& w : warnings)
-                log_.warn("cli", "{}", w);
-            for (auto const& w : lint(cfg_))
-                log_.warn("cli", "{}", w);
+            for (auto const& w : warnings) log_.warn("cli", "{}", w);
+            for (auto const& w : lint(cfg_)) log_.warn("cli", "{}", w);
             log_.debug("runner", "final config (tokens suppressed):\n{}", redacted_summary(cfg_));
             arm_signals();
             if (!write_pid_file()) {
@@ -351,7 +355,9 @@ awaitable<app::outcome> app::run_generation()
 
     log_.info("runner", "creating new runner (once: {})", cfg_.once);
     if (cfg_.consul.auth.enabled)
-        log_.warn("clients", "HTTP basic auth (-consul-auth) is not supported yet; requests are sent without it");
+        log_.warn(
+            "clients", "HTTP basic auth (-consul-auth) is not supported yet; requests are sent without it"
+        );
     try {
         source_client_.reset();
         destination_client_.reset();
@@ -360,8 +366,9 @@ awaitable<app::outcome> app::run_generation()
         );
         std::string const source_token = cfg_.source_token.empty() ? cfg_.consul.token : cfg_.source_token;
         if (!cfg_.source_addr.empty()) {
-            source_client_ =
-                transport::create_consul_client(ioc_.get_executor(), client_params(cfg_.source_addr, source_token));
+            source_client_ = transport::create_consul_client(
+                ioc_.get_executor(), client_params(cfg_.source_addr, source_token)
+            );
         } else if (source_token != cfg_.consul.token) {
             source_client_ = transport::create_consul_client(
                 ioc_.get_executor(), client_params(cfg_.consul.address, source_token)
@@ -389,7 +396,8 @@ awaitable<app::outcome> app::run_generation()
                 cancel_self.slot(),
                 [this, &self](std::exception_ptr e, transport::consul_result<transport::agent_info> r) {
                     if (e)
-                        self.emplace(transport::consul_error{transport::errc::cancelled, 0, exception_text(e)});
+                        self.emplace(transport::consul_error{transport::errc::cancelled, 0, exception_text(e)}
+                        );
                     else
                         self.emplace(std::move(r));
                     notify();
@@ -413,14 +421,17 @@ awaitable<app::outcome> app::run_generation()
         auto const& local_dc = self->value().datacenter;
         for (auto const& spec : cfg_.prefixes) {
             if (spec.datacenter && *spec.datacenter == local_dc) {
-                fatal_ = fmt::format("{}: local datacenter cannot be the source datacenter", prefixes::to_string(spec));
+                fatal_ = fmt::format(
+                    "{}: local datacenter cannot be the source datacenter", prefixes::to_string(spec)
+                );
                 co_return outcome::failed;
             }
         }
     }
 
     txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
-    auto const rules = prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    auto const rules =
+        prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
     auto& source = source_client_ ? *source_client_ : *destination_client_;
     pairs_.reserve(rules.size());
     std::uint64_t seed = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL;
@@ -429,7 +440,8 @@ awaitable<app::outcome> app::run_generation()
         p.label = prefixes::to_string(rule.spec);
         p.source_dc = rule.spec.datacenter.value_or(std::string{});
         p.fsm.rule = rule;
-        p.fsm.guard.max_delete_percent = static_cast<unsigned>(std::clamp(cfg_.delete_guard.max_delete_percent, 0, 100));
+        p.fsm.guard.max_delete_percent =
+            static_cast<unsigned>(std::clamp(cfg_.delete_guard.max_delete_percent, 0, 100));
         p.fsm.guard.min_keys = static_cast<std::size_t>(std::max(0, cfg_.delete_guard.min_keys));
         p.fsm.guard.allow_empty_source = cfg_.delete_guard.allow_empty_source;
         p.fsm.guard.allow_mass_delete = cfg_.delete_guard.allow_mass_delete;
@@ -464,14 +476,18 @@ awaitable<app::outcome> app::run_generation()
     log_.info("runner", "starting");
     for (std::size_t i = 0; i < pairs_.size(); ++i) {
         auto task = pairs_[i].replicator->run();
-        asio::co_spawn(ioc_, std::move(task), [this, i](std::exception_ptr e, std::optional<std::string> err) {
-            pairs_[i].done = true;
-            if (e)
-                pairs_[i].error = exception_text(e);
-            else
-                pairs_[i].error = std::move(err);
-            notify();
-        });
+        asio::co_spawn(
+            ioc_,
+            std::move(task),
+            [this, i](std::exception_ptr e, std::optional<std::string> err) {
+                pairs_[i].done = true;
+                if (e)
+                    pairs_[i].error = exception_text(e);
+                else
+                    pairs_[i].error = std::move(err);
+                notify();
+            }
+        );
     }
     running_ = true;
 

@@ -7,12 +7,11 @@
 #include "metrics.hpp"
 #include "replicator.hpp"
 
-#include <replicate/config.hpp>
-
 #include <boost/asio/signal_set.hpp>
 
 #include <memory>
 #include <optional>
+#include <replicate/config.hpp>
 #include <string>
 #include <vector>
 
@@ -21,9 +20,9 @@ namespace kvship::replicate {
 // Knobs that are not consul-replicate settings; main() fills them from the environment.
 struct app_tuning
 {
-    std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};  // KVSHIP_BLOCKING_WAIT
-    std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};     // KVSHIP_STOP_GRACE
-    std::chrono::seconds destination_refresh{std::chrono::minutes(10)}; // KVSHIP_DESTINATION_REFRESH
+    std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};   // KVSHIP_BLOCKING_WAIT
+    std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};      // KVSHIP_STOP_GRACE
+    std::chrono::seconds destination_refresh{std::chrono::minutes(10)};  // KVSHIP_DESTINATION_REFRESH
 };
 
 class app

@@ -59,26 +59,26 @@ void append_go_string(std::string& out, std::string_view s)
         auto const c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
             switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20 || c == '<' || c == '>' || c == '&')
-                    out += fmt::format("\\u{:04x}", c);
-                else
-                    out.push_back(static_cast<char>(c));
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                default:
+                    if (c < 0x20 || c == '<' || c == '>' || c == '&')
+                        out += fmt::format("\\u{:04x}", c);
+                    else
+                        out.push_back(static_cast<char>(c));
             }
             ++i;
             continue;

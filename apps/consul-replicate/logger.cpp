@@ -34,12 +34,13 @@ int syslog_facility(std::string_view name)
         std::string_view name;
         int value;
     };
+
     static constexpr std::array<entry, 20> table{{
-        {"KERN", LOG_KERN},     {"USER", LOG_USER},     {"MAIL", LOG_MAIL},       {"DAEMON", LOG_DAEMON},
-        {"AUTH", LOG_AUTH},     {"SYSLOG", LOG_SYSLOG}, {"LPR", LOG_LPR},         {"NEWS", LOG_NEWS},
+        {"KERN", LOG_KERN},     {"USER", LOG_USER},     {"MAIL", LOG_MAIL},         {"DAEMON", LOG_DAEMON},
+        {"AUTH", LOG_AUTH},     {"SYSLOG", LOG_SYSLOG}, {"LPR", LOG_LPR},           {"NEWS", LOG_NEWS},
         {"UUCP", LOG_UUCP},     {"CRON", LOG_CRON},     {"AUTHPRIV", LOG_AUTHPRIV}, {"FTP", LOG_FTP},
-        {"LOCAL0", LOG_LOCAL0}, {"LOCAL1", LOG_LOCAL1}, {"LOCAL2", LOG_LOCAL2},   {"LOCAL3", LOG_LOCAL3},
-        {"LOCAL4", LOG_LOCAL4}, {"LOCAL5", LOG_LOCAL5}, {"LOCAL6", LOG_LOCAL6},   {"LOCAL7", LOG_LOCAL7},
+        {"LOCAL0", LOG_LOCAL0}, {"LOCAL1", LOG_LOCAL1}, {"LOCAL2", LOG_LOCAL2},     {"LOCAL3", LOG_LOCAL3},
+        {"LOCAL4", LOG_LOCAL4}, {"LOCAL5", LOG_LOCAL5}, {"LOCAL6", LOG_LOCAL6},     {"LOCAL7", LOG_LOCAL7},
     }};
     for (auto const& e : table) {
         if (iequals(e.name, name))
@@ -67,8 +68,8 @@ logger make_process_logger(const config& cfg)
         std::fflush(stderr);
         if (use_syslog) {
             // The [LEVEL] tag is left out: syslog carries the priority.
-            std::string text = component.empty() ? std::string(message)
-                                                  : fmt::format("({}) {}", component, message);
+            std::string text =
+                component.empty() ? std::string(message) : fmt::format("({}) {}", component, message);
             ::syslog(syslog_priority(level), "%s", text.c_str());
         }
     };

@@ -2,12 +2,11 @@
 // never global. Lines use consul-replicate's format (replicate/log_line.hpp); syslog is optional.
 #pragma once
 
-#include <replicate/config.hpp>
-#include <replicate/log_line.hpp>
-
 #include <fmt/format.h>
 
 #include <functional>
+#include <replicate/config.hpp>
+#include <replicate/log_line.hpp>
 #include <string>
 #include <string_view>
 
@@ -20,6 +19,7 @@ public:
     using sink_fn = std::function<void(log_level, std::string_view, std::string_view)>;
 
     logger() = default;
+
     logger(log_level level, sink_fn sink) : level_(level), sink_(std::move(sink)) {}
 
     [[nodiscard]] bool enabled(log_level l) const { return sink_ && log_enabled(level_, l); }

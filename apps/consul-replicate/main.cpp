@@ -2,12 +2,11 @@
 // does, then run the replicator until -once completes, a fatal error, or the kill signal.
 #include "app.hpp"
 
-#include <replicate/flags.hpp>
-#include <replicate/loader.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <replicate/flags.hpp>
+#include <replicate/loader.hpp>
 #include <string>
 #include <vector>
 
@@ -84,8 +83,7 @@ int main(int argc, char** argv)
     {
         logger log = make_process_logger(cfg);
         log.info("", "consul-replicate v0.4.0 (kvship 0.1.0)");
-        for (auto const& w : lint(cfg))
-            log.warn("cli", "{}", w);
+        for (auto const& w : lint(cfg)) log.warn("cli", "{}", w);
         log.debug("runner", "final config (tokens suppressed):\n{}", redacted_summary(cfg));
     }
 

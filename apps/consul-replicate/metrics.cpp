@@ -48,10 +48,7 @@ struct endpoint_state
 };
 
 transport::http_response make_response(
-    const transport::http_request& req,
-    http::status status,
-    std::string_view content_type,
-    std::string body
+    const transport::http_request& req, http::status status, std::string_view content_type, std::string body
 )
 {
     transport::http_response res{status, req.version()};
@@ -73,22 +70,28 @@ transport::http_reply answer(const endpoint_state& st, const transport::http_req
     if (!known)
         return {make_response(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n")};
     if (req.method() != http::verb::get) {
-        auto r = make_response(req, http::status::method_not_allowed, "text/plain; charset=utf-8", "GET only\n");
+        auto r =
+            make_response(req, http::status::method_not_allowed, "text/plain; charset=utf-8", "GET only\n");
         r.set(http::field::allow, "GET");
         return {std::move(r)};
     }
     if (target == "/metrics") {
-        return {make_response(req, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", st.reg->render())};
+        return {make_response(
+            req, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", st.reg->render()
+        )};
     }
     if (target == "/healthz") {
         if (st.alive && !st.alive())
-            return {make_response(req, http::status::service_unavailable, "text/plain; charset=utf-8", "stopping\n")};
+            return {make_response(
+                req, http::status::service_unavailable, "text/plain; charset=utf-8", "stopping\n"
+            )};
         return {make_response(req, http::status::ok, "text/plain; charset=utf-8", "ok\n")};
     }
     readiness const r = st.ready ? st.ready() : readiness{true, {}};
     if (r.ready)
         return {make_response(req, http::status::ok, "text/plain; charset=utf-8", "ready\n")};
-    return {make_response(req, http::status::service_unavailable, "text/plain; charset=utf-8", r.reason + "\n")};
+    return {
+        make_response(req, http::status::service_unavailable, "text/plain; charset=utf-8", r.reason + "\n")};
 }
 
 awaitable<transport::http_reply> serve(std::shared_ptr<endpoint_state> st, transport::http_request req)
@@ -159,7 +162,9 @@ void metrics_registry::set(std::string_view name, const label_set& labels, doubl
     s.fn = nullptr;
 }
 
-void metrics_registry::set_callback(std::string_view name, const label_set& labels, std::function<double()> fn)
+void metrics_registry::set_callback(
+    std::string_view name, const label_set& labels, std::function<double()> fn
+)
 {
     at(name, labels).fn = std::move(fn);
 }
@@ -169,8 +174,7 @@ void metrics_registry::remove_labelled(std::string_view key, std::string_view va
     for (auto& [name, fam] : families_) {
         for (auto it = fam.by_labels.begin(); it != fam.by_labels.end();) {
             bool match = false;
-            for (auto const& [k, v] : it->second.labels)
-                match = match || (k == key && v == value);
+            for (auto const& [k, v] : it->second.labels) match = match || (k == key && v == value);
             it = match ? fam.by_labels.erase(it) : std::next(it);
         }
     }
@@ -215,38 +219,75 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
     using t = metric_type;
     reg.describe(std::string(metric::build_info), t::gauge, "Build metadata (always 1).");
     reg.describe(std::string(metric::up), t::gauge, "1 while the replication loops run.");
-    reg.describe(std::string(metric::ready), t::gauge,
-                 "1 when every pair finished its initial sync and is neither paused nor failing.");
+    reg.describe(
+        std::string(metric::ready),
+        t::gauge,
+        "1 when every pair finished its initial sync and is neither paused nor failing."
+    );
     reg.describe(std::string(metric::keys_put), t::counter, "Destination keys written.");
     reg.describe(std::string(metric::keys_deleted), t::counter, "Destination keys deleted.");
     reg.describe(std::string(metric::bytes_written), t::counter, "Value bytes written to the destination.");
-    reg.describe(std::string(metric::txn), t::counter,
-                 "Destination transactions by result (ok, rolled_back, error, too_large).");
-    reg.describe(std::string(metric::errors), t::counter,
-                 "Errors by kind (source_read, destination_read, dest_write, acl_denied, timeout, no_leader, "
-                 "decode, checkpoint, batch).");
+    reg.describe(
+        std::string(metric::txn),
+        t::counter,
+        "Destination transactions by result (ok, rolled_back, error, too_large)."
+    );
+    reg.describe(
+        std::string(metric::errors),
+        t::counter,
+        "Errors by kind (source_read, destination_read, dest_write, acl_denied, timeout, no_leader, "
+        "decode, checkpoint, batch)."
+    );
     reg.describe(std::string(metric::source_index), t::gauge, "Last X-Consul-Index seen from the source.");
-    reg.describe(std::string(metric::applied_index), t::gauge,
-                 "Highest source index fully applied to the destination (the checkpoint).");
+    reg.describe(
+        std::string(metric::applied_index),
+        t::gauge,
+        "Highest source index fully applied to the destination (the checkpoint)."
+    );
     reg.describe(std::string(metric::lag_index), t::gauge, "Source index minus applied index.");
-    reg.describe(std::string(metric::lag_seconds), t::gauge,
-                 "Age of the oldest source change seen but not yet applied (0 when caught up).");
+    reg.describe(
+        std::string(metric::lag_seconds),
+        t::gauge,
+        "Age of the oldest source change seen but not yet applied (0 when caught up)."
+    );
     reg.describe(std::string(metric::last_success), t::gauge, "Unix time of the last successful round.");
-    reg.describe(std::string(metric::guard_trips), t::counter,
-                 "Rounds whose deletes the safety guard held back, by guard (empty_source, mass_delete).");
-    reg.describe(std::string(metric::paused), t::gauge, "1 while the pair's deletes are held back by a guard.");
-    reg.describe(std::string(metric::full_syncs), t::counter,
-                 "Full reads of source and destination, by reason (startup, index_reset, retry, refresh).");
+    reg.describe(
+        std::string(metric::guard_trips),
+        t::counter,
+        "Rounds whose deletes the safety guard held back, by guard (empty_source, mass_delete)."
+    );
+    reg.describe(
+        std::string(metric::paused), t::gauge, "1 while the pair's deletes are held back by a guard."
+    );
+    reg.describe(
+        std::string(metric::full_syncs),
+        t::counter,
+        "Full reads of source and destination, by reason (startup, index_reset, retry, refresh)."
+    );
     reg.describe(std::string(metric::rounds), t::counter, "Finished replication rounds.");
-    reg.describe(std::string(metric::wakeups), t::counter,
-                 "Source reads by outcome (changed, no_change, timeout, index_reset).");
-    reg.describe(std::string(metric::source_keys), t::gauge, "Source keys under the prefix at the last round.");
-    reg.describe(std::string(metric::destination_keys), t::gauge,
-                 "Destination keys managed by the pair at the last round.");
-    reg.describe(std::string(metric::source_known_leader), t::gauge,
-                 "X-Consul-KnownLeader of the last source read (1 or 0).");
-    reg.describe(std::string(metric::source_last_contact), t::gauge,
-                 "X-Consul-LastContact of the last source read, in seconds.");
+    reg.describe(
+        std::string(metric::wakeups),
+        t::counter,
+        "Source reads by outcome (changed, no_change, timeout, index_reset)."
+    );
+    reg.describe(
+        std::string(metric::source_keys), t::gauge, "Source keys under the prefix at the last round."
+    );
+    reg.describe(
+        std::string(metric::destination_keys),
+        t::gauge,
+        "Destination keys managed by the pair at the last round."
+    );
+    reg.describe(
+        std::string(metric::source_known_leader),
+        t::gauge,
+        "X-Consul-KnownLeader of the last source read (1 or 0)."
+    );
+    reg.describe(
+        std::string(metric::source_last_contact),
+        t::gauge,
+        "X-Consul-LastContact of the last source read, in seconds."
+    );
     reg.set(metric::build_info, {{"version", std::string(version)}, {"revision", std::string(revision)}}, 1);
 }
 
@@ -271,7 +312,9 @@ metrics_endpoint::metrics_endpoint(
     transport::server_params params;
     params.body_limit = 64 * 1024;
     params.max_connections = 256;
-    server_ = std::make_unique<transport::http_server>(std::move(ex), params, std::move(handler), std::move(too_large));
+    server_ = std::make_unique<transport::http_server>(
+        std::move(ex), params, std::move(handler), std::move(too_large)
+    );
 }
 
 metrics_endpoint::~metrics_endpoint() = default;
@@ -280,7 +323,8 @@ void metrics_endpoint::start(const std::string& host_port)
 {
     // ":9100" means every interface, as in Go's net.Listen (parse_endpoint reads an empty host as
     // loopback).
-    server_->listen(transport::parse_endpoint(host_port.starts_with(':') ? "0.0.0.0" + host_port : host_port));
+    server_->listen(transport::parse_endpoint(host_port.starts_with(':') ? "0.0.0.0" + host_port : host_port)
+    );
     server_->start();
 }
 

@@ -2,12 +2,11 @@
 
 #include "checkpoint_codec.hpp"
 
-#include <replicate/duration.hpp>
-
 #include <boost/asio/bind_cancellation_slot.hpp>
 
 #include <algorithm>
 #include <deque>
+#include <replicate/duration.hpp>
 #include <utility>
 
 namespace kvship::replicate {
@@ -79,24 +78,24 @@ std::string_view warning_text(engine::warning_kind k)
 {
     using w = engine::warning_kind;
     switch (k) {
-    case w::session_attached:
-        return "has a session attached: value and flags copied, the session is not";
-    case w::lock_flag:
-        return "carries the lock flag value: copied as data, the lock is not";
-    case w::semaphore_flag:
-        return "carries the semaphore flag value: copied as data, the semaphore is not";
-    case w::outside_source_prefix:
-        return "is outside the source prefix: ignored";
-    case w::outside_destination:
-        return "is outside the destination prefix: ignored";
-    case w::status_key_collision:
-        return "maps onto a checkpoint key: not written";
-    case w::duplicate_key:
-        return "is listed twice: the first entry is used";
-    case w::index_behind_checkpoint:
-        return "source index is behind the checkpoint (snapshot restore, tombstone reap or another DC)";
-    case w::checkpoint_mismatch:
-        return "checkpoint names another source or destination";
+        case w::session_attached:
+            return "has a session attached: value and flags copied, the session is not";
+        case w::lock_flag:
+            return "carries the lock flag value: copied as data, the lock is not";
+        case w::semaphore_flag:
+            return "carries the semaphore flag value: copied as data, the semaphore is not";
+        case w::outside_source_prefix:
+            return "is outside the source prefix: ignored";
+        case w::outside_destination:
+            return "is outside the destination prefix: ignored";
+        case w::status_key_collision:
+            return "maps onto a checkpoint key: not written";
+        case w::duplicate_key:
+            return "is listed twice: the first entry is used";
+        case w::index_behind_checkpoint:
+            return "source index is behind the checkpoint (snapshot restore, tombstone reap or another DC)";
+        case w::checkpoint_mismatch:
+            return "checkpoint names another source or destination";
     }
     return "warning";
 }
@@ -160,18 +159,19 @@ void pair_replicator::request_stop()
 void pair_replicator::abort()
 {
     request_stop();
-    for (auto& sig : write_cancel_)
-        sig.emit(asio::cancellation_type::terminal);
+    for (auto& sig : write_cancel_) sig.emit(asio::cancellation_type::terminal);
 }
 
 awaitable<std::optional<std::string>> pair_replicator::run()
 {
     auto ex = co_await asio::this_coro::executor;
     timer_.emplace(ex);
+
     // The callbacks point at this object; once run() ends, freeze them as plain values.
     struct freeze_lag
     {
         pair_replicator* self;
+
         ~freeze_lag()
         {
             self->metrics_.set(metric::lag_index, self->labels(), 0);
@@ -222,7 +222,9 @@ awaitable<std::optional<std::string>> pair_replicator::run()
             ev = co_await std::move(step);
         } else if (auto* sl = std::get_if<engine::action::sleep>(&act)) {
             auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(sl->delay);
-            log_.warn("view", "{} (retry attempt {} after \"{}\")", last_failure_, failures_, format_go_duration(ms));
+            log_.warn(
+                "view", "{} (retry attempt {} after \"{}\")", last_failure_, failures_, format_go_duration(ms)
+            );
             auto step = sleep(sl->delay);
             ev = co_await std::move(step);
         }
@@ -251,7 +253,9 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         // destination is read again too.
         std::string_view const reason = first_read_ ? "startup" : (failures_ > 0 ? "retry" : "index_reset");
         if (!first_read_ && reason == "index_reset")
-            log_.info("runner", "{}: source index went backwards, starting over with a full read", params_.label);
+            log_.info(
+                "runner", "{}: source index went backwards, starting over with a full read", params_.label
+            );
         metrics_.add(metric::full_syncs, labels("reason", reason));
         first_read_ = false;
         known_.reset();
@@ -274,14 +278,25 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         q.wait = params_.blocking_wait;
     bool const stale = params_.max_stale.count() > 0;
     q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
-    log_.trace("view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}{}", params_.label, prefix, q.dc, index,
-               stale ? "&stale" : "");
+    log_.trace(
+        "view",
+        "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}{}",
+        params_.label,
+        prefix,
+        q.dc,
+        index,
+        stale ? "&stale" : ""
+    );
 
     auto first = source_.list(prefix, q);
     auto r = co_await guarded(&read_cancel_, std::move(first));
     if (r && stale && r->last_contact > params_.max_stale) {
-        log_.debug("view", "{}: stale read is {} ms behind the leader, re-reading consistently", params_.label,
-                   r->last_contact.count());
+        log_.debug(
+            "view",
+            "{}: stale read is {} ms behind the leader, re-reading consistently",
+            params_.label,
+            r->last_contact.count()
+        );
         q.mode = transport::consistency::default_mode;
         auto again = source_.list(prefix, q);
         r = co_await guarded(&read_cancel_, std::move(again));
@@ -296,7 +311,8 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         co_return fail(
             "acl_denied",
             fmt::format(
-                "GET /v1/kv/{}?recurse&dc={}: the listing was filtered by ACLs (X-Consul-Results-Filtered-By-ACLs): "
+                "GET /v1/kv/{}?recurse&dc={}: the listing was filtered by ACLs "
+                "(X-Consul-Results-Filtered-By-ACLs): "
                 "the token cannot read every key under the source prefix",
                 prefix,
                 q.dc
@@ -337,8 +353,9 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         }
     }
     metrics_.set(metric::source_known_leader, labels(), r->known_leader ? 1 : 0);
-    metrics_.set(metric::source_last_contact, labels(),
-                 std::chrono::duration<double>(r->last_contact).count());
+    metrics_.set(
+        metric::source_last_contact, labels(), std::chrono::duration<double>(r->last_contact).count()
+    );
     log_.trace("view", "kv.list({}): returned {} pairs", params_.label, r->entries.size());
 
     std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
@@ -369,7 +386,9 @@ void pair_replicator::merge_pending()
     if (!known_ || pending_.empty())
         return;
     // Later ops win for a key: stable sort, then keep the last of each run.
-    std::stable_sort(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    std::stable_sort(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
+        return a.key < b.key;
+    });
     auto const& status_key = params_.fsm.rule.status_key;
     std::vector<engine::kv_entry> merged;
     auto& old = known_->dst.entries;
@@ -464,8 +483,13 @@ void pair_replicator::print_batch(const engine::batch& b) const
         if (op.key == params_.fsm.rule.status_key)
             out += fmt::format("dry-run {}: checkpoint {:?}\n", params_.label, op.key);
         else if (op.verb == engine::txn_verb::set)
-            out += fmt::format("dry-run {}: put {:?} ({} bytes, flags {})\n", params_.label, op.key, op.value.size(),
-                               op.flags);
+            out += fmt::format(
+                "dry-run {}: put {:?} ({} bytes, flags {})\n",
+                params_.label,
+                op.key,
+                op.value.size(),
+                op.flags
+            );
         else
             out += fmt::format("dry-run {}: delete {:?}\n", params_.label, op.key);
     }
@@ -474,9 +498,7 @@ void pair_replicator::print_batch(const engine::batch& b) const
 }
 
 std::vector<pair_replicator::chunk> pair_replicator::make_chunks(
-    const engine::batch& b,
-    std::size_t from,
-    std::size_t to
+    const engine::batch& b, std::size_t from, std::size_t to
 ) const
 {
     // Greedy: as many ops as the learned op and byte limits allow. One op too big for any txn (a
@@ -531,8 +553,7 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
     } else {
         std::vector<transport::txn_op> ops;
         ops.reserve(c.to - c.from);
-        for (std::size_t k = c.from; k < c.to; ++k)
-            ops.push_back(to_transport(b->ops[k]));
+        for (std::size_t k = c.from; k < c.to; ++k) ops.push_back(to_transport(b->ops[k]));
         std::string const local_dc;
         auto txn_op = destination_.txn(std::move(ops), local_dc);
         auto r = co_await std::move(txn_op);
@@ -563,9 +584,7 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
 }
 
 awaitable<engine::replicator_event> pair_replicator::apply_batch(
-    const engine::batch* b,
-    std::size_t number,
-    std::size_t count
+    const engine::batch* b, std::size_t number, std::size_t count
 )
 {
     if (params_.dry_run) {
@@ -596,8 +615,7 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
                 break;
             todo.pop_front();
             std::size_t slot = 0;
-            while (slot_busy[slot])
-                ++slot;
+            while (slot_busy[slot]) ++slot;
             slot_busy[slot] = true;
             ++in_flight;
             ++sent;
@@ -637,7 +655,9 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
                         e.limit > 0 && e.limit < n ? static_cast<std::size_t>(e.limit) : n / 2;
                     if (learned < limit_.max_ops) {
                         limit_.max_ops = learned;
-                        log_.info("runner", "destination allows at most {} operations per transaction", learned);
+                        log_.info(
+                            "runner", "destination allows at most {} operations per transaction", learned
+                        );
                     }
                     metrics_.add(metric::txn, labels("result", "too_large"));
                     auto again = make_chunks(*b, o.c.from, o.c.to);
@@ -754,8 +774,14 @@ void pair_replicator::on_report(const engine::round_report& r)
         // Once per distinct refusal: a daemon re-plans on every source change.
         auto const text = fmt::format("{}", *r.refused);
         if (!status_.paused || text != last_refusal_ || log_.enabled(log_level::debug))
-            log_.err("runner", "{}: delete guard refused {} of {} destination keys: {}", params_.label,
-                     r.refused->deletes, r.refused->destination_keys, r.refused->message);
+            log_.err(
+                "runner",
+                "{}: delete guard refused {} of {} destination keys: {}",
+                params_.label,
+                r.refused->deletes,
+                r.refused->destination_keys,
+                r.refused->message
+            );
         status_.paused = true;
         last_refusal_ = text;
     } else {
@@ -783,13 +809,24 @@ void pair_replicator::on_report(const engine::round_report& r)
     last_round_ok_ = ok;
     std::size_t const puts = r.puts;
     if (params_.dry_run) {
-        log_.info("runner", "{}: dry run: would replicate {} updates, {} deletes", params_.label, puts, r.deletes);
+        log_.info(
+            "runner", "{}: dry run: would replicate {} updates, {} deletes", params_.label, puts, r.deletes
+        );
     } else if (puts + r.deletes > 0) {
         log_.info("runner", "replicated {} updates, {} deletes", puts, r.deletes);
     }
-    log_.debug("runner", "{}: round index={} puts={} deletes={} batches={} unchanged={} filtered={} checkpoint={}",
-               params_.label, r.source_index, puts, r.deletes, r.batches, r.stats.unchanged, r.stats.filtered,
-               r.checkpoint_written);
+    log_.debug(
+        "runner",
+        "{}: round index={} puts={} deletes={} batches={} unchanged={} filtered={} checkpoint={}",
+        params_.label,
+        r.source_index,
+        puts,
+        r.deletes,
+        r.batches,
+        r.stats.unchanged,
+        r.stats.filtered,
+        r.checkpoint_written
+    );
 }
 
 }  // namespace kvship::replicate

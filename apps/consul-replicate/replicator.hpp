@@ -26,8 +26,8 @@ namespace kvship::replicate {
 struct pair_params
 {
     engine::replicator_config fsm;
-    std::string label;      // "src@dc:dest": the `pair` metrics label and log context
-    std::string source_dc;  // ?dc= on source reads (empty: the agent's own DC)
+    std::string label;                      // "src@dc:dest": the `pair` metrics label and log context
+    std::string source_dc;                  // ?dc= on source reads (empty: the agent's own DC)
     std::chrono::nanoseconds max_stale{0};  // 0: consistent reads; else ?stale, re-read if older
     std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};
     // -wait min:max quiescence; both 0 = off (every change starts a round at once).
@@ -86,12 +86,15 @@ public:
     void abort();
 
     [[nodiscard]] const pair_status& status() const { return status_; }
+
     [[nodiscard]] const std::string& label() const { return params_.label; }
 
 private:
     awaitable<engine::replicator_event> read_source(std::uint64_t index);
     awaitable<engine::replicator_event> read_destination(std::string status_key);
-    awaitable<engine::replicator_event> apply_batch(const engine::batch* b, std::size_t number, std::size_t count);
+    awaitable<engine::replicator_event> apply_batch(
+        const engine::batch* b, std::size_t number, std::size_t count
+    );
     awaitable<engine::replicator_event> sleep(std::chrono::nanoseconds delay);
 
     engine::replicator_event fail(std::string_view kind, std::string what);
@@ -106,6 +109,7 @@ private:
         std::size_t to = 0;
         bool plain_put = false;
     };
+
     struct chunk_outcome
     {
         chunk c;
@@ -113,10 +117,14 @@ private:
         std::optional<std::string> rolled_back;
         std::chrono::milliseconds took{0};
     };
-    [[nodiscard]] std::vector<chunk> make_chunks(const engine::batch& b, std::size_t from, std::size_t to) const;
+
+    [[nodiscard]] std::vector<chunk> make_chunks(const engine::batch& b, std::size_t from, std::size_t to)
+        const;
     awaitable<chunk_outcome> send_chunk(const engine::batch* b, chunk c);
     void merge_pending();
+
     label_set labels() const { return {{"pair", params_.label}}; }
+
     label_set labels(std::string_view k, std::string_view v) const
     {
         return {{"pair", params_.label}, {std::string(k), std::string(v)}};
@@ -144,6 +152,7 @@ private:
         std::optional<engine::checkpoint> prev;
         std::chrono::steady_clock::time_point read_at;
     };
+
     std::optional<known_destination> known_;
     std::vector<engine::txn_op> pending_;  // committed since the listing, merged lazily
 
