@@ -4,8 +4,8 @@ add_library(kvship::options ALIAS kvship_options)
 target_compile_features(kvship_options INTERFACE cxx_std_20)
 target_compile_options(kvship_options INTERFACE
     -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual -Wimplicit-fallthrough
-    # g++ 12 at -O2 reports Asio's coroutine frame allocator as mismatched new/delete (a false positive
-    # on awaitable_frame_base's class-specific operator new/delete; GCC PR 109224).
+    # g++ 12 at -O2 pairs the operator delete of Asio's coroutine frames with the aligned_alloc inside
+    # Asio's recycling allocator and calls them mismatched: a false positive, both sides are Asio's.
     -Wno-mismatched-new-delete)
 target_compile_definitions(kvship_options INTERFACE
     BOOST_ASIO_NO_DEPRECATED

@@ -15,10 +15,6 @@
 #include <string>
 #include <vector>
 
-// g++ 12 at -O2 pairs the operator delete of Asio's coroutine frames with the aligned_alloc inside Asio's
-// recycling allocator and calls them mismatched: a false positive (both sides are Asio's own pair).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 namespace {
 
 using namespace kvship;

@@ -4,10 +4,6 @@
 
 #include <fmt/format.h>
 
-// g++ 12 at -O2 pairs the operator delete of Asio's coroutine frames with the aligned_alloc inside Asio's
-// recycling allocator and calls them mismatched: a false positive (both sides are Asio's own pair).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 namespace kvship::kvsim::api {
 
 namespace {
