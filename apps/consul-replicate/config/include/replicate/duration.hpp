@@ -1,6 +1,5 @@
 // Go's time.ParseDuration and Duration.String, for -max-stale, -wait, retry and transport settings.
-// Pure. (apps/consul-kvsim/store/duration.hpp has the same algorithm for the simulator; the two
-// are kept apart so the binary does not depend on the simulator.)
+// Pure; the algorithm is transport's (transport/go_duration.hpp), in this library's result type.
 #pragma once
 
 #include <prefixes/result.hpp>

@@ -1,8 +1,8 @@
-#include "store/duration.hpp"
+#include <transport/go_duration.hpp>
 
 #include <cstdint>
 
-namespace kvship::kvsim {
+namespace kvship::transport {
 namespace {
 
 // time.quote: printable ASCII verbatim (with \" and \\), every other byte as \xNN.
@@ -254,4 +254,4 @@ std::string format_go_duration(std::chrono::nanoseconds d)
     return {rev.rbegin(), rev.rend()};
 }
 
-}  // namespace kvship::kvsim
+}  // namespace kvship::transport
