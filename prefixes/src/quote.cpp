@@ -57,6 +57,29 @@ std::size_t utf8_length(std::string_view s, std::size_t i, char32_t& rune)
     return 0;
 }
 
+// An approximation of Go's unicode.IsPrint for the runes that matter in keys and ids: C1 controls, the
+// spaces other than U+0020, format characters, private use and non-characters are not printable.
+bool go_printable(char32_t r)
+{
+    if (r >= 0x80 && r < 0xA0) {
+        return false;
+    }
+    switch (r) {
+        case 0xA0:
+        case 0xAD:
+        case 0x2028:
+        case 0x2029:
+        case 0xFEFF:
+            return false;
+        default:
+            break;
+    }
+    return !(
+        (r >= 0x200B && r <= 0x200F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2060 && r <= 0x206F) ||
+        (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF) || (r & 0xFFFE) == 0xFFFE
+    );
+}
+
 }  // namespace
 
 std::string go_quote(std::string_view text)
@@ -109,8 +132,9 @@ std::string go_quote(std::string_view text)
         if (n == 0) {
             out += fmt::format("\\x{:02x}", c);
             ++i;
-        } else if (rune >= 0x80 && rune <= 0x9F) {
-            out += fmt::format("\\u{:04x}", static_cast<unsigned>(rune));
+        } else if (!go_printable(rune)) {
+            out += rune <= 0xFFFF ? fmt::format("\\u{:04x}", static_cast<unsigned>(rune))
+                                  : fmt::format("\\U{:08x}", static_cast<unsigned>(rune));
             i += n;
         } else {
             out.append(text.substr(i, n));

@@ -4,6 +4,8 @@
 // Single-threaded: the sim owns one store on one io_context.
 #pragma once
 
+#include <prefixes/quote.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -389,7 +391,7 @@ private:
 [[nodiscard]] std::string permission_denied_text(authorizer const& acl, std::string_view permission,
                                                  std::string_view name);
 // Go's strconv.Quote (fmt %q), as Consul's error texts quote keys and ids.
-[[nodiscard]] std::string go_quote(std::string_view s);
+using prefixes::go_quote;
 // The key rules of an ACL policy, HCL or JSON (other rule kinds are accepted and ignored). Error text on failure.
 [[nodiscard]] std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_view text);
 // The accessor id Consul gives the anonymous token.
