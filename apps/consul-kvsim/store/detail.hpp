@@ -87,5 +87,4 @@ inline std::optional<std::string> prefix_successor(std::string p)
     return std::nullopt;
 }
 
-
 }  // namespace kvship::kvsim::detail
