@@ -4,6 +4,7 @@
 #include "store/duration.hpp"
 
 #include <transport/base64.hpp>
+#include <transport/go_json.hpp>
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -53,59 +54,9 @@ bool needs_escaping(std::string_view s)
 
 std::string go_json_literal(std::string_view s)
 {
-    constexpr char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(s.size() + 8);
-    out.push_back('"');
-    for (std::size_t i = 0; i < s.size();) {
-        auto const c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            switch (c) {
-                case '"':
-                    out += "\\\"";
-                    break;
-                case '\\':
-                    out += "\\\\";
-                    break;
-                case '\n':
-                    out += "\\n";
-                    break;
-                case '\r':
-                    out += "\\r";
-                    break;
-                case '\t':
-                    out += "\\t";
-                    break;
-                case '<':
-                case '>':
-                case '&':
-                    out += "\\u00";
-                    out.push_back(hex[c >> 4]);
-                    out.push_back(hex[c & 15]);
-                    break;
-                default:
-                    if (c < 0x20) {
-                        out += "\\u00";
-                        out.push_back(hex[c >> 4]);
-                        out.push_back(hex[c & 15]);
-                    } else {
-                        out.push_back(static_cast<char>(c));
-                    }
-            }
-            ++i;
-            continue;
-        }
-        auto const [r, n] = decode_rune(s, i);
-        if (r == 0xFFFD && n == 1) {
-            out += "\\ufffd";
-        } else if (r == 0x2028 || r == 0x2029) {
-            out += r == 0x2028 ? "\\u2028" : "\\u2029";
-        } else {
-            out.append(s.substr(i, n));
-        }
-        i += n;
-    }
-    out.push_back('"');
+    transport::append_go_json_string(out, s);
     return out;
 }
 
