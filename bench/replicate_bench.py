@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Benchmarks of kvship's consul-replicate on consul-kvsim (BENCHMARKS.md B1, B2, B5).
+
+Two federated sims (dc1 source, dc2 destination) with -commit-latency 1ms, data spread over 256
+sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
+
+  B1  initial copy of N keys into an empty destination (`-once`), against the floor measured in the
+      same run: the same keys loaded into an empty sim by 64-op txns over 4 connections.
+      Also: requests and bytes sent to the destination.
+  B5  the replicator's CPU seconds (user + sys) for B1.
+  B2  steady state: single-key writes at 20/s to random sub-prefixes of a prefix holding N keys,
+      write-to-visible latency in the destination, p50 / p99 (at 10,000 and 100,000 keys).
+
+  python3 bench/replicate_bench.py [--bin build/bin] [--keys 100000] [--latency-keys 10000,100000]
+                                   [--writes 200] [--record]
+"""
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "test", "integration"))
+import simctl  # noqa: E402
+
+SIM_ARGS = ["-commit-latency", "1ms"]
+
+
+def sim_load(bin_dir, addr, keys, conns=4, ops=64):
+    out = subprocess.run([os.path.join(bin_dir, "kvship-sim-load"), "load", "--addr", addr, "--keys", str(keys),
+                          "--conns", str(conns), "--ops", str(ops)], capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError("load failed: %s %s" % (out.stdout, out.stderr))
+    fields = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
+    return float(fields["ms"]) / 1000.0
+
+
+def stats(sim):
+    return sim.json("GET", "/_sim/stats")
+
+
+def keys_count(sim, prefix="bench/"):
+    status, hdrs, body = sim.request("GET", "/v1/kv/%s?keys" % prefix)
+    return 0 if status == 404 else len(json.loads(body))
+
+
+def run_replicator_once(bin_dir, dst, extra=()):
+    cmd = [os.path.join(bin_dir, "consul-replicate"), "-consul-addr", dst.addr, "-prefix", "bench/@dc1", "-once",
+           *extra]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError("consul-replicate -once exited %d: %s" % (code, err[-2000:]))
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+
+
+def b1_b5(bin_dir, keys, report):
+    sim_bin = os.path.join(bin_dir, "consul-kvsim")
+    # The floor: the same keys into an empty sim by 64-op txns over 4 connections.
+    with simctl.federation(sim_bin, ["dc1"], args=SIM_ARGS) as one:
+        floor = sim_load(bin_dir, one["dc1"].addr, keys)
+    with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
+        src, dst = dcs["dc1"], dcs["dc2"]
+        sim_load(bin_dir, src.addr, keys)
+        dst.admin("PUT", "stats/reset")
+        wall, cpu, rss = run_replicator_once(bin_dir, dst)
+        got = keys_count(dst)
+        if got != keys:
+            raise RuntimeError("destination holds %d keys, expected %d" % (got, keys))
+        s = stats(dst)
+        writes = s["by_class"].get("txn_write", {})
+        report("B1 initial copy of %d keys: %.2f s; floor (64-op txns, 4 connections) %.2f s; ratio %.2f "
+               "(target <= 1.3); destination got %d requests (%d txns), %.1f MB"
+               % (keys, wall, floor, wall / floor, s["totals"]["requests"], writes.get("requests", 0),
+                  s["totals"]["bytes_in"] / 1e6))
+        report("B5 replicator CPU for B1: %.2f s user+sys (target <= 3 s; consul-replicate 30.7 s), max RSS %.0f MB"
+               % (cpu, rss))
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def b2(bin_dir, keys, writes, report):
+    sim_bin = os.path.join(bin_dir, "consul-kvsim")
+    with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
+        src, dst = dcs["dc1"], dcs["dc2"]
+        sim_load(bin_dir, src.addr, keys)
+        proc = subprocess.Popen([os.path.join(bin_dir, "consul-replicate"), "-consul-addr", dst.addr, "-prefix",
+                                 "bench/@dc1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 300
+            while keys_count(dst) < keys:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("initial copy did not finish")
+                time.sleep(0.2)
+            rng = random.Random(7)
+            latencies = []
+            for n in range(writes):
+                key = "bench/d%03d/k%08d" % (rng.randrange(256), rng.randrange(keys))
+                value = ("change-%d" % n).encode()
+                status, hdrs, _ = dst.request("GET", "/v1/kv/" + key)
+                index = hdrs.get("x-consul-index", "1")
+                t0 = time.monotonic()
+                src.put(key, value)
+                # Wait on the destination key with a blocking query until the new value is there.
+                while True:
+                    status, hdrs, body = dst.request("GET", "/v1/kv/%s?index=%s&wait=10s" % (key, index))
+                    index = hdrs.get("x-consul-index", index)
+                    if status == 200 and json.loads(body)[0]["Value"] and \
+                            base64.b64decode(json.loads(body)[0]["Value"]) == value:
+                        break
+                    if time.monotonic() - t0 > 30:
+                        raise RuntimeError("change to %s did not arrive" % key)
+                latencies.append((time.monotonic() - t0) * 1000.0)
+                pause = 0.05 - (time.monotonic() - t0)
+                if pause > 0:
+                    time.sleep(pause)
+            report("B2 change latency on %d keys, %d writes at <= 20/s: p50 %.0f ms, p99 %.0f ms, max %.0f ms "
+                   "(target p50 <= 50 ms, p99 <= 200 ms; consul-replicate p50 129 ms at 10k, 958 ms at 100k)"
+                   % (keys, writes, percentile(latencies, 50), percentile(latencies, 99), max(latencies)))
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="build/bin")
+    ap.add_argument("--keys", type=int, default=100000)
+    ap.add_argument("--latency-keys", default="10000,100000")
+    ap.add_argument("--writes", type=int, default=200)
+    ap.add_argument("--record", action="store_true", help="prepend the figures to bench/RESULTS.md")
+    args = ap.parse_args()
+    lines = []
+
+    def report(text):
+        print(text, flush=True)
+        lines.append(text)
+
+    b1_b5(args.bin, args.keys, report)
+    for n in (int(x) for x in args.latency_keys.split(",") if x):
+        b2(args.bin, n, args.writes, report)
+
+    if args.record:
+        path = os.path.join(HERE, "RESULTS.md")
+        old = open(path).read() if os.path.exists(path) else "# Benchmark results (newest first)\n"
+        head, _, rest = old.partition("\n")
+        section = ["", "## %s: consul-replicate on consul-kvsim (`python3 bench/replicate_bench.py --record`)"
+                   % datetime.date.today(),
+                   "Machine: %s, %d cores, shared. Sims with -commit-latency 1ms, 100-byte values, 256 sub-prefixes."
+                   % (platform.machine(), os.cpu_count() or 0), ""]
+        section += ["- " + l for l in lines]
+        with open(path, "w") as fh:
+            fh.write(head + "\n" + "\n".join(section) + "\n" + rest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
