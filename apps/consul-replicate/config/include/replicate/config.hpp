@@ -137,7 +137,7 @@ struct config
     std::string metrics_addr;  // empty: no HTTP endpoint; else host:port for /metrics, /healthz, /readyz
     bool dry_run = false;      // plan and log, never write or delete
     delete_guard_config delete_guard;
-    int txn_max_ops = 0;  // ops per /v1/txn; 0 = start at 64 and learn from the server's 413
+    int txn_max_ops = 0;  // ops per /v1/txn; 0 = start at 128 and learn from the server's 413
     log_format format = log_format::text;
 
     bool operator==(const config&) const = default;
