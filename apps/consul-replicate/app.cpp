@@ -237,6 +237,10 @@ transport::consul_params app::client_params(const std::string& address, const st
     transport::consul_params p;
     p.address = address;
     p.token = token;
+    // -consul-auth belongs to the local agent (-consul-addr), as in consul-replicate; Go sends "user:" when no
+    // password is given.
+    if (cfg_.consul.auth.enabled && address == cfg_.consul.address)
+        p.basic_auth = cfg_.consul.auth.username + ":" + cfg_.consul.auth.password;
     auto const& ssl = cfg_.consul.ssl;
     p.tls.enabled = ssl.enabled;
     p.tls.verify = ssl.verify;
@@ -354,10 +358,6 @@ awaitable<app::outcome> app::run_generation()
         co_return outcome::killed;
 
     log_.info("runner", "creating new runner (once: {})", cfg_.once);
-    if (cfg_.consul.auth.enabled)
-        log_.warn(
-            "clients", "HTTP basic auth (-consul-auth) is not supported yet; requests are sent without it"
-        );
     try {
         source_client_.reset();
         destination_client_.reset();

@@ -158,6 +158,17 @@ def test_env_address(ctx):
         assert h.dump(p.dst) == h.mapped(h.dump(p.src), "app", "e")
 
 
+def test_consul_auth(ctx):
+    """-consul-auth is sent as HTTP basic auth (the sim, like Consul, ignores it) and never logged."""
+    with ctx.federation() as p:
+        load_source(p.src)
+        rc, err, _ = ctx.once(p, ["-prefix", "app@dc1:auth/", "-consul-auth", "ops:s3cr3t-pw", "-log-level", "trace"])
+        assert rc == 0, err
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "app", "auth/")
+        assert "s3cr3t-pw" not in err, "the basic-auth password reached the log"
+        assert "not supported" not in err, err
+
+
 def test_checkpoint_escaping(ctx):
     """The record is byte-for-byte what Go's json.MarshalIndent writes (HTML-safe escapes)."""
     with ctx.federation() as p:
@@ -190,6 +201,7 @@ CASES = {f.__name__[5:]: f for f in [
     test_multiple_prefixes,
     test_config_file,
     test_env_address,
+    test_consul_auth,
 ]}
 
 if __name__ == "__main__":

@@ -543,3 +543,19 @@ TEST_CASE("an unrequested gzip body is refused", "[transport][client]")
     REQUIRE_FALSE(r);
     CHECK(r.error() == errc::malformed_response);
 }
+
+TEST_CASE("basic auth goes in the Authorization header and never into errors", "[transport][client]")
+{
+    fixture f([](consul_params& p) { p.basic_auth = "replicator:hunter2-secret"; });
+    f.consul.push(kv_reply(404, "", "5"));
+    REQUIRE(f.run(f.client->list("p/", {})));
+    REQUIRE(f.consul.requests().size() == 1);
+    // base64("replicator:hunter2-secret")
+    CHECK(f.consul.requests()[0].authorization == "Basic cmVwbGljYXRvcjpodW50ZXIyLXNlY3JldA==");
+
+    f.consul.push(kv_reply(500, "bad auth replicator:hunter2-secret Basic cmVwbGljYXRvcjpodW50ZXIyLXNlY3JldA==", "5"));
+    auto r = f.run(f.client->list("p/", {}));
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, !Catch::Contains("hunter2"));
+    CHECK_THAT(r.error().message, !Catch::Contains("cmVwbGljYXRvcjpodW50ZXIyLXNlY3JldA"));
+}

@@ -1,4 +1,5 @@
 #include <transport/consul_client.hpp>
+#include <transport/base64.hpp>
 #include <transport/consul_codec.hpp>
 #include <transport/consul_request.hpp>
 #include <transport/http_client.hpp>
@@ -93,6 +94,9 @@ public:
           seed_(params_.retry.seed != 0 ? params_.retry.seed : std::random_device{}())
     {
         check_token(params_.token);
+        if (!params_.basic_auth.empty()) {
+            basic_auth_header_ = "Basic " + base64_encode(params_.basic_auth);
+        }
         if (params_.tls.enabled && !params_.tls.verify) {
             log(log_level::warning, "disabling consul SSL verification");
         }
@@ -248,6 +252,7 @@ public:
 
 private:
     consul_params params_;
+    std::string basic_auth_header_;  // "Basic <base64(user:password)>", or empty
     std::string address_;
     http_client http_;
     std::uint64_t seed_;
@@ -291,6 +296,8 @@ private:
     consul_error fail(consul_error e) const
     {
         redact(e.message, params_.token);
+        redact(e.message, params_.basic_auth);
+        redact(e.message, basic_auth_header_);
         log(log_level::debug, fmt::format("consul error=\"{}\"", e.what()));
         return e;
     }
@@ -321,6 +328,9 @@ private:
         http_request req{verb, target, 11};
         if (!params_.token.empty()) {
             req.set("X-Consul-Token", params_.token);
+        }
+        if (!basic_auth_header_.empty()) {
+            req.set(http::field::authorization, basic_auth_header_);
         }
         req.set(http::field::user_agent, "kvship");
         if (!body.empty()) {

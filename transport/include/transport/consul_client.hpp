@@ -47,6 +47,9 @@ struct consul_params
     std::string address = "127.0.0.1:8500";
     // Sent as X-Consul-Token; never in a URL, a log line or an error message.
     std::string token{};
+    // "user:password" for HTTP basic auth (consul-replicate's -consul-auth); empty: none. Sent as
+    // `Authorization: Basic ...`, and kept out of logs and errors like the token.
+    std::string basic_auth{};
     tls_params tls{};
     // Deadline of a whole non-blocking request (connect, write, read).
     std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
