@@ -2,6 +2,8 @@
 // 127.0.0.1:0 that answers with scripted replies and records every request it got.
 #pragma once
 
+#include "../support/run.hpp"
+
 #include <transport/asio.hpp>
 #include <transport/consul_error.hpp>
 #include <transport/http_server.hpp>
@@ -72,28 +74,6 @@ private:
     struct impl;
     std::shared_ptr<impl> impl_;
 };
-
-// Runs `aw` on `ioc` until it finishes and returns its value (rethrows its exception).
-template <class T>
-T run(asio::io_context& ioc, awaitable<T> aw)
-{
-    std::optional<T> out;
-    std::exception_ptr error;
-    asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e, T v) {
-        error = e;
-        if (!e) {
-            out.emplace(std::move(v));
-        }
-    });
-    ioc.restart();
-    while (!out && !error) {
-        ioc.run_one();
-    }
-    if (error) {
-        std::rethrow_exception(error);
-    }
-    return std::move(*out);
-}
 
 }  // namespace kvship::test
 

@@ -1,4 +1,6 @@
 // The HTTP server and client over loopback: keep-alive, body limits, dropped responses, deadlines, shutdown.
+#include "../support/run.hpp"
+
 #include <transport/http_client.hpp>
 #include <transport/http_server.hpp>
 
@@ -13,27 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Runs `aw` on `ioc` until it finishes and returns its value (rethrows its exception).
-template <class T>
-T run(asio::io_context& ioc, awaitable<T> aw)
-{
-    std::optional<T> out;
-    std::exception_ptr error;
-    asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e, T v) {
-        error = e;
-        if (!e) {
-            out.emplace(std::move(v));
-        }
-    });
-    ioc.restart();
-    while (!out && !error) {
-        ioc.run_one();
-    }
-    if (error) {
-        std::rethrow_exception(error);
-    }
-    return std::move(*out);
-}
+using kvship::test::run;
 
 awaitable<http_reply> echo(http_request req, request_context)
 {

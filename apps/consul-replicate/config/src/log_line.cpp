@@ -1,5 +1,7 @@
 #include <replicate/log_line.hpp>
 
+#include <transport/go_json.hpp>
+
 #include <fmt/format.h>
 
 #include <array>
@@ -46,37 +48,6 @@ utc_parts split_utc(std::chrono::system_clock::time_point time)
     std::time_t const t = static_cast<std::time_t>(secs.count());
     gmtime_r(&t, &parts.tm);
     return parts;
-}
-
-void append_json_string(std::string& out, std::string_view s)
-{
-    out.push_back('"');
-    for (char ch : s) {
-        auto const c = static_cast<unsigned char>(ch);
-        switch (ch) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20)
-                    out += fmt::format("\\u{:04x}", c);
-                else
-                    out.push_back(ch);
-        }
-    }
-    out.push_back('"');
 }
 
 }  // namespace
@@ -173,13 +144,13 @@ std::string format_log_line_json(
     );
     std::string lower(to_string(level));
     for (auto& c : lower) c = static_cast<char>(c - 'A' + 'a');
-    append_json_string(out, lower);
+    transport::append_go_json_string(out, lower);
     if (!component.empty()) {
         out += ",\"@module\":";
-        append_json_string(out, component);
+        transport::append_go_json_string(out, component);
     }
     out += ",\"@message\":";
-    append_json_string(out, message);
+    transport::append_go_json_string(out, message);
     out += '}';
     return out;
 }
