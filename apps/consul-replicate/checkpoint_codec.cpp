@@ -2,6 +2,7 @@
 
 #include <transport/go_json.hpp>
 
+#include <boost/beast/core/string.hpp>
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -9,27 +10,6 @@
 #include <cstdint>
 
 namespace kvship::replicate {
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b)
-{
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        char y = b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = static_cast<char>(y - 'A' + 'a');
-        if (x != y)
-            return false;
-    }
-    return true;
-}
-
-}  // namespace
 
 std::string encode_checkpoint(const engine::checkpoint& c)
 {
@@ -58,19 +38,19 @@ engine::result<engine::checkpoint, std::string> decode_checkpoint(std::string_vi
     for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
         std::string_view const name(it->name.GetString(), it->name.GetStringLength());
         auto const& v = it->value;
-        if (iequals(name, "LastReplicated")) {
+        if (boost::beast::iequals(name, "LastReplicated")) {
             if (v.IsNull())
                 continue;
             if (!v.IsUint64())
                 return std::string("invalid status record: LastReplicated is not an unsigned integer");
             c.last_replicated = v.GetUint64();
-        } else if (iequals(name, "Source") || iequals(name, "Destination")) {
+        } else if (boost::beast::iequals(name, "Source") || boost::beast::iequals(name, "Destination")) {
             if (v.IsNull())
                 continue;
             if (!v.IsString())
                 return fmt::format("invalid status record: {} is not a string", name);
             std::string s(v.GetString(), v.GetStringLength());
-            if (iequals(name, "Source"))
+            if (boost::beast::iequals(name, "Source"))
                 c.source = std::move(s);
             else
                 c.destination = std::move(s);
