@@ -199,7 +199,9 @@ void read_duration(rj::Value const& v, std::chrono::nanoseconds& out, field_read
     }
 }
 
-void read_string_map(rj::Value const& v, std::map<std::string, std::string>& out, std::string_view where, field_reader& fr)
+void read_string_map(
+    rj::Value const& v, std::map<std::string, std::string>& out, std::string_view where, field_reader& fr
+)
 {
     if (v.IsNull()) {
         return;
@@ -250,7 +252,9 @@ bool is_zero(rj::Value const& v)
 }
 
 // One member of a check object; false when the name is not one the sim reads (it is ignored, as Go does).
-bool read_check_member(std::string_view name, rj::Value const& v, check_fields& f, field_reader& fr, std::string_view type)
+bool read_check_member(
+    std::string_view name, rj::Value const& v, check_fields& f, field_reader& fr, std::string_view type
+)
 {
     auto where = [&](std::string_view field) { return fmt::format("{}.{}", type, field); };
     auto& d = f.def;
@@ -428,7 +432,9 @@ std::string json_agent_services(
     });
 }
 
-std::string json_agent_checks(std::span<catalog_check const* const> checks, std::string_view node, bool pretty)
+std::string json_agent_checks(
+    std::span<catalog_check const* const> checks, std::string_view node, bool pretty
+)
 {
     return render(pretty, [&](auto& w) {
         w.StartObject();

@@ -52,7 +52,9 @@ reply unknown_check(std::string_view id)
 {
     return text_reply(
         http::status::not_found,
-        fmt::format("Unknown check ID {}. Ensure that the check ID is passed, not the check name.", go_quote(id))
+        fmt::format(
+            "Unknown check ID {}. Ensure that the check ID is passed, not the check name.", go_quote(id)
+        )
     );
 }
 
@@ -155,7 +157,8 @@ awaitable<reply> sim_server::agent_service_deregister(call& c)
         co_return text_reply(
             http::status::not_found,
             fmt::format(
-                "Unknown service ID {}. Ensure that the service ID is passed, not the service name.", go_quote(id)
+                "Unknown service ID {}. Ensure that the service ID is passed, not the service name.",
+                go_quote(id)
             )
         );
     }
@@ -282,7 +285,9 @@ awaitable<reply> sim_server::agent_check_update(call& c)
     co_return r;
 }
 
-awaitable<reply> sim_server::check_status(call& c, std::string id, std::string_view status, std::string output)
+awaitable<reply> sim_server::check_status(
+    call& c, std::string id, std::string_view status, std::string output
+)
 {
     query_opts q;
     parse_dc_token(c, q);
@@ -305,7 +310,9 @@ awaitable<reply> sim_server::check_status(call& c, std::string id, std::string_v
     check_update result = check_update::ok;
     // Only a change of status reaches Raft (and waits for a commit); heartbeats answer at once.
     if (existing->status != wanted) {
-        co_await committer_.commit([&] { result = store_.update_check(id, wanted, std::move(output), sim_clock::now()); });
+        co_await committer_.commit([&] {
+            result = store_.update_check(id, wanted, std::move(output), sim_clock::now());
+        });
     } else {
         result = store_.update_check(id, wanted, std::move(output), sim_clock::now());
     }

@@ -1,7 +1,6 @@
 #include "api/codec.hpp"
 
 #include "api/json_detail.hpp"
-
 #include "api/url.hpp"
 #include "store/duration.hpp"
 
@@ -129,7 +128,6 @@ void put_traffic_map(W& w, std::map<std::string, traffic, std::less<>> const& m)
     }
     w.EndObject();
 }
-
 
 std::optional<txn_kv_op> read_kv_op(rj::Value const& v, field_reader& fr, bool& unknown_field)
 {

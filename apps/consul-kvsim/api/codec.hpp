@@ -124,7 +124,9 @@ struct node_info
     std::span<catalog_check const* const> checks, std::string_view node, bool pretty
 );
 // GET /v1/health/service/<name>: [{"Node":..., "Service":..., "Checks":[...]}].
-[[nodiscard]] std::string json_health_rows(std::span<health_row const> rows, node_info const& node, bool pretty);
+[[nodiscard]] std::string json_health_rows(
+    std::span<health_row const> rows, node_info const& node, bool pretty
+);
 // GET /v1/catalog/service/<name>: [ServiceNode].
 [[nodiscard]] std::string json_catalog_service(
     std::span<catalog_service const* const> services, node_info const& node, bool pretty
@@ -141,6 +143,7 @@ struct service_body
     service_registration reg;
     std::optional<std::string> check_error;  // "TTL must be > 0 for TTL checks", ...
 };
+
 [[nodiscard]] std::variant<service_body, std::string> parse_service_body(std::string_view body);
 
 // PUT /v1/agent/check/register (CheckDefinition: ID or CheckID, Name, ServiceID, Status, Notes, TTL, ...).
@@ -149,6 +152,7 @@ struct check_body
     check_definition def;
     std::optional<std::string> check_error;
 };
+
 [[nodiscard]] std::variant<check_body, std::string> parse_check_body(std::string_view body);
 
 // PUT /v1/agent/check/update/<id>: {"Status": ..., "Output": ...}.
@@ -157,6 +161,7 @@ struct check_update_body
     std::string status;
     std::string output;
 };
+
 [[nodiscard]] std::variant<check_update_body, std::string> parse_check_update_body(std::string_view body);
 
 // {"path_prefix":..., "method":..., "count":N, "status":S, "body":..., "delay_ms":D, "drop_after_bytes":B}

@@ -1,5 +1,5 @@
-// JSON helpers shared by the API's codecs (codec.cpp, catalog_codec.cpp): Go-compatible string escaping, compact
-// or pretty rendering, and a member reader with encoding/json's semantics and error texts. Internal.
+// JSON helpers shared by the API's codecs (codec.cpp, catalog_codec.cpp): Go-compatible string escaping,
+// compact or pretty rendering, and a member reader with encoding/json's semantics and error texts. Internal.
 #pragma once
 
 #include "store/store.hpp"

@@ -26,7 +26,9 @@ std::string lower(std::string_view s)
 template <class T, class Id>
 void sort_by_id(std::vector<T const*>& v, Id id)
 {
-    std::stable_sort(v.begin(), v.end(), [&](T const* a, T const* b) { return lower(id(*a)) < lower(id(*b)); });
+    std::stable_sort(v.begin(), v.end(), [&](T const* a, T const* b) {
+        return lower(id(*a)) < lower(id(*b));
+    });
 }
 
 // Consul's serviceTagFilter: every wanted tag must be among the service's tags, compared case-insensitively.
@@ -316,7 +318,9 @@ bool store::deregister_check(std::string_view id)
     return true;
 }
 
-check_update store::update_check(std::string_view id, std::string_view status, std::string output, time_point now)
+check_update store::update_check(
+    std::string_view id, std::string_view status, std::string output, time_point now
+)
 {
     auto it = checks_.find(id);
     if (it == checks_.end()) {

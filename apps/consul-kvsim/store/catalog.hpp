@@ -26,9 +26,9 @@ inline constexpr std::string_view health_critical = "critical";
 // One check of a registration (a service's Check/Checks, or /v1/agent/check/register), already decoded.
 struct check_definition
 {
-    std::string check_id;    // empty: Consul's default (`service:<id>`, `service:<id>:<n>` when several)
-    std::string name;        // empty: "Service '<name>' check"
-    std::string status;      // empty: critical
+    std::string check_id;  // empty: Consul's default (`service:<id>`, `service:<id>:<n>` when several)
+    std::string name;      // empty: "Service '<name>' check"
+    std::string status;    // empty: critical
     std::string notes;
     std::string service_id;  // /v1/agent/check/register: the service it belongs to ("" = a node check)
     std::chrono::nanoseconds ttl{0};

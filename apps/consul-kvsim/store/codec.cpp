@@ -341,7 +341,8 @@ void write_event(std::string& out, store_event const& ev)
                 w.tag("pol").str(p.id).str(p.name).str(p.rules_text).u64(p.key_rules.size());
                 for (auto const& r : p.key_rules) {
                     // 0/1: an exact/prefix key rule; 2/3: the same for a service rule.
-                    auto const kind = (r.is_prefix ? 1U : 0U) + (r.resource == acl_resource::service ? 2U : 0U);
+                    auto const kind =
+                        (r.is_prefix ? 1U : 0U) + (r.resource == acl_resource::service ? 2U : 0U);
                     w.str(r.key).u64(kind).tag(access_tag(r.access));
                 }
             } else if constexpr (std::is_same_v<T, ev_acl_token_put>) {
@@ -362,7 +363,11 @@ void write_event(std::string& out, store_event const& ev)
             } else if constexpr (std::is_same_v<T, ev_check_erase>) {
                 w.tag("chkdel").str(x.id);
             } else if constexpr (std::is_same_v<T, ev_catalog_index>) {
-                w.tag("cidx").u64(x.services_table).u64(x.checks_table).u64(x.extinction).u64(x.services.size());
+                w.tag("cidx")
+                    .u64(x.services_table)
+                    .u64(x.checks_table)
+                    .u64(x.extinction)
+                    .u64(x.services.size());
                 for (auto const& [name, idx] : x.services) {
                     w.str(name).u64(idx);
                 }
