@@ -69,7 +69,7 @@ struct sim_gauges
 
 // ---- input ----
 // A /v1/txn body. `ops` keeps Go's numbering: elements with none of KV/Node/Service/Check are dropped;
-// a Node/Service/Check element is nullopt (the sim has no catalog).
+// a Node/Service/Check element is nullopt (the catalog is not reachable through txn in the sim).
 struct txn_body
 {
     std::size_t element_count = 0;  // len(ops) as Consul counts it for the operation limit
