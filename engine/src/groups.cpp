@@ -27,9 +27,10 @@ struct node
 
 std::pair<std::size_t, std::size_t> prefix_range(std::span<const kv_entry> entries, std::string_view prefix)
 {
-    auto const lo = std::lower_bound(entries.begin(), entries.end(), prefix, [](const kv_entry& e, std::string_view p) {
-        return std::string_view(e.key) < p;
-    });
+    auto const lo =
+        std::lower_bound(entries.begin(), entries.end(), prefix, [](const kv_entry& e, std::string_view p) {
+            return std::string_view(e.key) < p;
+        });
     auto const hi = std::partition_point(lo, entries.end(), [prefix](const kv_entry& e) {
         return std::string_view(e.key).starts_with(prefix);
     });
@@ -65,7 +66,8 @@ std::vector<std::string> split_groups(
                 all.begin() + static_cast<std::ptrdiff_t>(i),
                 all.begin() + static_cast<std::ptrdiff_t>(n.hi),
                 [&](const kv_entry& e) {
-                    return static_cast<unsigned char>(std::string_view(e.key)[source_prefix.size() + at]) <= c;
+                    return static_cast<unsigned char>(std::string_view(e.key)[source_prefix.size() + at]) <=
+                           c;
                 }
             );
             auto const j = static_cast<std::size_t>(end - all.begin());
@@ -122,13 +124,16 @@ bool is_covered(const std::vector<std::string>& groups, std::string_view key)
 {
     // Every string between a group G and a key that starts with G starts with G too, and no other
     // group starts with G, so the greatest group <= key is the only candidate.
-    auto const it = std::upper_bound(groups.begin(), groups.end(), key, [](std::string_view k, const std::string& g) {
-        return k < std::string_view(g);
-    });
+    auto const it =
+        std::upper_bound(groups.begin(), groups.end(), key, [](std::string_view k, const std::string& g) {
+            return k < std::string_view(g);
+        });
     return it != groups.begin() && key.starts_with(*std::prev(it));
 }
 
-std::vector<std::string> uncovered_names(const std::vector<std::string>& groups, const std::vector<std::string>& names)
+std::vector<std::string> uncovered_names(
+    const std::vector<std::string>& groups, const std::vector<std::string>& names
+)
 {
     std::vector<std::string> out;
     for (auto const& n : names)
@@ -139,15 +144,18 @@ std::vector<std::string> uncovered_names(const std::vector<std::string>& groups,
 
 bool contains_group(const std::vector<std::string>& groups, std::string_view name)
 {
-    auto const it = std::lower_bound(groups.begin(), groups.end(), name, [](const std::string& g, std::string_view n) {
-        return std::string_view(g) < n;
-    });
+    auto const it =
+        std::lower_bound(groups.begin(), groups.end(), name, [](const std::string& g, std::string_view n) {
+            return std::string_view(g) < n;
+        });
     return it != groups.end() && std::string_view(*it).starts_with(name);
 }
 
 bool splice_group(std::vector<kv_entry>& entries, std::string_view prefix, std::vector<kv_entry> replacement)
 {
-    std::erase_if(replacement, [prefix](const kv_entry& e) { return !std::string_view(e.key).starts_with(prefix); });
+    std::erase_if(replacement, [prefix](const kv_entry& e) {
+        return !std::string_view(e.key).starts_with(prefix);
+    });
     sort_entries(replacement);
     auto const [lo, hi] = prefix_range(entries, prefix);
     auto const old_begin = entries.begin() + static_cast<std::ptrdiff_t>(lo);

@@ -126,7 +126,8 @@ replicator_action replicator_fsm::on_delta(std::vector<event::group_listing> gro
         top = std::max(top, g.index);
         bool const now_empty = g.entries.empty();
         auto const [lo, hi] = prefix_range(src_->entries, g.prefix);
-        std::size_t const before = selected_count(std::span<const kv_entry>(src_->entries).subspan(lo, hi - lo));
+        std::size_t const before =
+            selected_count(std::span<const kv_entry>(src_->entries).subspan(lo, hi - lo));
         if (!splice_group(src_->entries, g.prefix, std::move(g.entries)))
             continue;
         // After the last clean round the destination held exactly the selected source keys, so
@@ -301,7 +302,9 @@ replicator_action replicator_fsm::read_destination()
     action::read_destination out{config_.rule.status_key, {}};
     std::string_view const source = config_.rule.spec.source;
     for (auto const& g : ranges_)
-        out.ranges.push_back(config_.rule.spec.destination + std::string(std::string_view(g).substr(source.size())));
+        out.ranges.push_back(
+            config_.rule.spec.destination + std::string(std::string_view(g).substr(source.size()))
+        );
     return out;
 }
 

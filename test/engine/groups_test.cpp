@@ -97,11 +97,13 @@ TEST_CASE("split_groups: cases that cannot be split", "[engine][groups]")
     // the prefix itself is a key (a folder marker): no child group would cover it
     CHECK(split_groups(std::vector<kv_entry>{kv("s/", ""), kv("s/a", "1"), kv("s/b", "2")}, "s/", 8).empty());
     // entries outside the prefix are ignored
-    auto const g = split_groups(std::vector<kv_entry>{kv("r/z", "1"), kv("s/a", "1"), kv("s/b", "2")}, "s/", 8);
+    auto const g =
+        split_groups(std::vector<kv_entry>{kv("r/z", "1"), kv("s/a", "1"), kv("s/b", "2")}, "s/", 8);
     CHECK(g == std::vector<std::string>{"s/a", "s/b"});
     // a key that is a group's prefix stops that group's split, not the others
     auto const h = split_groups(
-        std::vector<kv_entry>{kv("s/a", "1"), kv("s/ab", "1"), kv("s/ac", "1"), kv("s/b1", "2"), kv("s/b2", "2")},
+        std::vector<kv_entry>{
+            kv("s/a", "1"), kv("s/ab", "1"), kv("s/ac", "1"), kv("s/b1", "2"), kv("s/b2", "2")},
         "s/",
         8
     );
@@ -116,7 +118,10 @@ TEST_CASE("uncovered_names and is_covered", "[engine][groups]")
     CHECK_FALSE(is_covered(groups, "s/d2"));
     CHECK_FALSE(is_covered(groups, "s/e"));
     CHECK_FALSE(is_covered(groups, "s/"));
-    CHECK(uncovered_names(groups, {"s/d05/", "s/d2/", "s/e/", "s/f", "s/d1x"}) == std::vector<std::string>{"s/d2/", "s/f"});
+    CHECK(
+        uncovered_names(groups, {"s/d05/", "s/d2/", "s/e/", "s/f", "s/d1x"}) ==
+        std::vector<std::string>{"s/d2/", "s/f"}
+    );
     CHECK(uncovered_names({}, {"s/a"}) == std::vector<std::string>{"s/a"});
     CHECK(contains_group(groups, "s/d"));
     CHECK(contains_group(groups, "s/e"));
@@ -154,17 +159,17 @@ TEST_CASE("replicator_fsm: a grouped round plans only the changed groups", "[eng
 
     // an unchanged group listing with a new index: no round
     CHECK(
-        expect<action::read_source>(fsm.resume(event::source_delta{{{"s/a/", 11, {kv("s/a/1", "1", 5)}}}})).index
-        == 11
+        expect<action::read_source>(fsm.resume(event::source_delta{{{"s/a/", 11, {kv("s/a/1", "1", 5)}}}})
+        ).index == 11
     );
     // b changes: the destination is read for d/b/ only, and only b is planned
-    auto const rd = expect<action::read_destination>(
-        fsm.resume(event::source_delta{{{"s/b/", 12, {kv("s/b/2", "3", 12), kv("s/b/1", "1", 6)}}}})
-    );
+    auto const rd = expect<action::read_destination>(fsm.resume(event::source_delta{
+        {{"s/b/", 12, {kv("s/b/2", "3", 12), kv("s/b/1", "1", 6)}}}}));
     CHECK(rd.ranges == std::vector<std::string>{"d/b/"});
     // a destination key outside the ranges that differs is not this round's business
     auto const ab = expect<action::apply_batch>(fsm.resume(event::destination_read{
-        snap(20, {kv("d/a/1", "stale"), kv("d/b/1", "1"), kv("d/b/2", "2"), kv("d/b/old", "x")}), std::nullopt}));
+        snap(20, {kv("d/a/1", "stale"), kv("d/b/1", "1"), kv("d/b/2", "2"), kv("d/b/old", "x")}),
+        std::nullopt}));
     REQUIRE(ab.ops != nullptr);
     std::vector<std::string> keys;
     for (auto const& op : ab.ops->ops) keys.push_back(op.key);
@@ -204,13 +209,13 @@ TEST_CASE("replicator_fsm: grouped rounds fall back to full reads when they cann
         (void)fsm.resume(event::start{});
         full_round(fsm, base);
         std::vector<kv_entry> left{kv("s/d002/k0000", std::string(100, 'v'))};
-        auto const rd = expect<action::read_destination>(fsm.resume(event::source_delta{{{"s/d002/", 16, left}}}));
+        auto const rd =
+            expect<action::read_destination>(fsm.resume(event::source_delta{{{"s/d002/", 16, left}}}));
         CHECK(rd.ranges == std::vector<std::string>{"d/d002/"});
         CHECK(
-            expect<action::read_source>(
-                fsm.resume(event::destination_read{snap(3, mapped(base.entries, "s/", "d/")), std::nullopt})
-            ).index
-            == 0
+            expect<action::read_source>(fsm.resume(event::destination_read{
+                                            snap(3, mapped(base.entries, "s/", "d/")), std::nullopt}))
+                .index == 0
         );
     }
     SECTION("source_reset")
@@ -232,7 +237,10 @@ TEST_CASE("replicator_fsm: grouped rounds fall back to full reads when they cann
         (void)expect<action::read_source>(fsm.resume(event::batch_applied{}));
         REQUIRE(fsm.take_report()->refused.has_value());
         CHECK_FALSE(fsm.takes_deltas());
-        CHECK(expect<action::read_source>(fsm.resume(event::source_delta{{{"s/a/", 11, {kv("s/a/1", "2")}}}})).index == 0);
+        CHECK(
+            expect<action::read_source>(fsm.resume(event::source_delta{{{"s/a/", 11, {kv("s/a/1", "2")}}}})
+            ).index == 0
+        );
     }
     SECTION("-once never takes deltas")
     {
@@ -245,7 +253,10 @@ TEST_CASE("replicator_fsm: grouped rounds fall back to full reads when they cann
     }
 }
 
-TEST_CASE("property: changes applied through source deltas give the same destination as full reads", "[engine][groups]")
+TEST_CASE(
+    "property: changes applied through source deltas give the same destination as full reads",
+    "[engine][groups]"
+)
 {
     for (std::uint32_t seed = 1; seed <= 60; ++seed) {
         CAPTURE(seed);
@@ -325,7 +336,8 @@ TEST_CASE("property: changes applied through source deltas give the same destina
             for (std::size_t n = 1 + pick(4); n > 0; --n) {
                 std::size_t const what = pick(10);
                 if (what < 6) {
-                    auto k = pick(5) == 0 ? "s/n" + std::to_string(pick(4)) + "/" + std::to_string(pick(3)) : random_key();
+                    auto k = pick(5) == 0 ? "s/n" + std::to_string(pick(4)) + "/" + std::to_string(pick(3))
+                                          : random_key();
                     source[k] = kv(k, std::to_string(pick(3)), ++index);
                 } else if (what < 9 && !source.empty()) {
                     auto it = source.begin();
@@ -346,7 +358,8 @@ TEST_CASE("property: changes applied through source deltas give the same destina
                 for (auto const& [k, e] : source) {
                     auto const rel = std::string_view(k).substr(2);
                     auto const slash = rel.find('/');
-                    auto name = "s/" + std::string(slash == std::string_view::npos ? rel : rel.substr(0, slash + 1));
+                    auto name =
+                        "s/" + std::string(slash == std::string_view::npos ? rel : rel.substr(0, slash + 1));
                     if (names.empty() || names.back() != name)
                         names.push_back(std::move(name));
                 }

@@ -18,7 +18,9 @@ namespace kvship::engine {
 
 // The half-open index range [first, second) of the entries whose key starts with `prefix`.
 // `entries` must be sorted by key (sort_entries()).
-[[nodiscard]] std::pair<std::size_t, std::size_t> prefix_range(std::span<const kv_entry> entries, std::string_view prefix);
+[[nodiscard]] std::pair<std::size_t, std::size_t> prefix_range(
+    std::span<const kv_entry> entries, std::string_view prefix
+);
 
 // Splits the sorted `entries` under `source_prefix` into at most `max_groups` groups: absolute key
 // prefixes (source_prefix + a relative part), sorted, none a prefix of another, together covering

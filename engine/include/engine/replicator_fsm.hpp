@@ -179,6 +179,14 @@ struct round_report
 // failed source read repeats the read; a failed destination read or batch restarts the round at
 // read_destination (batches are atomic, and the re-plan skips what already landed). The attempt
 // counter resets after any success. Out of retries -> done{error}. stop -> done{} at once.
+// Grouped rounds (a daemon watching source groups): once takes_deltas(), read_source may be answered
+// with source_delta (the groups that changed) instead of source_read. The listings are spliced into
+// the source snapshot and only their ranges are planned (read_destination carries the destination
+// ranges); the guard judges the round against the whole managed destination. A group that turned
+// empty, or more deletes than guard.min_keys, makes the machine start over with a full read
+// (read_source{0}) before anything is deleted; so does source_reset. A driver that stops watching
+// groups must answer source_reset (never a blocking full read on wait_index(), which may be ahead of
+// changes a group watch had not delivered yet).
 class replicator_fsm
 {
 public:
