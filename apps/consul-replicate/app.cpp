@@ -465,6 +465,8 @@ awaitable<app::outcome> app::run_generation()
         p.retry_enabled = cfg_.consul.retry.enabled;
         p.dry_run = cfg_.dry_run;
         p.destination_refresh = tuning_.destination_refresh;
+        p.source_watches = tuning_.source_watches / rules.size();
+        p.group_min_keys = tuning_.group_min_keys;
         log_.debug("watcher", "adding kv.list({})", p.label);
         pairs_.push_back(pair_slot{
             std::make_unique<pair_replicator>(

@@ -23,6 +23,10 @@ struct app_tuning
     std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};   // KVSHIP_BLOCKING_WAIT
     std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};      // KVSHIP_STOP_GRACE
     std::chrono::seconds destination_refresh{std::chrono::minutes(10)};  // KVSHIP_DESTINATION_REFRESH
+    // Concurrent source blocking queries of the whole process, shared evenly by the pairs (grouped
+    // watching; Consul's http_max_conns_per_client is 200 per client IP).
+    std::size_t source_watches = 64;  // KVSHIP_SOURCE_WATCHES
+    std::size_t group_min_keys = 2000;  // KVSHIP_GROUP_MIN_KEYS
 };
 
 class app

@@ -262,7 +262,7 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
     reg.describe(
         std::string(metric::full_syncs),
         t::counter,
-        "Full reads of source and destination, by reason (startup, index_reset, retry, refresh)."
+        "Full reads of source and destination, by reason (startup, index_reset, retry, refresh, regroup)."
     );
     reg.describe(std::string(metric::rounds), t::counter, "Finished replication rounds.");
     reg.describe(
@@ -272,6 +272,11 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
     );
     reg.describe(
         std::string(metric::source_keys), t::gauge, "Source keys under the prefix at the last round."
+    );
+    reg.describe(
+        std::string(metric::source_watches),
+        t::gauge,
+        "Source groups watched by their own blocking query (grouped watching); 0 when the prefix is read whole."
     );
     reg.describe(
         std::string(metric::destination_keys),

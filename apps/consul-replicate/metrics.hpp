@@ -94,6 +94,7 @@ inline constexpr std::string_view full_syncs = "kvship_full_syncs_total";
 inline constexpr std::string_view rounds = "kvship_rounds_total";
 inline constexpr std::string_view wakeups = "kvship_blocking_query_wakeups_total";
 inline constexpr std::string_view source_keys = "kvship_source_keys";
+inline constexpr std::string_view source_watches = "kvship_source_watches";
 inline constexpr std::string_view destination_keys = "kvship_destination_keys";
 inline constexpr std::string_view source_known_leader = "kvship_source_known_leader";
 inline constexpr std::string_view source_last_contact = "kvship_source_last_contact_seconds";
