@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,12 @@ struct pair_params
     std::chrono::seconds destination_refresh{std::chrono::minutes(10)};
     // Destination txns in flight at once within a round.
     std::size_t write_window = 4;
+    // -lock fencing (empty: none). `fence` gives the `check-session` op every destination txn starts
+    // with; nullopt means the lock is not held and nothing is sent (the pair stops). A txn refused
+    // by that op counts in kvship_fenced_batches_total, calls `on_fenced` (the lock is lost) and stops
+    // the pair at once.
+    std::function<std::optional<transport::txn_op>()> fence;
+    std::function<void()> on_fenced;
 };
 
 // The destination's /v1/txn op limit, shared by every pair writing to it: starts at the
@@ -115,6 +122,9 @@ private:
         chunk c;
         std::optional<transport::consul_error> error;
         std::optional<std::string> rolled_back;
+        bool fenced = false;  // refused by the fence op: the lock is no longer ours
+        bool unheld = false;  // not sent: the lock is not held
+        std::size_t sent_ops = 0;
         std::chrono::milliseconds took{0};
     };
 
