@@ -305,12 +305,14 @@ awaitable<void> app::main_loop()
             lp.lock_delay = cfg_.lock.delay;
             lock_ = std::make_unique<lock_manager>(ioc_.get_executor(), *lock_client_, lp, log_, metrics_);
             lock_->on_change([this] { notify(); });
-            asio::co_spawn(ioc_, lock_->run(), [this](std::exception_ptr e) {
+            auto lock_task = lock_->run();
+            auto lock_done = [this](std::exception_ptr e) {
                 if (e)
                     log_.err("lock", "{}", exception_text(e));
                 lock_done_ = true;
                 notify();
-            });
+            };
+            asio::co_spawn(ioc_, std::move(lock_task), std::move(lock_done));
         }
     }
     if (!fatal_.empty()) {

@@ -8,11 +8,12 @@
 #include "metrics.hpp"
 #include "replicator.hpp"
 
+#include <replicate/config.hpp>
+
 #include <boost/asio/signal_set.hpp>
 
 #include <memory>
 #include <optional>
-#include <replicate/config.hpp>
 #include <string>
 #include <vector>
 

@@ -1,10 +1,10 @@
 #include "lock.hpp"
 
+#include <replicate/duration.hpp>
 #include <transport/go_duration.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 
-#include <replicate/duration.hpp>
 #include <utility>
 
 namespace kvship::replicate {
@@ -13,6 +13,8 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+constexpr milliseconds one_second{1000};
 
 // Runs `op` as its own coroutine thread whose cancellation slot is `sig`, so that a terminal
 // emit on `sig` aborts exactly this request.
@@ -142,9 +144,12 @@ awaitable<void> lock_manager::run()
     milliseconds backoff{250};
     while (!stopping_) {
         if (session_.empty()) {
-            auto created = co_await create_session();
+            auto create = create_session();
+            auto created = co_await std::move(create);
             if (!created) {
-                if (!co_await pause(backoff))
+                auto wait = pause(backoff);
+                bool const slept = co_await std::move(wait);
+                if (!slept)
                     continue;
                 backoff = std::min(backoff * 2, params_.retry);
                 continue;
@@ -152,14 +157,16 @@ awaitable<void> lock_manager::run()
             backoff = milliseconds{250};
         }
 
-        auto const got = co_await contend();
+        auto contention = contend();
+        auto const got = co_await std::move(contention);
         if (got == contend_result::conflict) {
             set_state(lock_state::failed);
             break;
         }
         if (got == contend_result::session_gone) {
             log_.warn("lock", "{}; creating a new session", *session_gone_);
-            co_await join_tasks();
+            auto join = join_tasks();
+            co_await std::move(join);
             session_.clear();
             session_gone_.reset();
             continue;
@@ -175,20 +182,26 @@ awaitable<void> lock_manager::run()
         monitor_stop_ = false;
         monitor_running_ = true;
         auto monitor = monitor_loop(session_);
-        asio::co_spawn(ex_, std::move(monitor), [this](std::exception_ptr) {
+        auto monitor_done = [this](std::exception_ptr) {
             monitor_running_ = false;
             wake();
-        });
-        while (!stopping_ && !lost_ && !session_gone_ && monitor_running_)
-            co_await wait_wake();
+        };
+        asio::co_spawn(ex_, std::move(monitor), std::move(monitor_done));
+        while (!stopping_ && !lost_ && !session_gone_ && monitor_running_) {
+            auto w = wait_wake();
+            co_await std::move(w);
+        }
         if (stopping_ && state_ == lock_state::held)
             break;  // graceful: the shutdown below releases
         std::string const why = lost_ ? *lost_ : session_gone_ ? *session_gone_ : "the monitor ended";
         declare_lost(why);
         bool const gone = session_gone_.has_value();
-        co_await join_tasks();
-        if (!gone)
-            co_await let_go(true, false);  // release at once: no lock-delay for the next holder
+        auto join = join_tasks();
+        co_await std::move(join);
+        if (!gone) {
+            auto release = let_go(true, false);  // release at once: no lock-delay for the next holder
+            co_await std::move(release);
+        }
         session_.clear();
         session_gone_.reset();
         lost_.reset();
@@ -197,8 +210,10 @@ awaitable<void> lock_manager::run()
     }
 
     bool const was_held = state_ == lock_state::held;
-    co_await join_tasks();
-    co_await let_go(was_held, was_held);
+    auto join = join_tasks();
+    co_await std::move(join);
+    auto release = let_go(was_held, was_held);
+    co_await std::move(release);
     session_.clear();
     if (state_ != lock_state::failed)
         set_state(lock_state::stopped);
@@ -212,7 +227,8 @@ awaitable<bool> lock_manager::create_session()
     p.behavior = "release";
     if (params_.lock_delay)
         p.lock_delay = format_go_duration(*params_.lock_delay);
-    auto op = client_.session_create(p, {});
+    std::string const local_dc;
+    auto op = client_.session_create(p, local_dc);
     auto r = co_await guarded(&read_cancel_, std::move(op));
     if (!r) {
         if (!stopping_)
@@ -225,10 +241,11 @@ awaitable<bool> lock_manager::create_session()
     renew_stop_ = false;
     renew_running_ = true;
     auto renew = renew_loop(session_, params_.ttl);
-    asio::co_spawn(ex_, std::move(renew), [this](std::exception_ptr) {
+    auto renew_done = [this](std::exception_ptr) {
         renew_running_ = false;
         wake();
-    });
+    };
+    asio::co_spawn(ex_, std::move(renew), std::move(renew_done));
     co_return true;
 }
 
@@ -251,7 +268,8 @@ awaitable<lock_manager::contend_result> lock_manager::contend()
         if (!r) {
             log_.warn("lock", "reading lock key {:?}: {}", params_.key, r.error().what());
             q.index = 0;
-            co_await pause(milliseconds{1000});
+            auto wait = pause(one_second);
+            co_await std::move(wait);
             continue;
         }
         auto const& e = r->entry;
@@ -269,9 +287,7 @@ awaitable<lock_manager::contend_result> lock_manager::contend()
             co_return contend_result::acquired;
         if (e && !e->session.empty()) {
             if (announced_holder != e->session) {
-                log_.info(
-                    "lock", "lock {:?} is held by session {}; standing by", params_.key, e->session
-                );
+                log_.info("lock", "lock {:?} is held by session {}; standing by", params_.key, e->session);
                 announced_holder = e->session;
             }
             q.index = r->index;
@@ -281,14 +297,16 @@ awaitable<lock_manager::contend_result> lock_manager::contend()
         transport::put_options o;
         o.acquire = session_;
         o.flags = lock_flag_value;
-        auto put_op = client_.put(params_.key, {}, o);
+        std::string const empty;
+        auto put_op = client_.put(params_.key, empty, o);
         auto a = co_await guarded(&read_cancel_, std::move(put_op));
         if (stopping_)
             co_return contend_result::stopping;
         if (!a) {
             log_.warn("lock", "acquiring lock {:?}: {}", params_.key, a.error().what());
             q.index = 0;
-            co_await pause(milliseconds{1000});
+            auto wait = pause(one_second);
+            co_await std::move(wait);
             continue;
         }
         if (*a)
@@ -308,7 +326,8 @@ awaitable<lock_manager::contend_result> lock_manager::contend()
             params_.key,
             params_.retry.count()
         );
-        co_await pause(params_.retry);
+        auto wait = pause(params_.retry);
+        co_await std::move(wait);
     }
 }
 
@@ -328,7 +347,8 @@ awaitable<void> lock_manager::renew_loop(std::string id, std::chrono::nanosecond
         auto [ec] = co_await renew_timer_.async_wait(nothrow_awaitable);
         if (ec || renew_stop_)
             co_return;
-        auto op = client_.session_renew(id, {});
+        std::string const local_dc;
+        auto op = client_.session_renew(id, local_dc);
         auto r = co_await guarded(&renew_cancel_, std::move(op));
         if (renew_stop_)
             co_return;
@@ -405,7 +425,10 @@ awaitable<void> lock_manager::join_tasks()
     monitor_timer_.cancel();
     renew_cancel_.emit(asio::cancellation_type::terminal);
     monitor_cancel_.emit(asio::cancellation_type::terminal);
-    while (renew_running_ || monitor_running_) co_await wait_wake();
+    while (renew_running_ || monitor_running_) {
+        auto w = wait_wake();
+        co_await std::move(w);
+    }
 }
 
 awaitable<void> lock_manager::let_go(bool was_held, bool cleanup)
@@ -416,22 +439,31 @@ awaitable<void> lock_manager::let_go(bool was_held, bool cleanup)
         transport::put_options o;
         o.release = session_;
         o.flags = lock_flag_value;
-        auto released = co_await client_.put(params_.key, {}, o);
+        std::string const empty;
+        auto release_op = client_.put(params_.key, empty, o);
+        auto released = co_await std::move(release_op);
         if (!released)
             log_.warn("lock", "releasing lock {:?}: {}", params_.key, released.error().what());
         else if (*released)
             log_.info("lock", "released lock {:?}", params_.key);
         if (cleanup) {
             // consul lock's Destroy: delete the key when nobody holds it and it is still a lock key.
-            auto got = co_await client_.get(params_.key, {});
+            transport::query_options const q;
+            auto get_op = client_.get(params_.key, q);
+            auto got = co_await std::move(get_op);
             if (got && got->entry && got->entry->flags == lock_flag_value && got->entry->session.empty()) {
-                auto removed = co_await client_.remove(params_.key, got->entry->modify_index, {});
+                std::optional<std::uint64_t> const cas = got->entry->modify_index;
+                std::string const local_dc;
+                auto remove_op = client_.remove(params_.key, cas, local_dc);
+                auto removed = co_await std::move(remove_op);
                 if (!removed)
                     log_.warn("lock", "cleaning up lock key {:?}: {}", params_.key, removed.error().what());
             }
         }
     }
-    auto destroyed = co_await client_.session_destroy(session_, {});
+    std::string const local_dc;
+    auto destroy_op = client_.session_destroy(session_, local_dc);
+    auto destroyed = co_await std::move(destroy_op);
     if (!destroyed)
         log_.warn("lock", "destroying lock session {}: {}", short_id(session_), destroyed.error().what());
 }

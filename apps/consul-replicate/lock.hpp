@@ -35,9 +35,9 @@ struct lock_params
     std::string key;  // lock_key(prefix)
     std::string session_name;
     std::chrono::nanoseconds ttl{std::chrono::seconds(15)};
-    std::optional<std::chrono::nanoseconds> lock_delay;            // nullopt: not sent
-    std::chrono::milliseconds wait{std::chrono::seconds(15)};      // standby blocking GET (LockWaitTime)
-    std::chrono::milliseconds retry{std::chrono::seconds(5)};      // after acquire=false, no holder
+    std::optional<std::chrono::nanoseconds> lock_delay;               // nullopt: not sent
+    std::chrono::milliseconds wait{std::chrono::seconds(15)};         // standby blocking GET (LockWaitTime)
+    std::chrono::milliseconds retry{std::chrono::seconds(5)};         // after acquire=false, no holder
     std::chrono::milliseconds monitor_wait{std::chrono::minutes(5)};  // the server default
     unsigned monitor_retries = 3;  // transient monitor errors in a row before the lock counts as lost
 };
@@ -73,6 +73,7 @@ public:
     void stop();
     // The lock counts as lost now (a fenced txn): held() turns false before this returns.
     void lose(std::string why);
+
     // Called (synchronously) on every state change.
     void on_change(std::function<void()> fn) { on_change_ = std::move(fn); }
 

@@ -514,7 +514,8 @@ std::vector<pair_replicator::chunk> pair_replicator::make_chunks(
                           engine::json_string_bound(f->session) + 16;  // "Session":"" and a comma
     }
     std::vector<chunk> out;
-    std::size_t const cap = std::max<std::size_t>(1, limit_.max_ops > fence_ops ? limit_.max_ops - fence_ops : 1);
+    std::size_t const cap =
+        std::max<std::size_t>(1, limit_.max_ops > fence_ops ? limit_.max_ops - fence_ops : 1);
     std::size_t pos = from;
     while (pos < to) {
         std::size_t bytes = engine::txn_body_overhead_bytes + fence_bytes;
@@ -598,7 +599,9 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
                 out.rolled_back = fmt::format(
                     "lock check before PUT {:?} refused: {}",
                     op.key,
-                    describe_txn_errors(checked->errors, [&](std::size_t) { return std::string_view(fence->key); })
+                    describe_txn_errors(
+                        checked->errors, [&](std::size_t) { return std::string_view(fence->key); }
+                    )
                 );
                 co_return out;
             }
@@ -727,9 +730,8 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
                 // The op count the server saw includes the fence op.
                 std::size_t const sent_ops = std::max(n, o.sent_ops);
                 if (e == transport::errc::too_many_operations && n > 1) {
-                    std::size_t const learned = e.limit > 0 && e.limit < sent_ops
-                                                    ? static_cast<std::size_t>(e.limit)
-                                                    : sent_ops / 2;
+                    std::size_t const learned =
+                        e.limit > 0 && e.limit < sent_ops ? static_cast<std::size_t>(e.limit) : sent_ops / 2;
                     if (learned < limit_.max_ops) {
                         limit_.max_ops = learned;
                         log_.info(

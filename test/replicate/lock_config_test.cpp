@@ -60,8 +60,15 @@ TEST_CASE("lock: off by default", "[replicate][lock]")
 
 TEST_CASE("lock: flags", "[replicate][lock]")
 {
-    auto const c = build({"-lock", "service/consul-replicate/leader", "-lock-ttl=20s", "-lock-delay", "5s",
-                          "-lock-name", "replicator dc2"});
+    auto const c = build(
+        {"-lock",
+         "service/consul-replicate/leader",
+         "-lock-ttl=20s",
+         "-lock-delay",
+         "5s",
+         "-lock-name",
+         "replicator dc2"}
+    );
     CHECK(c.lock.enabled());
     CHECK(c.lock.prefix == "service/consul-replicate/leader");
     CHECK(c.lock.ttl == 20s);
@@ -116,41 +123,62 @@ TEST_CASE("lock: block errors", "[replicate][lock]")
     };
     CHECK(err(R"(lock { prefix = "p" tll = "15s" })") == "'lock' has invalid keys: tll");
     CHECK(err(R"(lock { prefix = "p" ttl = "fast" })") == "'lock.ttl': time: invalid duration \"fast\"");
-    CHECK(err(R"({"lock": {"prefix": 5}})") == "'lock.prefix' expected type 'string', got unconvertible type 'int'");
+    CHECK(
+        err(R"({"lock": {"prefix": 5}})") ==
+        "'lock.prefix' expected type 'string', got unconvertible type 'int'"
+    );
     CHECK(err(R"({"lock": "p"})") == "'lock' expected type 'object', got unconvertible type 'string'");
 }
 
 TEST_CASE("lock: TTL and delay ranges are refused up front", "[replicate][lock]")
 {
-    CHECK(build_error({"-lock", "p", "-lock-ttl", "9s"}) ==
-          "lock ttl 9s is out of range: Consul accepts a session TTL between 10s and 24h");
-    CHECK(build_error({"-lock", "p", "-lock-ttl", "25h"}) ==
-          "lock ttl 25h0m0s is out of range: Consul accepts a session TTL between 10s and 24h");
-    CHECK(build_error({"-lock", "p", "-lock-ttl", "0s"}) ==
-          "lock ttl 0s is out of range: Consul accepts a session TTL between 10s and 24h");
+    CHECK(
+        build_error({"-lock", "p", "-lock-ttl", "9s"}) ==
+        "lock ttl 9s is out of range: Consul accepts a session TTL between 10s and 24h"
+    );
+    CHECK(
+        build_error({"-lock", "p", "-lock-ttl", "25h"}) ==
+        "lock ttl 25h0m0s is out of range: Consul accepts a session TTL between 10s and 24h"
+    );
+    CHECK(
+        build_error({"-lock", "p", "-lock-ttl", "0s"}) ==
+        "lock ttl 0s is out of range: Consul accepts a session TTL between 10s and 24h"
+    );
     CHECK(build({"-lock", "p", "-lock-ttl", "10s"}).lock.ttl == 10s);
     CHECK(build({"-lock", "p", "-lock-ttl", "24h"}).lock.ttl == 24h);
 
-    CHECK(build_error({"-lock", "p", "-lock-delay", "61s"}) ==
-          "lock delay 1m1s is out of range: Consul uses a lock-delay between 0 and 60s");
-    CHECK(build_error({"-lock", "p", "-lock-delay", "-1s"}) ==
-          "lock delay -1s is out of range: Consul uses a lock-delay between 0 and 60s");
-    CHECK(build_error({"-lock", "p", "-lock-delay", "500ns"}) ==
-          "lock delay 500ns is below 1µs, which Consul would read as seconds");
+    CHECK(
+        build_error({"-lock", "p", "-lock-delay", "61s"}) ==
+        "lock delay 1m1s is out of range: Consul uses a lock-delay between 0 and 60s"
+    );
+    CHECK(
+        build_error({"-lock", "p", "-lock-delay", "-1s"}) ==
+        "lock delay -1s is out of range: Consul uses a lock-delay between 0 and 60s"
+    );
+    CHECK(
+        build_error({"-lock", "p", "-lock-delay", "500ns"}) ==
+        "lock delay 500ns is below 1µs, which Consul would read as seconds"
+    );
     CHECK(*build({"-lock", "p", "-lock-delay", "60s"}).lock.delay == 60s);
 }
 
 TEST_CASE("lock: settings without a prefix, an empty prefix, a key under a destination", "[replicate][lock]")
 {
-    CHECK(build_error({"-lock-ttl", "20s"}) ==
-          "lock ttl, delay or name given without a lock prefix (-lock or lock { prefix = ... })");
-    CHECK(build_error({}, file(R"(lock { name = "n" })")) ==
-          "lock ttl, delay or name given without a lock prefix (-lock or lock { prefix = ... })");
+    CHECK(
+        build_error({"-lock-ttl", "20s"}) ==
+        "lock ttl, delay or name given without a lock prefix (-lock or lock { prefix = ... })"
+    );
+    CHECK(
+        build_error({}, file(R"(lock { name = "n" })")) ==
+        "lock ttl, delay or name given without a lock prefix (-lock or lock { prefix = ... })"
+    );
     CHECK(build_error({"-lock", "/"}) == "lock prefix \"/\" is empty once its leading \"/\" are stripped");
 
-    CHECK(build_error({"-lock", "backup/leader", "-prefix", "app/@dc1:backup/"}) ==
-          "lock key \"backup/leader/.lock\" lies under destination \"backup/\" of prefix \"app/@dc1:backup/\": "
-          "each pass would delete it");
+    CHECK(
+        build_error({"-lock", "backup/leader", "-prefix", "app/@dc1:backup/"}) ==
+        "lock key \"backup/leader/.lock\" lies under destination \"backup/\" of prefix \"app/@dc1:backup/\": "
+        "each pass would delete it"
+    );
     // Excluded from the pair: the pair neither writes nor deletes there.
     auto const ok =
         build({"-lock", "backup/leader", "-prefix", "app/@dc1:backup/", "-exclude", "app/leader/"});

@@ -264,7 +264,9 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
     if (l.lock.prefix)
         cfg.lock.prefix = *l.lock.prefix;
     else if (l.lock.ttl || l.lock.delay || l.lock.name)
-        return file_error("lock ttl, delay or name given without a lock prefix (-lock or lock { prefix = ... })");
+        return file_error(
+            "lock ttl, delay or name given without a lock prefix (-lock or lock { prefix = ... })"
+        );
     take(cfg.lock.ttl, l.lock.ttl);
     cfg.lock.delay = l.lock.delay;
     take(cfg.lock.name, l.lock.name);

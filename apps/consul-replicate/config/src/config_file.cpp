@@ -508,7 +508,8 @@ private:
         if (obj == nullptr)
             return true;
         return check_keys(*obj, "lock", {"prefix", "ttl", "delay", "name"}) &&
-               read_string(*obj, "lock", "prefix", out.prefix) && read_duration(*obj, "lock", "ttl", out.ttl) &&
+               read_string(*obj, "lock", "prefix", out.prefix) &&
+               read_duration(*obj, "lock", "ttl", out.ttl) &&
                read_duration(*obj, "lock", "delay", out.delay) && read_string(*obj, "lock", "name", out.name);
     }
 

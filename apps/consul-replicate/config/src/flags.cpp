@@ -245,7 +245,8 @@ const std::vector<flag_def>& definitions()
              c.flags.lock.prefix = std::string(s);
              return std::nullopt;
          })},
-        {{"lock-ttl", k::duration, {}, true}, duration_fn([](command_line& c, nanos d) { c.flags.lock.ttl = d; })},
+        {{"lock-ttl", k::duration, {}, true},
+         duration_fn([](command_line& c, nanos d) { c.flags.lock.ttl = d; })},
         {{"lock-delay", k::duration, {}, true},
          duration_fn([](command_line& c, nanos d) { c.flags.lock.delay = d; })},
         {{"lock-name", k::string, {}, true},

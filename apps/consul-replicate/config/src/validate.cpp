@@ -175,7 +175,9 @@ std::optional<config_error> check_lock(const config& cfg)
         return std::nullopt;
     std::string const key = lock_key(l.prefix);
     if (key == ".lock")
-        return file_error(fmt::format("lock prefix {} is empty once its leading \"/\" are stripped", go_quote(l.prefix)));
+        return file_error(
+            fmt::format("lock prefix {} is empty once its leading \"/\" are stripped", go_quote(l.prefix))
+        );
     // Consul refuses a session TTL outside [10s, 24h] with a 500 (consul-api.md §8): refuse it here.
     if (l.ttl < std::chrono::seconds{10} || l.ttl > std::chrono::hours{24}) {
         return file_error(fmt::format(

@@ -116,10 +116,10 @@ struct delete_guard_config
 // writes. Active when `prefix` is set; the lock key is lock_key(prefix).
 struct lock_config
 {
-    std::string prefix;                 // -lock; empty: no lock
+    std::string prefix;                    // -lock; empty: no lock
     nanos ttl = std::chrono::seconds{15};  // -lock-ttl: session TTL, Consul allows 10s..24h
-    std::optional<nanos> delay;         // -lock-delay: session LockDelay; unset: not sent (server default 15s)
-    std::string name;                   // -lock-name: session name; empty: default_lock_name(prefix)
+    std::optional<nanos> delay;  // -lock-delay: session LockDelay; unset: not sent (server default 15s)
+    std::string name;            // -lock-name: session name; empty: default_lock_name(prefix)
 
     [[nodiscard]] bool enabled() const noexcept { return !prefix.empty(); }
 
