@@ -337,6 +337,19 @@ def test_consul_lock_interplay(ctx):
             assert lock_entry(p.dst)["Session"] == entry["Session"]
             h.put(p.src, "app/c", b"3")
             wait_converged(p)
+
+            # A standby stopped by SIGTERM ends its blocking read at once, destroys its session, exits 12.
+            b = Node(ctx, p, "replicator-b")
+            try:
+                b.r.wait_log("is held by session %s" % entry["Session"], 30)
+                assert len(p.dst.json("GET", "/v1/session/list")) == 2
+                b.r.signal(signal.SIGTERM)
+                assert b.r.wait(30) == 12, b.r.log()
+                sessions = p.dst.json("GET", "/v1/session/list")
+                assert [s["ID"] for s in sessions] == [entry["Session"]], sessions
+                assert lock_entry(p.dst)["Session"] == entry["Session"]
+            finally:
+                b.r.kill()
         finally:
             a.r.kill()
 
