@@ -3,15 +3,17 @@
 // and turns the outcome into consul-replicate's exit code.
 #pragma once
 
+#include "lock.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
 #include "replicator.hpp"
+
+#include <replicate/config.hpp>
 
 #include <boost/asio/signal_set.hpp>
 
 #include <memory>
 #include <optional>
-#include <replicate/config.hpp>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,7 @@ private:
         failed,
         killed,
         reload,
+        lock_lost,  // -lock: the lock was lost; pairs stopped, back to standby
     };
 
     struct pair_slot
@@ -88,6 +91,11 @@ private:
     std::unique_ptr<transport::consul_client> source_client_;
     txn_limit txn_limit_;
     std::vector<pair_slot> pairs_;
+
+    // -lock (consul lock on the local DC); created once, kept across reloads.
+    std::unique_ptr<transport::consul_client> lock_client_;
+    std::unique_ptr<lock_manager> lock_;
+    bool lock_done_ = false;
 };
 
 }  // namespace kvship::replicate

@@ -293,6 +293,13 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
         t::gauge,
         "X-Consul-LastContact of the last source read, in seconds."
     );
+    reg.describe(std::string(metric::lock_held), t::gauge, "1 while this process holds the -lock lock.");
+    reg.describe(std::string(metric::lock_losses), t::counter, "Times the held -lock lock was lost.");
+    reg.describe(
+        std::string(metric::fenced_batches),
+        t::counter,
+        "Destination transactions refused by their check-session op (the lock was no longer ours)."
+    );
     reg.set(metric::build_info, {{"version", std::string(version)}, {"revision", std::string(revision)}}, 1);
 }
 

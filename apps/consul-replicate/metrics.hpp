@@ -98,6 +98,9 @@ inline constexpr std::string_view source_watches = "kvship_source_watches";
 inline constexpr std::string_view destination_keys = "kvship_destination_keys";
 inline constexpr std::string_view source_known_leader = "kvship_source_known_leader";
 inline constexpr std::string_view source_last_contact = "kvship_source_last_contact_seconds";
+inline constexpr std::string_view lock_held = "kvship_lock_held";
+inline constexpr std::string_view lock_losses = "kvship_lock_losses_total";
+inline constexpr std::string_view fenced_batches = "kvship_fenced_batches_total";
 }  // namespace metric
 
 // Declares every family above and sets build_info{version,revision} = 1.

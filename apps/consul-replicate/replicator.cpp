@@ -908,12 +908,22 @@ std::vector<pair_replicator::chunk> pair_replicator::make_chunks(
 {
     // Greedy: as many ops as the learned op and byte limits allow. One op too big for any txn (a
     // value near 512 KiB, whose base64 is larger than the txn body limit) goes as a plain PUT,
-    // which takes the raw value.
+    // which takes the raw value. With -lock every txn also carries the fence op first: room is
+    // left for one op and its bytes.
+    std::size_t fence_ops = 0;
+    std::size_t fence_bytes = 0;
+    if (params_.fence) {
+        fence_ops = 1;
+        if (auto f = params_.fence())
+            fence_bytes = engine::txn_op_overhead_bytes + engine::json_string_bound(f->key) +
+                          engine::json_string_bound(f->session) + 16;  // "Session":"" and a comma
+    }
     std::vector<chunk> out;
-    std::size_t const cap = std::max<std::size_t>(1, limit_.max_ops);
+    std::size_t const cap =
+        std::max<std::size_t>(1, limit_.max_ops > fence_ops ? limit_.max_ops - fence_ops : 1);
     std::size_t pos = from;
     while (pos < to) {
-        std::size_t bytes = engine::txn_body_overhead_bytes;
+        std::size_t bytes = engine::txn_body_overhead_bytes + fence_bytes;
         std::size_t end = pos;
         while (end < to && end - pos < cap) {
             std::size_t const op_bytes = engine::estimate_op_bytes(b.ops[end]);
@@ -933,11 +943,41 @@ std::vector<pair_replicator::chunk> pair_replicator::make_chunks(
     return out;
 }
 
+namespace {
+
+// "op i ("key"): what; ..." for a rolled-back txn; `key_of(i)` names op i.
+template <class KeyOf>
+std::string describe_txn_errors(const std::vector<transport::txn_error_item>& errors, KeyOf key_of)
+{
+    std::string why;
+    for (auto const& err : errors) {
+        if (!why.empty())
+            why += "; ";
+        why += fmt::format("op {} ({:?}): {}", err.op_index, key_of(err.op_index), err.what);
+        if (why.size() > 400) {
+            why += "; ...";
+            break;
+        }
+    }
+    return why;
+}
+
+}  // namespace
+
 awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engine::batch* b, chunk c)
 {
     chunk_outcome out;
     out.c = c;
     auto const started = clock::now();
+    std::optional<transport::txn_op> fence;
+    if (params_.fence) {
+        fence = params_.fence();
+        if (!fence) {
+            out.unheld = true;
+            co_return out;
+        }
+    }
+    std::string const local_dc;
     if (c.plain_put) {
         auto const& op = b->ops[c.from];
         if (op.verb != engine::txn_verb::set) {
@@ -946,6 +986,30 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
                 0,
                 fmt::format("delete of {:?} does not fit in a transaction", op.key)};
             co_return out;
+        }
+        if (fence) {
+            // A value too large for any txn cannot carry the fence op: check the lock in a one-op
+            // txn first. This one case is check-then-write, not atomic: a loss between the check
+            // and the PUT is not caught (the window is one round trip).
+            std::vector<transport::txn_op> check{*fence};
+            auto check_op = destination_.txn(std::move(check), local_dc);
+            auto checked = co_await std::move(check_op);
+            out.sent_ops = 1;
+            if (!checked) {
+                out.error = checked.error();
+                co_return out;
+            }
+            if (!checked->committed) {
+                out.fenced = true;
+                out.rolled_back = fmt::format(
+                    "lock check before PUT {:?} refused: {}",
+                    op.key,
+                    describe_txn_errors(
+                        checked->errors, [&](std::size_t) { return std::string_view(fence->key); }
+                    )
+                );
+                co_return out;
+            }
         }
         transport::put_options opts;
         opts.flags = op.flags;
@@ -956,32 +1020,30 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
         else if (!*r)
             out.rolled_back = fmt::format("PUT {:?} answered false", op.key);
     } else {
+        std::size_t const offset = fence ? 1 : 0;
         std::vector<transport::txn_op> ops;
-        ops.reserve(c.to - c.from);
+        ops.reserve(c.to - c.from + offset);
+        if (fence)
+            ops.push_back(*fence);
         for (std::size_t k = c.from; k < c.to; ++k) ops.push_back(to_transport(b->ops[k]));
-        std::string const local_dc;
+        out.sent_ops = ops.size();
         auto txn_op = destination_.txn(std::move(ops), local_dc);
         auto r = co_await std::move(txn_op);
         if (!r) {
             out.error = r.error();
         } else if (!r->committed) {
-            std::string why;
-            for (auto const& err : r->errors) {
-                if (!why.empty())
-                    why += "; ";
-                auto const idx = c.from + err.op_index;
-                why += fmt::format(
-                    "op {} ({:?}): {}",
-                    err.op_index,
-                    idx < c.to ? std::string_view(b->ops[idx].key) : std::string_view{},
-                    err.what
-                );
-                if (why.size() > 400) {
-                    why += "; ...";
-                    break;
-                }
-            }
-            out.rolled_back = fmt::format("transaction rolled back: {}", why);
+            auto key_of = [&](std::size_t i) {
+                if (i < offset)
+                    return std::string_view(fence->key);
+                auto const idx = c.from + i - offset;
+                return idx < c.to ? std::string_view(b->ops[idx].key) : std::string_view{};
+            };
+            for (auto const& err : r->errors) out.fenced = out.fenced || (fence && err.op_index == 0);
+            out.rolled_back = fmt::format(
+                "transaction rolled back{}: {}",
+                out.fenced ? " by the lock check (the lock is no longer held by this process)" : "",
+                describe_txn_errors(r->errors, key_of)
+            );
         }
     }
     out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
@@ -1007,6 +1069,7 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
     std::vector<bool> slot_busy(write_cancel_.size(), false);
     std::size_t in_flight = 0;
     std::optional<std::pair<std::string, std::string>> failure;  // (kind, what)
+    bool fenced = false;  // the lock is gone: stop at once, not a failure to retry
     std::size_t sent = 0;
     auto ex = co_await asio::this_coro::executor;
     if (!apply_wake_)
@@ -1053,11 +1116,27 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
         finished.clear();
         for (auto& o : done) {
             std::size_t const n = o.c.to - o.c.from;
+            if (o.unheld || o.fenced) {
+                if (o.fenced) {
+                    metrics_.add(metric::txn, labels("result", "rolled_back"));
+                    metrics_.add(metric::fenced_batches, {});
+                    log_.err("runner", "{}: {}", params_.label, o.rolled_back.value_or("fenced"));
+                }
+                if (!fenced) {
+                    fenced = true;
+                    abort();  // stop at once: nothing more is sent, in-flight txns are aborted
+                    if (o.fenced && params_.on_fenced)
+                        params_.on_fenced();
+                }
+                continue;
+            }
             if (o.error) {
                 auto const& e = *o.error;
+                // The op count the server saw includes the fence op.
+                std::size_t const sent_ops = std::max(n, o.sent_ops);
                 if (e == transport::errc::too_many_operations && n > 1) {
                     std::size_t const learned =
-                        e.limit > 0 && e.limit < n ? static_cast<std::size_t>(e.limit) : n / 2;
+                        e.limit > 0 && e.limit < sent_ops ? static_cast<std::size_t>(e.limit) : sent_ops / 2;
                     if (learned < limit_.max_ops) {
                         limit_.max_ops = learned;
                         log_.info(
@@ -1109,6 +1188,8 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
             );
         }
     }
+    if (fenced)
+        co_return engine::event::stop{};
     if (failure)
         co_return fail(failure->first, std::move(failure->second));
     if (stopping_ && !todo.empty())

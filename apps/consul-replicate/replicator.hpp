@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,12 @@ struct pair_params
     std::size_t source_watches = 0;
     std::size_t group_min_keys = 2000;
     std::size_t group_min_bytes = std::size_t{1} << 20;
+    // -lock fencing (empty: none). `fence` gives the `check-session` op every destination txn starts
+    // with; nullopt means the lock is not held and nothing is sent (the pair stops). A txn refused
+    // by that op counts in kvship_fenced_batches_total, calls `on_fenced` (the lock is lost) and stops
+    // the pair at once.
+    std::function<std::optional<transport::txn_op>()> fence;
+    std::function<void()> on_fenced;
 };
 
 // The destination's /v1/txn op limit, shared by every pair writing to it: starts at the
@@ -136,6 +143,9 @@ private:
         chunk c;
         std::optional<transport::consul_error> error;
         std::optional<std::string> rolled_back;
+        bool fenced = false;  // refused by the fence op: the lock is no longer ours
+        bool unheld = false;  // not sent: the lock is not held
+        std::size_t sent_ops = 0;
         std::chrono::milliseconds took{0};
     };
 

@@ -499,6 +499,20 @@ private:
                read_duration(*obj, "wait", "min", out.min) && read_duration(*obj, "wait", "max", out.max);
     }
 
+    bool decode_lock(const node& v, lock_layer& out)
+    {
+        const node* obj = nullptr;
+        if (!as_block(v, "lock", obj))
+            return false;
+        out = {};
+        if (obj == nullptr)
+            return true;
+        return check_keys(*obj, "lock", {"prefix", "ttl", "delay", "name"}) &&
+               read_string(*obj, "lock", "prefix", out.prefix) &&
+               read_duration(*obj, "lock", "ttl", out.ttl) &&
+               read_duration(*obj, "lock", "delay", out.delay) && read_string(*obj, "lock", "name", out.name);
+    }
+
     bool decode_top(const node& root, config_layer& l)
     {
         if (root.type != kind::object)
@@ -533,7 +547,8 @@ private:
                  "allow_empty_source",
                  "allow_mass_delete",
                  "txn_max_ops",
-                 "log_format"}
+                 "log_format",
+                 "lock"}
             ))
             return false;
 
@@ -589,6 +604,8 @@ private:
         if (auto const* s = last(root, "syslog"); s != nullptr && !decode_syslog(*s, l.syslog))
             return false;
         if (auto const* w = last(root, "wait"); w != nullptr && !decode_wait(*w, l.wait))
+            return false;
+        if (auto const* k = last(root, "lock"); k != nullptr && !decode_lock(*k, l.lock))
             return false;
 
         return read_string(root, "", "source_addr", l.source_addr) &&

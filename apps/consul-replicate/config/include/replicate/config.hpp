@@ -112,6 +112,25 @@ struct delete_guard_config
     bool operator==(const delete_guard_config&) const = default;
 };
 
+// kvship: a `consul lock`-compatible session lock (consul-api.md §9) so that only one replicator per DC
+// writes. Active when `prefix` is set; the lock key is lock_key(prefix).
+struct lock_config
+{
+    std::string prefix;                    // -lock; empty: no lock
+    nanos ttl = std::chrono::seconds{15};  // -lock-ttl: session TTL, Consul allows 10s..24h
+    std::optional<nanos> delay;  // -lock-delay: session LockDelay; unset: not sent (server default 15s)
+    std::string name;            // -lock-name: session name; empty: default_lock_name(prefix)
+
+    [[nodiscard]] bool enabled() const noexcept { return !prefix.empty(); }
+
+    bool operator==(const lock_config&) const = default;
+};
+
+// `consul lock`'s key for a prefix: leading "/" stripped, path.Join(prefix, ".lock").
+[[nodiscard]] std::string lock_key(std::string_view prefix);
+// The session name used when -lock-name is not given.
+[[nodiscard]] std::string default_lock_name(std::string_view prefix);
+
 struct config
 {
     // consul-replicate v0.4.0
@@ -139,6 +158,7 @@ struct config
     delete_guard_config delete_guard;
     int txn_max_ops = 0;  // ops per /v1/txn; 0 = start at 128 and learn from the server's 413
     log_format format = log_format::text;
+    lock_config lock;
 
     bool operator==(const config&) const = default;
 };
@@ -234,6 +254,16 @@ struct delete_guard_layer
     bool operator==(const delete_guard_layer&) const = default;
 };
 
+struct lock_layer
+{
+    opt<std::string> prefix;
+    opt<nanos> ttl;
+    opt<nanos> delay;
+    opt<std::string> name;
+
+    bool operator==(const lock_layer&) const = default;
+};
+
 struct config_layer
 {
     consul_layer consul;
@@ -255,6 +285,7 @@ struct config_layer
     delete_guard_layer delete_guard;
     opt<int> txn_max_ops;
     opt<std::string> log_format;
+    lock_layer lock;
 
     bool operator==(const config_layer&) const = default;
 };
@@ -305,7 +336,10 @@ struct command_line
 //  * counts and durations out of range (attempts, transport sizes, max_stale, delete guard
 //    percent 0..100, min keys, txn_max_ops >= 0);
 //  * a syslog facility that is not one of syslog's names (when syslog is on);
-//  * metrics_addr that is not host:port.
+//  * metrics_addr that is not host:port;
+//  * lock: a TTL outside Consul's [10s, 24h], a delay outside [0, 60s] (or under 1µs, which Consul
+//    reads as seconds), lock settings without a lock prefix, a prefix that is empty once its "/"
+//    are stripped, a lock key under a destination prefix (each pass would delete it).
 [[nodiscard]] std::optional<config_error> validate(const config& cfg);
 
 // Things worth a WARN that are not errors: no prefix outside -once, ssl verification off, an
