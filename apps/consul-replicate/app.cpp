@@ -253,8 +253,15 @@ transport::consul_params app::client_params(const std::string& address, const st
     p.tls.server_name = ssl.server_name;
     if (cfg_.consul.transport.dial_timeout.count() > 0)
         p.connect_timeout = to_ms(cfg_.consul.transport.dial_timeout);
-    if (cfg_.consul.transport.max_idle_conns_per_host > 0)
-        p.max_idle_connections = static_cast<std::size_t>(cfg_.consul.transport.max_idle_conns_per_host);
+    auto const& tr = cfg_.consul.transport;
+    if (tr.max_idle_conns_per_host > 0)
+        p.max_idle_connections = static_cast<std::size_t>(tr.max_idle_conns_per_host);
+    p.max_idle_total = tr.max_idle_conns > 0 ? static_cast<std::size_t>(tr.max_idle_conns) : 0;
+    p.idle_timeout = tr.idle_conn_timeout.count() > 0 ? to_ms(tr.idle_conn_timeout) : std::chrono::milliseconds{0};
+    p.tcp_keep_alive = tr.dial_keep_alive.count() > 0 ? to_ms(tr.dial_keep_alive) : std::chrono::milliseconds{0};
+    p.disable_keep_alives = tr.disable_keep_alives;
+    if (tr.tls_handshake_timeout.count() > 0)
+        p.tls_handshake_timeout = to_ms(tr.tls_handshake_timeout);
     // The pair loop owns retries (engine backoff), so the client does not retry on its own.
     p.retry.enabled = false;
     p.log.level = transport_level(log_.level());

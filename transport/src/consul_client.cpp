@@ -19,9 +19,17 @@ namespace {
 namespace ssl = asio::ssl;
 using std::chrono::milliseconds;
 
-// "http://h:p/" → "h:p"; "https://" also asks for TLS.
+// "http://h:p/" → "h:p"; "https://" also asks for TLS; "unix:///path" → "unix:/path" (http_client's
+// form of a Unix domain socket; plain HTTP, as in Consul's Go client).
 std::string normalize_address(std::string address, bool& tls)
 {
+    if (address.rfind("unix://", 0) == 0) {
+        std::string path = address.substr(7);
+        if (path.empty() || path.front() != '/') {
+            throw std::invalid_argument(fmt::format("Consul address {:?}: a unix:// address needs an absolute socket path", address));
+        }
+        return "unix:" + path;
+    }
     auto const strip = [&](std::string_view scheme) {
         if (address.rfind(scheme, 0) == 0) {
             address.erase(0, scheme.size());
@@ -32,7 +40,7 @@ std::string normalize_address(std::string address, bool& tls)
     if (strip("https://")) {
         tls = true;
     } else if (!strip("http://") && address.find("://") != std::string::npos) {
-        throw std::invalid_argument(fmt::format("Consul address {:?}: only http:// and https:// are supported", address));
+        throw std::invalid_argument(fmt::format("Consul address {:?}: only http://, https:// and unix:// are supported", address));
     }
     while (!address.empty() && address.back() == '/') {
         address.pop_back();
@@ -264,6 +272,11 @@ private:
         cp.body_limit = p.body_limit;
         cp.connect_timeout = p.connect_timeout;
         cp.max_idle_per_host = p.max_idle_connections;
+        cp.max_idle_total = p.max_idle_total;
+        cp.idle_timeout = p.idle_timeout;
+        cp.tcp_keep_alive = p.tcp_keep_alive;
+        cp.disable_keep_alives = p.disable_keep_alives;
+        cp.tls_handshake_timeout = p.tls_handshake_timeout;
         if (p.tls.enabled) {
             cp.tls = make_client_tls_context(p.tls);
             cp.tls_verify = p.tls.verify;
