@@ -117,6 +117,18 @@ public:
         co_return r;
     }
 
+    awaitable<consul_result<kv_listing>> list_stream(std::string prefix, query_options q, entry_sink sink,
+                                                     std::size_t batch) override
+    {
+        bool delivered = false;
+        auto attempt = [this, prefix, q, &sink, batch, &delivered] {
+            return list_stream_once(prefix, q, sink, batch, delivered);
+        };
+        // Once entries went to the sink, a second attempt would deliver them again: no retry then.
+        auto r = co_await with_retry(params_.retry, next_seed(), attempt, observer(), [&delivered] { return !delivered; });
+        co_return r;
+    }
+
     awaitable<consul_result<key_listing>> keys(std::string prefix, std::optional<std::string> separator,
                                                query_options q) override
     {
@@ -369,6 +381,39 @@ private:
         co_return std::move(*r);
     }
 
+    // A GET whose body goes to `on_body` as it arrives (see http_client::send_streaming).
+    awaitable<consul_result<http_response>> request_streaming(std::string target, milliseconds timeout,
+                                                              http_client::head_callback on_head,
+                                                              http_client::body_callback on_body)
+    {
+        http_request req{http::verb::get, target, 11};
+        if (!params_.token.empty()) {
+            req.set("X-Consul-Token", params_.token);
+        }
+        if (!basic_auth_header_.empty()) {
+            req.set(http::field::authorization, basic_auth_header_);
+        }
+        req.set(http::field::user_agent, "kvship");
+        auto const what = fmt::format("GET {}", target);
+        auto const start = std::chrono::steady_clock::now();
+        auto r = co_await http_.send_streaming(address_, std::move(req), timeout, std::move(on_head),
+                                               std::move(on_body));
+        auto const took =
+            std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count();
+        if (!r) {
+            auto const code = classify_transport_error(r.error());
+            std::string message = fmt::format("{}: {}", what, r.error().message());
+            if (code == errc::timed_out) {
+                message += fmt::format(" (deadline {} ms)", timeout.count());
+            }
+            co_return fail(consul_error{code, 0, std::move(message)});
+        }
+        if (params_.log.enabled(log_level::debug)) {
+            log(log_level::debug, fmt::format("consul {} status={} streamed took_ms={}", what, r->result_int(), took));
+        }
+        co_return std::move(*r);
+    }
+
     // A non-read request under the plain deadline.
     awaitable<consul_result<http_response>> simple(http::verb verb, std::string target, std::string body)
     {
@@ -446,6 +491,83 @@ private:
                 co_return codec_error("GET " + target, 200, entries.error());
             }
             out.entries = std::move(*entries);
+        }
+        co_return out;
+    }
+
+    awaitable<consul_result<kv_listing>> list_stream_once(std::string prefix, query_options q,
+                                                          entry_sink const& sink, std::size_t batch,
+                                                          bool& delivered)
+    {
+        auto const target = target_builder("/v1/kv/" + escape_path(prefix)).flag("recurse").query(q).str();
+        auto const what = "GET " + target;
+        auto const timeout = read_deadline(q, params_.request_timeout, params_.blocking_margin);
+        std::optional<consul_error> failure;  // a refused head, a decode error or the sink's error
+        std::optional<query_meta> meta;
+        kv_listing_decoder decoder(batch);
+        bool streaming = false;
+        auto on_head = [&](http::response_header<> const& head) {
+            auto const status = head.result_int();
+            if (status != 200 && status != 404) {
+                return false;  // read the body whole for the error message
+            }
+            auto m = parse_query_meta(head, what);
+            if (!m) {
+                auto e = m.error();
+                e.http_status = status;
+                failure = std::move(e);
+                return false;
+            }
+            meta = *m;
+            auto const enc = head.find(http::field::content_encoding);
+            if (enc != head.end() && !beast::iequals(enc->value(), "identity")) {
+                failure = consul_error{errc::malformed_response, status,
+                                       fmt::format("{}: unrequested Content-Encoding {}", what,
+                                                   body_excerpt(enc->value(), 40))};
+                return false;
+            }
+            streaming = status == 200;
+            return streaming;
+        };
+        auto deliver = [&]() -> awaitable<std::optional<consul_error>> {
+            if (decoder.ready() == 0) {
+                co_return std::nullopt;
+            }
+            delivered = true;
+            auto r = co_await sink(*meta, decoder.take());
+            co_return r;
+        };
+        auto on_body = [&](std::string_view bytes) -> awaitable<boost::system::error_code> {
+            if (auto e = decoder.feed(bytes)) {
+                failure = codec_error(what, 200, std::move(*e));
+                co_return make_error_code(errc::malformed_response);
+            }
+            if (auto e = co_await deliver()) {
+                failure = std::move(*e);
+                co_return failure->code ? failure->code : make_error_code(errc::cancelled);
+            }
+            co_return boost::system::error_code{};
+        };
+        auto r = co_await request_streaming(target, timeout, on_head, on_body);
+        if (failure) {
+            co_return fail(std::move(*failure));
+        }
+        if (!r) {
+            co_return r.error();
+        }
+        auto const status = r->result_int();
+        if (status != 200 && status != 404) {
+            co_return fail(error_from_status(what, status, r->body()));
+        }
+        kv_listing out{meta->index, meta->known_leader, meta->last_contact, {}};
+        out.results_filtered = meta->results_filtered;
+        if (streaming) {
+            if (auto e = decoder.finish()) {
+                co_return codec_error(what, 200, std::move(*e));
+            }
+            if (auto e = co_await deliver()) {
+                co_return fail(std::move(*e));
+            }
         }
         co_return out;
     }

@@ -106,6 +106,7 @@ struct exchange_result
     boost::system::error_code ec;
     bool wrote = false;          // the request went out (a failure after it is a read failure)
     std::size_t read_bytes = 0;  // bytes of the response consumed before a read failure
+    bool aborted = false;        // a streamed exchange ended by its body callback
     http_response res;
 };
 
@@ -137,6 +138,79 @@ awaitable<exchange_result> exchange(Stream& stream, beast::flat_buffer& buffer, 
         co_return out;
     }
     out.res = parser.release();
+    co_return out;
+}
+
+// The head and body callbacks of a streamed exchange.
+struct stream_handlers
+{
+    http_client::head_callback const& on_head;
+    http_client::body_callback const& on_body;
+};
+
+// Writes `req` and reads the response incrementally: the head, then the body 64 KiB at a time,
+// handed to `h.on_body` (or collected into the response when `h.on_head` declines). The time
+// spent in on_body moves `deadline` (and the connection's timer) forward.
+template <class Stream>
+awaitable<exchange_result> exchange_streaming(Stream& stream, pooled_connection& conn, http_request& req,
+                                              std::size_t body_limit,
+                                              std::chrono::steady_clock::time_point deadline, stream_handlers h)
+{
+    exchange_result out;
+    auto [wec, wn] = co_await http::async_write(stream, req, nothrow_awaitable);
+    (void)wn;
+    if (wec) {
+        out.ec = wec;
+        co_return out;
+    }
+    out.wrote = true;
+    auto& buffer = conn.buffer;
+    buffer.reserve(read_chunk_bytes);
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(body_limit);
+    parser.header_limit(64 * 1024);
+    auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, nothrow_awaitable);
+    out.read_bytes = hn;
+    if (hec) {
+        out.ec = hec;
+        co_return out;
+    }
+    bool const streaming = h.on_head(parser.get().base());
+    std::string whole;
+    std::vector<char> piece(read_chunk_bytes);
+    while (!parser.is_done()) {
+        parser.get().body().data = piece.data();
+        parser.get().body().size = piece.size();
+        auto [rec, rn] = co_await http::async_read(stream, buffer, parser, nothrow_awaitable);
+        out.read_bytes += rn;
+        if (rec == http::error::need_buffer) {
+            rec = {};
+        }
+        if (rec) {
+            out.ec = rec;
+            co_return out;
+        }
+        std::size_t const got = piece.size() - parser.get().body().size;
+        if (got == 0) {
+            continue;
+        }
+        if (!streaming) {
+            whole.append(piece.data(), got);
+            continue;
+        }
+        auto const started = std::chrono::steady_clock::now();
+        auto sink = h.on_body(std::string_view(piece.data(), got));
+        auto const sec = co_await std::move(sink);
+        if (sec) {
+            out.ec = sec;
+            out.aborted = true;
+            co_return out;
+        }
+        deadline += std::chrono::steady_clock::now() - started;
+        conn.expires_at(deadline);
+    }
+    out.res = http_response(std::move(parser.get().base()));
+    out.res.body() = std::move(whole);
     co_return out;
 }
 
@@ -271,6 +345,24 @@ awaitable<boost::system::result<http_response>> http_client::send(
     std::string address, http_request req, std::chrono::milliseconds timeout
 )
 {
+    auto r = co_await send_impl(std::move(address), std::move(req), timeout, nullptr, nullptr);
+    co_return r;
+}
+
+awaitable<boost::system::result<http_response>> http_client::send_streaming(
+    std::string address, http_request req, std::chrono::milliseconds timeout, head_callback on_head,
+    body_callback on_body
+)
+{
+    auto r = co_await send_impl(std::move(address), std::move(req), timeout, &on_head, &on_body);
+    co_return r;
+}
+
+awaitable<boost::system::result<http_response>> http_client::send_impl(
+    std::string address, http_request req, std::chrono::milliseconds timeout, head_callback const* on_head,
+    body_callback const* on_body
+)
+{
     auto self = impl_;
     auto const deadline = std::chrono::steady_clock::now() + timeout;
     if (req.find(http::field::host) == req.end()) {
@@ -296,7 +388,17 @@ awaitable<boost::system::result<http_response>> http_client::send(
         }
         conn->expires_at(deadline);
         exchange_result x;
-        if (conn->tls) {
+        if (on_head != nullptr) {
+            stream_handlers const h{*on_head, *on_body};
+            auto const limit = self->params.body_limit;
+            if (conn->tls) {
+                x = co_await exchange_streaming(*conn->tls, *conn, req, limit, deadline, h);
+            } else if (conn->local) {
+                x = co_await exchange_streaming(*conn->local, *conn, req, limit, deadline, h);
+            } else {
+                x = co_await exchange_streaming(*conn->plain, *conn, req, limit, deadline, h);
+            }
+        } else if (conn->tls) {
             x = co_await exchange(*conn->tls, conn->buffer, req, self->params.body_limit);
         } else if (conn->local) {
             x = co_await exchange(*conn->local, conn->buffer, req, self->params.body_limit);
@@ -306,10 +408,10 @@ awaitable<boost::system::result<http_response>> http_client::send(
         if (x.ec) {
             // A pooled connection the server closed while idle fails on write or before the first
             // response byte: try once more on a fresh one.
-            if (reused && x.read_bytes == 0 && is_stale_connection_error(x.ec)) {
+            if (!x.aborted && reused && x.read_bytes == 0 && is_stale_connection_error(x.ec)) {
                 continue;
             }
-            co_return map_timeout(x.ec);
+            co_return x.aborted ? x.ec : map_timeout(x.ec);
         }
         if (x.res.keep_alive()) {
             self->put_idle(address, std::move(conn));

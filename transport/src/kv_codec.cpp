@@ -11,6 +11,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <utility>
+
 namespace kvship::transport {
 
 namespace {
@@ -127,7 +130,12 @@ void write_sv(rj::Writer<rj::StringBuffer>& w, std::string_view s)
 class listing_handler : public rj::BaseReaderHandler<rj::UTF8<>, listing_handler>
 {
 public:
-    explicit listing_handler(std::vector<kv_entry>& out) : out_(out) {}
+    // Entries are appended to `out`; `base` is the number of entries before them in the body (for
+    // the positions in error messages).
+    explicit listing_handler(std::vector<kv_entry>& out, std::size_t base = 0)
+        : out_(out), first_(out.size()), base_(base)
+    {
+    }
 
     bool StartArray()
     {
@@ -189,7 +197,7 @@ public:
         };
         for (auto const& [bit, name] : required) {
             if ((seen_ & bit) == 0) {
-                return fail(fmt::format("entry {}: no \"{}\"", out_.size(), name));
+                return fail(fmt::format("entry {}: no \"{}\"", position(), name));
             }
         }
         out_.push_back(std::move(cur_));
@@ -283,6 +291,8 @@ private:
     enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
 
     std::vector<kv_entry>& out_;
+    std::size_t first_ = 0;  // out_.size() before this body
+    std::size_t base_ = 0;
     state state_ = state::start;
     unsigned skip_ = 0;  // depth inside an unknown field's array or object value
     std::string_view field_;
@@ -326,11 +336,13 @@ private:
         return false;
     }
 
-    bool fail_entry(std::string_view what) { return fail(fmt::format("entry {} {}", out_.size(), what)); }
+    std::size_t position() const { return base_ + out_.size() - first_; }
+
+    bool fail_entry(std::string_view what) { return fail(fmt::format("entry {} {}", position(), what)); }
 
     bool fail_field(std::string_view what)
     {
-        return fail(fmt::format("entry {}: \"{}\" is not {}", out_.size(), field_, what));
+        return fail(fmt::format("entry {}: \"{}\" is not {}", position(), field_, what));
     }
 };
 
@@ -357,6 +369,222 @@ consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body)
         return malformed("a KV listing is not a JSON array");
     }
     return out;
+}
+
+kv_listing_decoder::kv_listing_decoder(std::size_t batch, std::size_t batch_bytes)
+    : batch_(std::max<std::size_t>(1, batch)), batch_bytes_(std::max<std::size_t>(1, batch_bytes))
+{}
+
+std::optional<consul_error> kv_listing_decoder::error(std::string message)
+{
+    error_ = malformed(std::move(message));
+    ready_.clear();
+    buf_.clear();
+    return error_;
+}
+
+void kv_listing_decoder::begin_element(std::size_t pos, char c)
+{
+    current_start_ = pos;
+    if (pending_count_ == 0) {
+        pending_start_ = pos;
+    }
+    if (c == '{' || c == '[') {
+        depth_ = 1;
+        in_string_ = false;
+        escape_ = false;
+        state_ = state::nested;
+    } else if (c == '"') {
+        escape_ = false;
+        state_ = state::string;
+    } else {
+        state_ = state::scalar;
+    }
+}
+
+void kv_listing_decoder::end_element(std::size_t end)
+{
+    pending_end_ = end;
+    ++pending_count_;
+    state_ = state::after;
+}
+
+std::optional<consul_error> kv_listing_decoder::feed(std::string_view bytes)
+{
+    if (error_) {
+        return error_;
+    }
+    std::size_t const from = buf_.size();
+    buf_.append(bytes);
+    if (auto e = scan(from)) {
+        return e;
+    }
+    if (pending_count_ >= batch_ || (pending_count_ > 0 && pending_end_ - pending_start_ >= batch_bytes_)) {
+        return decode_pending();
+    }
+    return std::nullopt;
+}
+
+// The scanner only finds element boundaries; the decoder judges what is inside them (a bracket
+// that does not match makes the element's text invalid JSON, which the decoder reports).
+std::optional<consul_error> kv_listing_decoder::scan(std::size_t from)
+{
+    auto const is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    auto const where = [&](std::size_t i) { return consumed_ + i; };
+    char const* const data = buf_.data();
+    std::size_t const n = buf_.size();
+    for (std::size_t i = from; i < n; ++i) {
+        char const c = data[i];
+        switch (state_) {
+            case state::before:
+                if (is_ws(c)) {
+                    break;
+                }
+                if (c != '[') {
+                    return error("a KV listing is not a JSON array");
+                }
+                state_ = state::first;
+                break;
+            case state::first:
+            case state::element:
+                if (is_ws(c)) {
+                    break;
+                }
+                if (c == ']' && state_ == state::first) {
+                    state_ = state::done;
+                    break;
+                }
+                if (c == ']' || c == ',') {
+                    return error(fmt::format("invalid JSON at offset {}: expected an array element", where(i))
+                    );
+                }
+                begin_element(i, c);
+                break;
+            case state::nested:
+                if (in_string_) {
+                    if (escape_) {
+                        escape_ = false;
+                    } else if (c == '\\') {
+                        escape_ = true;
+                    } else if (c == '"') {
+                        in_string_ = false;
+                    }
+                } else if (c == '"') {
+                    in_string_ = true;
+                } else if (c == '{' || c == '[') {
+                    ++depth_;
+                } else if (c == '}' || c == ']') {
+                    if (--depth_ == 0) {
+                        end_element(i + 1);
+                    }
+                }
+                break;
+            case state::string:
+                if (escape_) {
+                    escape_ = false;
+                } else if (c == '\\') {
+                    escape_ = true;
+                } else if (c == '"') {
+                    end_element(i + 1);
+                }
+                break;
+            case state::scalar:
+                if (!is_ws(c) && c != ',' && c != ']') {
+                    break;
+                }
+                end_element(i);
+                [[fallthrough]];
+            case state::after:
+                if (is_ws(c)) {
+                    break;
+                }
+                if (c == ',') {
+                    state_ = state::element;
+                } else if (c == ']') {
+                    state_ = state::done;
+                } else {
+                    return error(fmt::format(
+                        "invalid JSON at offset {}: expected ',' or ']' after an array element", where(i)
+                    ));
+                }
+                break;
+            case state::done:
+                if (!is_ws(c)) {
+                    return error(
+                        fmt::format("invalid JSON at offset {}: bytes after the end of the listing", where(i))
+                    );
+                }
+                break;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<consul_error> kv_listing_decoder::decode_pending()
+{
+    if (pending_count_ == 0) {
+        return std::nullopt;
+    }
+    // "[" + the complete elements (with the commas between them) + "]", parsed in place.
+    std::string text;
+    text.reserve(pending_end_ - pending_start_ + 2);
+    text.push_back('[');
+    text.append(buf_, pending_start_, pending_end_ - pending_start_);
+    text.push_back(']');
+    std::size_t const before = ready_.size();
+    listing_handler handler(ready_, decoded_);
+    rj::Reader reader;
+    rj::InsituStringStream stream(text.data());
+    auto const ok = reader.Parse<parse_flags>(stream, handler);
+    if (!handler.error().empty()) {
+        return error(handler.error());
+    }
+    if (!ok) {
+        std::size_t const at = ok.Offset() > 0 ? ok.Offset() - 1 : 0;
+        return error(fmt::format(
+            "invalid JSON at offset {}: {}", consumed_ + pending_start_ + at, rj::GetParseError_En(ok.Code())
+        ));
+    }
+    decoded_ += ready_.size() - before;
+    // Keep only the bytes after the last complete element (the element in progress, if any).
+    buf_.erase(0, pending_end_);
+    consumed_ += pending_end_;
+    bool const in_element = state_ == state::nested || state_ == state::string || state_ == state::scalar;
+    current_start_ = in_element ? current_start_ - pending_end_ : 0;
+    pending_start_ = current_start_;
+    pending_end_ = 0;
+    pending_count_ = 0;
+    return std::nullopt;
+}
+
+std::optional<consul_error> kv_listing_decoder::finish()
+{
+    if (error_) {
+        return error_;
+    }
+    if (state_ == state::before) {
+        return error(
+            consumed_ + buf_.size() == 0 ? "empty body where JSON was expected"
+                                         : "a KV listing is not a JSON array"
+        );
+    }
+    if (state_ == state::scalar) {
+        end_element(buf_.size());
+    }
+    if (auto e = decode_pending()) {
+        return e;
+    }
+    if (state_ != state::done) {
+        return error(fmt::format(
+            "invalid JSON at offset {}: the listing ends before its array closes", consumed_ + buf_.size()
+        ));
+    }
+    return std::nullopt;
+}
+
+std::vector<kv_entry> kv_listing_decoder::take()
+{
+    return std::exchange(ready_, {});
 }
 
 consul_result<std::vector<std::string>> decode_string_array(std::string body)

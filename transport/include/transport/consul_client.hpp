@@ -86,6 +86,20 @@ public:
     // GET /v1/kv/<prefix>?recurse: every entry whose key starts with `prefix` (raw prefix, not
     // path-aware). 404 → empty entries with the index.
     virtual awaitable<consul_result<kv_listing>> list(std::string prefix, query_options q) = 0;
+    // Receives a streamed listing's entries as they are decoded, in listing order, with the read's
+    // meta headers. An error it returns ends the read (list_stream returns that error).
+    using entry_sink =
+        std::function<awaitable<std::optional<consul_error>>(query_meta const&, std::vector<kv_entry>)>;
+    // GET /v1/kv/<prefix>?recurse like list(), but the body is decoded as it arrives (see
+    // kv_listing_decoder) and handed to `sink` about `batch` entries at a time; it is never held
+    // whole. The result carries the meta and no entries; only a result without error means the
+    // entries delivered were the complete listing. Checked before any entry is delivered: the
+    // status (403, 5xx ...: an error), the meta headers (no index, X-Consul-KnownLeader not true),
+    // the Content-Encoding. A body that turns out truncated or malformed is an error after some
+    // entries were delivered. Retried like list() while nothing has been delivered.
+    virtual awaitable<consul_result<kv_listing>> list_stream(
+        std::string prefix, query_options q, entry_sink sink, std::size_t batch
+    ) = 0;
     // GET /v1/kv/<prefix>?keys[&separator=s]. 404 → empty.
     virtual awaitable<consul_result<key_listing>> keys(std::string prefix, std::optional<std::string> separator,
                                                        query_options q) = 0;

@@ -7,6 +7,9 @@
 #include <transport/consul_error.hpp>
 #include <transport/consul_types.hpp>
 
+#include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +19,66 @@ namespace kvship::transport {
 // A KV listing (GET /v1/kv/<p>?recurse, or a single key): a JSON array of entries. Values are
 // base64-decoded; `"Value": null` stays nullopt; `Session` may be absent.
 [[nodiscard]] consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body);
+// The same listing decoded as it arrives, for bodies too large to hold whole: feed() the body's
+// bytes in order (any split), take() the entries decoded so far, finish() at the end of the body.
+// A small scanner (nesting depth, strings and their escapes) splits the top-level array at its
+// element boundaries; each run of complete elements is then decoded by the same strict decoder
+// as decode_kv_entries, so every rule holds (and errors name the entry's position in the body).
+// Only finish() returning no error makes the entries a complete listing: a body that is empty, not
+// an array, malformed anywhere or cut short is an error, and errors are sticky.
+class kv_listing_decoder
+{
+public:
+    // Complete elements are decoded once `batch` of them are pending (or `batch_bytes` of text).
+    explicit kv_listing_decoder(std::size_t batch = 1000, std::size_t batch_bytes = std::size_t{4} << 20);
+
+    [[nodiscard]] std::optional<consul_error> feed(std::string_view bytes);
+    // Decodes what is pending and checks that the body ended where the array closed.
+    [[nodiscard]] std::optional<consul_error> finish();
+    // Moves out the entries decoded so far, in body order.
+    [[nodiscard]] std::vector<kv_entry> take();
+
+    [[nodiscard]] std::size_t ready() const noexcept { return ready_.size(); }
+
+    // Body bytes fed so far.
+    [[nodiscard]] std::uint64_t offset() const noexcept { return consumed_ + buf_.size(); }
+
+private:
+    enum class state : std::uint8_t
+    {
+        before,   // leading whitespace, then '['
+        first,    // after '[': an element or ']'
+        element,  // after ',': an element
+        nested,   // inside an object or array element
+        string,   // inside a string element
+        scalar,   // inside a number/true/false/null element
+        after,    // after an element: ',' or ']'
+        done,     // after ']': whitespace only
+    };
+
+    std::optional<consul_error> scan(std::size_t from);
+    std::optional<consul_error> decode_pending();
+    std::optional<consul_error> error(std::string message);
+    void begin_element(std::size_t pos, char c);
+    void end_element(std::size_t end);
+
+    std::size_t batch_;
+    std::size_t batch_bytes_;
+    std::string buf_;                // body bytes not yet decoded (and the element in progress)
+    std::uint64_t consumed_ = 0;     // body bytes dropped from the front of buf_
+    std::size_t pending_start_ = 0;  // in buf_: start of the first complete, undecoded element
+    std::size_t pending_end_ = 0;    // in buf_: end of the last complete element
+    std::size_t pending_count_ = 0;
+    std::size_t current_start_ = 0;  // in buf_: start of the element being scanned
+    std::size_t decoded_ = 0;        // entries decoded so far (ready_ and taken)
+    unsigned depth_ = 0;
+    bool in_string_ = false;
+    bool escape_ = false;
+    state state_ = state::before;
+    std::optional<consul_error> error_;
+    std::vector<kv_entry> ready_;
+};
+
 // A JSON array of strings (?keys listings, /v1/catalog/datacenters).
 [[nodiscard]] consul_result<std::vector<std::string>> decode_string_array(std::string body);
 // A /v1/txn answer: `committed` for a 200 (Results, Errors null), false for a 409 (Errors).

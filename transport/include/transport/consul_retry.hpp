@@ -51,15 +51,16 @@ using retry_observer = std::function<void(unsigned, std::chrono::milliseconds, c
 
 // Runs `attempt()` (a callable returning awaitable<consul_result<T>>) until it succeeds, fails with
 // an error that is not retryable, or the backoff runs out; returns the last result. A cancellation
-// during a sleep returns errc::cancelled. The sleeps use the calling coroutine's executor.
+// during a sleep returns errc::cancelled. The sleeps use the calling coroutine's executor. With
+// `may_retry`, a failed attempt is retried only while it returns true.
 template <class Attempt>
-auto with_retry(retry_params params, std::uint64_t seed, Attempt attempt, retry_observer observe = {})
-    -> decltype(attempt())
+auto with_retry(retry_params params, std::uint64_t seed, Attempt attempt, retry_observer observe = {},
+                std::function<bool()> may_retry = {}) -> decltype(attempt())
 {
     backoff delays(params, seed);
     for (;;) {
         auto r = co_await attempt();
-        if (r || !is_retryable(r.error())) {
+        if (r || !is_retryable(r.error()) || (may_retry && !may_retry())) {
             co_return r;
         }
         auto const delay = delays.next();

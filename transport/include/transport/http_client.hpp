@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace boost::asio::ssl {
 class context;
@@ -62,10 +64,38 @@ public:
     awaitable<boost::system::result<http_response>> send(std::string address, http_request req,
                                                          std::chrono::milliseconds timeout);
 
+    // Called with the response head once it is in: true streams the body to the body callback,
+    // false reads it whole into the returned response (e.g. an error status whose body is wanted).
+    using head_callback = std::function<bool(http::response_header<> const&)>;
+    // Called with each piece of the body in order (64 KiB at most); the exchange waits while it
+    // runs (back-pressure). An error it returns ends the exchange with that error, and the
+    // connection is closed rather than reused.
+    using body_callback = std::function<awaitable<boost::system::error_code>(std::string_view)>;
+
+    // Like send(), but the body is handed over as it arrives and never held whole: the returned
+    // response has the head and, when `on_head` returned false, the body. `timeout` bounds the
+    // exchange as in send() except for the time spent inside `on_body`. A body that ends early is
+    // an error (http::error::partial_message or the connection's), never a short success.
+    awaitable<boost::system::result<http_response>> send_streaming(
+        std::string address,
+        http_request req,
+        std::chrono::milliseconds timeout,
+        head_callback on_head,
+        body_callback on_body
+    );
+
     // Closes every idle connection.
     void close_idle();
 
 private:
+    awaitable<boost::system::result<http_response>> send_impl(
+        std::string address,
+        http_request req,
+        std::chrono::milliseconds timeout,
+        head_callback const* on_head,
+        body_callback const* on_body
+    );
+
     struct impl;
     std::shared_ptr<impl> impl_;
 };
