@@ -54,6 +54,28 @@ replicator_action replicator_fsm::resume(replicator_event ev)
                 return on_failure(std::move(e->what));
             }
             break;
+        case state::stream_destination:
+            if (auto* e = std::get_if<event::destination_read>(&ev))
+                return on_stream_destination(std::move(e->dst), std::move(e->prev));
+            if (auto* e = std::get_if<event::failed>(&ev)) {
+                retry_ = retry_target::source;
+                reset_stream();
+                return on_failure(std::move(e->what));
+            }
+            break;
+        case state::streaming:
+            if (auto* e = std::get_if<event::source_chunk>(&ev))
+                return on_chunk(std::move(e->entries));
+            if (auto* e = std::get_if<event::source_end>(&ev))
+                return on_stream_end(e->index);
+            if (std::holds_alternative<event::puts_queued>(ev))
+                return next_stream_action();
+            if (auto* e = std::get_if<event::failed>(&ev)) {
+                retry_ = retry_target::source;
+                reset_stream();
+                return on_failure(std::move(e->what));
+            }
+            break;
         case state::sleeping:
             if (std::holds_alternative<event::timer_fired>(ev))
                 return retry_ == retry_target::source ? read_source() : read_destination();
@@ -206,6 +228,16 @@ plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& prev
 
 replicator_action replicator_fsm::on_destination(snapshot dst, const std::optional<checkpoint>& prev)
 {
+    return plan_and_apply(dst, prev, nullptr, 0);
+}
+
+replicator_action replicator_fsm::plan_and_apply(
+    const snapshot& dst,
+    const std::optional<checkpoint>& prev,
+    std::vector<put_op>* streamed_rest,
+    std::size_t streamed
+)
+{
     checkpoint const previous = prev.value_or(checkpoint{});
     plan p = make_round_plan(dst, previous);
     if (escalate_)
@@ -218,6 +250,10 @@ replicator_action replicator_fsm::on_destination(snapshot dst, const std::option
     current_.stats = p.stats;
     current_.warnings = p.warnings;
     current_.refused = p.refused;
+    current_.streamed_puts = streamed;
+    // A streamed round already handed out the puts of every chunk but these.
+    if (streamed_rest)
+        p.puts = std::move(*streamed_rest);
 
     std::optional<txn_op> checkpoint_op;
     // Rewrite the checkpoint only when it moves or data changes (consul-replicate wrote it on
@@ -287,13 +323,147 @@ replicator_action replicator_fsm::finish(std::optional<std::string> error)
 {
     state_ = state::finished;
     batches_.clear();
+    stream_.reset();
     return action::done{std::move(error)};
 }
 
 replicator_action replicator_fsm::read_source()
 {
+    if (config_.stream_full_reads && index_ == 0) {
+        state_ = state::stream_destination;
+        stream_.emplace();
+        return action::begin_stream{config_.rule.status_key};
+    }
     state_ = state::reading_source;
     return action::read_source{index_};
+}
+
+void replicator_fsm::reset_stream()
+{
+    stream_.reset();
+}
+
+replicator_action replicator_fsm::on_stream_destination(snapshot dst, std::optional<checkpoint> prev)
+{
+    attempt_ = 0;
+    stream_->dst = std::move(dst);
+    stream_->prev = std::move(prev);
+    state_ = state::streaming;
+    return action::stream_source{};
+}
+
+replicator_action replicator_fsm::on_chunk(std::vector<kv_entry> entries)
+{
+    auto& s = *stream_;
+    auto& all = s.src.entries;
+    std::size_t const first = all.size();
+    if (s.early_puts && !entries.empty()) {
+        bool sorted = first == 0 || all.back().key < entries.front().key;
+        for (std::size_t i = 1; sorted && i < entries.size(); ++i)
+            sorted = entries[i - 1].key < entries[i].key;
+        if (!sorted) {
+            // Not Consul's order: the rest is planned at the end, as a whole.
+            s.early_puts = false;
+            s.held.clear();
+        }
+    }
+    all.insert(all.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
+    if (!s.early_puts || all.size() == first)
+        return next_stream_action();
+
+    // The destination keys this chunk's keys map to (order is kept by the prefix mapping).
+    std::string_view const source = config_.rule.spec.source;
+    std::string const& destination = config_.rule.spec.destination;
+    auto const& dst = s.dst.entries;
+    auto const by_key = [](const kv_entry& e, std::string_view k) { return std::string_view(e.key) < k; };
+    std::size_t lo = 0;
+    std::size_t hi = dst.size();
+    std::string_view const front = all[first].key;
+    std::string_view const back = all.back().key;
+    if (front.starts_with(source))
+        lo = static_cast<std::size_t>(
+            std::lower_bound(
+                dst.begin(), dst.end(), destination + std::string(front.substr(source.size())), by_key
+            ) -
+            dst.begin()
+        );
+    if (back.starts_with(source)) {
+        std::string const last = destination + std::string(back.substr(source.size()));
+        hi = static_cast<std::size_t>(
+            std::upper_bound(
+                dst.begin(),
+                dst.end(),
+                last,
+                [](const std::string& k, const kv_entry& e) { return k < e.key; }
+            ) -
+            dst.begin()
+        );
+    }
+    hi = std::max(lo, hi);
+    plan part = make_plan(
+        std::span<const kv_entry>(all).subspan(first),
+        0,
+        std::span<const kv_entry>(dst).subspan(lo, hi - lo),
+        config_.rule,
+        checkpoint{}
+    );
+    std::move(part.puts.begin(), part.puts.end(), std::back_inserter(s.held));
+
+    // Hand out whole batches; a remainder waits for the next chunk or the end of the round.
+    std::size_t const per_batch = std::max<std::size_t>(1, config_.limits.max_ops);
+    std::size_t const n = s.held.size() / per_batch * per_batch;
+    if (n == 0)
+        return next_stream_action();
+    plan out;
+    out.puts.assign(
+        std::make_move_iterator(s.held.begin()),
+        std::make_move_iterator(s.held.begin() + static_cast<std::ptrdiff_t>(n))
+    );
+    auto batches = make_batches(out, config_.limits);
+    if (!batches) {
+        // A put no txn can carry: the round reports it at the end, as a whole-snapshot round does.
+        s.early_puts = false;
+        s.held.clear();
+        return next_stream_action();
+    }
+    s.held.erase(s.held.begin(), s.held.begin() + static_cast<std::ptrdiff_t>(n));
+    for (auto& b : *batches) s.ready.push_back(std::move(b));
+    return next_stream_action();
+}
+
+replicator_action replicator_fsm::next_stream_action()
+{
+    auto& s = *stream_;
+    if (s.ready.empty())
+        return action::read_chunk{};
+    batch b = std::move(s.ready.front());
+    s.ready.erase(s.ready.begin());
+    s.streamed_puts += b.ops.size();
+    return action::apply_puts{std::move(b)};
+}
+
+replicator_action replicator_fsm::on_stream_end(std::uint64_t index)
+{
+    auto s = std::move(*stream_);
+    stream_.reset();
+    attempt_ = 0;
+    index_ = next_wait_index(index_, index).next_index;
+    s.src.index = index;
+    if (!s.early_puts)
+        sort_entries(s.src.entries);
+    // consul-template: a new index with deep-equal data is no event (nothing went out early: the
+    // destination mirrored these entries).
+    if (round_done_ && src_ && s.streamed_puts == 0 && same_entries(*src_, s.src))
+        return read_source();
+    src_ = std::move(s.src);
+    round_done_ = false;
+    ranges_.clear();
+    ranges_managed_ = 0;
+    if (!s.early_puts) {
+        // Everything is planned now; puts that went out early are written again (same values).
+        return plan_and_apply(s.dst, s.prev, nullptr, s.streamed_puts);
+    }
+    return plan_and_apply(s.dst, s.prev, &s.held, s.streamed_puts);
 }
 
 replicator_action replicator_fsm::read_destination()

@@ -28,6 +28,10 @@ struct replicator_config
     backoff_params backoff;
     std::uint64_t seed = 0;  // jitter seed, e.g. derived from the pair and the process
     bool once = false;       // -once: one successful round, then done
+    // Streamed full rounds: every full read (index 0) reads the destination first, then takes the
+    // source in chunks as it arrives and applies the puts of each chunk while the rest comes in
+    // (see "Streamed full rounds" below).
+    bool stream_full_reads = false;
     // Pure encoder of the checkpoint value (transport's JSON codec). Without one, no checkpoint op
     // is written.
     std::function<std::string(const checkpoint&)> encode_checkpoint;
@@ -82,6 +86,26 @@ struct batch_applied
 {
 };
 
+// Streamed full rounds: the next entries of the source listing, in listing order (Consul's: sorted
+// by key). Answers stream_source or read_chunk.
+struct source_chunk
+{
+    std::vector<kv_entry> entries;
+};
+
+// Streamed full rounds: the whole source listing arrived and was validated; `index` is its
+// X-Consul-Index. Answers stream_source or read_chunk.
+struct source_end
+{
+    std::uint64_t index = 0;
+};
+
+// Answers apply_puts: the batch was taken over by the driver (queued for writing, not yet
+// committed). A queued write that fails is reported as `failed` in answer to a later action.
+struct puts_queued
+{
+};
+
 // The last action failed (connection, timeout, 5xx, 409 ...). `what` is for the round report.
 struct failed
 {
@@ -107,6 +131,9 @@ using replicator_event = std::variant<
     event::source_reset,
     event::destination_read,
     event::batch_applied,
+    event::source_chunk,
+    event::source_end,
+    event::puts_queued,
     event::failed,
     event::timer_fired,
     event::stop>;
@@ -139,6 +166,33 @@ struct apply_batch
     std::size_t count = 0;   // batches in the round
 };
 
+// Streamed full rounds: read the destination listing and the checkpoint like read_destination (a
+// full read: nothing known about the destination may be reused). Answer: destination_read or failed.
+struct begin_stream
+{
+    std::string status_key;
+};
+
+// Streamed full rounds: start reading the whole source (index 0) as a stream. Answer: the first
+// source_chunk, source_end or failed.
+struct stream_source
+{
+};
+
+// Streamed full rounds: answer with the stream's next source_chunk, source_end or failed.
+struct read_chunk
+{
+};
+
+// Streamed full rounds: write these puts (the machine gives them up; order among puts does not
+// matter, each key appears once in a round). Answer: puts_queued (the driver may still be writing
+// them) or failed. Every queued write must have committed before the round's next apply_batch is
+// sent, so the checkpoint never gets ahead of the data.
+struct apply_puts
+{
+    batch ops;
+};
+
 // Wait, then answer timer_fired (or stop).
 struct sleep
 {
@@ -153,8 +207,16 @@ struct done
 
 }  // namespace action
 
-using replicator_action = std::
-    variant<action::read_source, action::read_destination, action::apply_batch, action::sleep, action::done>;
+using replicator_action = std::variant<
+    action::read_source,
+    action::read_destination,
+    action::apply_batch,
+    action::begin_stream,
+    action::stream_source,
+    action::read_chunk,
+    action::apply_puts,
+    action::sleep,
+    action::done>;
 
 // What one round did, for logs and metrics; taken with take_report().
 struct round_report
@@ -163,6 +225,7 @@ struct round_report
     std::size_t puts = 0;
     std::size_t deletes = 0;
     std::size_t batches = 0;
+    std::size_t streamed_puts = 0;  // puts applied while the source was still arriving (in `puts`)
     plan_stats stats;
     std::vector<warning> warnings;
     std::optional<refusal> refused;        // the guard held deletes back
@@ -187,6 +250,16 @@ struct round_report
 // (read_source{0}) before anything is deleted; so does source_reset. A driver that stops watching
 // groups must answer source_reset (never a blocking full read on wait_index(), which may be ahead of
 // changes a group watch had not delivered yet).
+// Streamed full rounds (config.stream_full_reads): a full read becomes begin_stream (the
+// destination and checkpoint) -> stream_source -> source_chunk... -> source_end. Each chunk is
+// planned against the destination for puts only, and full batches of them go out as apply_puts
+// while the source keeps arriving. Deletes, the guard (judged on the whole source and destination,
+// as in a whole-snapshot round), the round's report and the checkpoint are decided at source_end;
+// the remaining puts, the deletes and the checkpoint then go out as apply_batch (the checkpoint in
+// the last). Puts written early are values of the one source snapshot being read, so a round that
+// fails midway is simply retried. A source that arrives out of key order stops the early puts;
+// the round then plans everything at the end. Within a streamed round, puts are batched in key
+// order per chunk, so writes of one source transaction may land in different destination txns.
 class replicator_fsm
 {
 public:
@@ -221,6 +294,8 @@ private:
         reading_source,
         reading_destination,
         applying,
+        stream_destination,  // begin_stream sent
+        streaming,           // stream_source / read_chunk / apply_puts sent
         sleeping,
         finished,
     };
@@ -243,6 +318,17 @@ private:
     replicator_action finish(std::optional<std::string> error);
     replicator_action read_source();
     replicator_action read_destination();
+    replicator_action on_stream_destination(snapshot dst, std::optional<checkpoint> prev);
+    replicator_action on_chunk(std::vector<kv_entry> entries);
+    replicator_action on_stream_end(std::uint64_t index);
+    replicator_action next_stream_action();
+    replicator_action plan_and_apply(
+        const snapshot& dst,
+        const std::optional<checkpoint>& prev,
+        std::vector<put_op>* streamed_rest,
+        std::size_t streamed
+    );
+    void reset_stream();
 
     replicator_config config_;
     state state_ = state::idle;
@@ -264,6 +350,20 @@ private:
     bool managed_known_ = false;
     std::size_t ranges_managed_ = 0;  // managed destination keys in ranges_ before this round
     bool escalate_ = false;           // the current grouped plan must be checked by a full round
+
+    // A streamed full round in progress.
+    struct stream_round
+    {
+        snapshot src;  // the source so far, in arrival order
+        snapshot dst;
+        std::optional<checkpoint> prev;
+        bool early_puts = true;         // chunks arrived in key order and batched cleanly so far
+        std::vector<put_op> held;       // planned puts not yet handed out
+        std::vector<batch> ready;       // full batches waiting to go out as apply_puts
+        std::size_t streamed_puts = 0;  // puts handed out as apply_puts
+    };
+
+    std::optional<stream_round> stream_;
 };
 
 }  // namespace kvship::engine
