@@ -521,6 +521,8 @@ awaitable<app::outcome> app::run_generation()
         p.fsm.seed = seed++;
         p.fsm.once = cfg_.once;
         p.fsm.encode_checkpoint = &encode_checkpoint;
+        // A dry run prints whole-round plans.
+        p.fsm.stream_full_reads = tuning_.stream_full_reads > 0 && !cfg_.dry_run;
         p.max_stale = cfg_.max_stale;
         p.blocking_wait = tuning_.blocking_wait;
         if (cfg_.wait.enabled()) {

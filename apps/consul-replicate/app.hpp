@@ -29,6 +29,8 @@ struct app_tuning
     // watching; Consul's http_max_conns_per_client is 200 per client IP).
     std::size_t source_watches = 64;  // KVSHIP_SOURCE_WATCHES
     std::size_t group_min_keys = 2000;  // KVSHIP_GROUP_MIN_KEYS
+    // Full reads of the source are streamed: puts go out while the listing arrives (0: off).
+    std::size_t stream_full_reads = 1;  // KVSHIP_STREAM_FULL_READS
 };
 
 class app

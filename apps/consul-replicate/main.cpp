@@ -99,6 +99,7 @@ int main(int argc, char** argv)
     env_duration("KVSHIP_DESTINATION_REFRESH", tuning.destination_refresh);
     env_count("KVSHIP_SOURCE_WATCHES", tuning.source_watches);
     env_count("KVSHIP_GROUP_MIN_KEYS", tuning.group_min_keys);
+    env_count("KVSHIP_STREAM_FULL_READS", tuning.stream_full_reads);
 
     {
         logger log = make_process_logger(cfg);

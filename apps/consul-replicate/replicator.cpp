@@ -126,6 +126,40 @@ struct pair_replicator::watch_state
     asio::steady_timer wake;  // the pair's loop waits on it; watches cancel it to wake the loop
 };
 
+struct pair_replicator::stream_state
+{
+    explicit stream_state(asio::any_io_executor ex, std::size_t window)
+        : wake(ex), reader_wake(ex), write_busy(window, false), write_cancel(window)
+    {
+    }
+
+    // Reader -> loop: decoded chunks, then the end (or an error), at most `max_chunks` waiting.
+    std::deque<std::vector<engine::kv_entry>> chunks;
+    std::size_t max_chunks = 4;
+    std::optional<std::uint64_t> end_index;
+    std::optional<std::pair<std::string, std::string>> read_failure;  // (error kind, what)
+    transport::query_meta meta;
+    bool reader_done = false;
+    bool closing = false;
+    asio::cancellation_signal reader_cancel;
+
+    // Puts being written: a window of txns, as in apply_batch.
+    struct finished_chunk
+    {
+        std::shared_ptr<const engine::batch> batch;
+        chunk_outcome outcome;
+    };
+    std::vector<finished_chunk> finished;
+    std::size_t in_flight = 0;
+    std::optional<std::pair<std::string, std::string>> write_failure;
+    bool fenced = false;
+
+    asio::steady_timer wake;         // the loop waits on it; the reader and the txns wake it
+    asio::steady_timer reader_wake;  // the reader waits on it while the queue is full
+    std::vector<bool> write_busy;
+    std::deque<asio::cancellation_signal> write_cancel;  // one per window slot
+};
+
 pair_replicator::pair_replicator(
     transport::consul_client& source,
     transport::consul_client& destination,
@@ -176,12 +210,16 @@ void pair_replicator::request_stop()
         timer_->cancel();
     if (watch_)
         watch_->wake.cancel();
+    if (stream_)
+        stream_->wake.cancel();
 }
 
 void pair_replicator::abort()
 {
     request_stop();
     for (auto& sig : write_cancel_) sig.emit(asio::cancellation_type::terminal);
+    if (stream_)
+        for (auto& sig : stream_->write_cancel) sig.emit(asio::cancellation_type::terminal);
 }
 
 awaitable<std::optional<std::string>> pair_replicator::run()
@@ -214,7 +252,8 @@ awaitable<std::optional<std::string>> pair_replicator::run()
             }
         }
         bool const was_source = std::holds_alternative<engine::event::source_read>(ev) ||
-                                std::holds_alternative<engine::event::source_delta>(ev);
+                                std::holds_alternative<engine::event::source_delta>(ev) ||
+                                std::holds_alternative<engine::event::source_end>(ev);
         auto act = fsm.resume(std::move(ev));
         if (auto rep = fsm.take_report())
             on_report(*rep);
@@ -229,6 +268,7 @@ awaitable<std::optional<std::string>> pair_replicator::run()
         }
 
         if (auto* done = std::get_if<engine::action::done>(&act)) {
+            co_await close_stream();
             co_await stop_watches();
             status_.finished = true;
             co_return done->error;
@@ -253,6 +293,23 @@ awaitable<std::optional<std::string>> pair_replicator::run()
                 if (rs->index > 0)
                     group_blocked_ = false;
             }
+        } else if (auto* bs = std::get_if<engine::action::begin_stream>(&act)) {
+            co_await stop_watches();
+            begin_full_read();
+            auto step = read_destination(bs->status_key, {});
+            ev = co_await std::move(step);
+        } else if (std::holds_alternative<engine::action::stream_source>(act)) {
+            start_stream();
+            auto step = next_stream_event();
+            ev = co_await std::move(step);
+            last_was_new_source = true;
+        } else if (std::holds_alternative<engine::action::read_chunk>(act)) {
+            auto step = next_stream_event();
+            ev = co_await std::move(step);
+            last_was_new_source = true;
+        } else if (auto* ap = std::get_if<engine::action::apply_puts>(&act)) {
+            auto step = queue_puts(std::move(ap->ops));
+            ev = co_await std::move(step);
         } else if (auto* rd = std::get_if<engine::action::read_destination>(&act)) {
             auto step = read_destination(rd->status_key, rd->ranges);
             ev = co_await std::move(step);
@@ -284,26 +341,28 @@ engine::replicator_event pair_replicator::fail(std::string_view kind, std::strin
     return engine::event::failed{std::move(what)};
 }
 
+void pair_replicator::begin_full_read()
+{
+    // A full read: at start, after the index went backwards, or when retrying one. The
+    // destination is read again too.
+    std::string const reason = first_read_                  ? std::string("startup")
+                               : !next_full_reason_.empty() ? next_full_reason_
+                               : failures_ > 0              ? std::string("retry")
+                                                            : std::string("index_reset");
+    next_full_reason_.clear();
+    if (!first_read_ && reason == "index_reset")
+        log_.info("runner", "{}: source index went backwards, starting over with a full read", params_.label);
+    metrics_.add(metric::full_syncs, labels("reason", reason));
+    first_read_ = false;
+    known_.reset();
+    pending_.clear();
+}
+
 awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t index)
 {
     auto const& prefix = params_.fsm.rule.spec.source;
-    if (index == 0) {
-        // A full read: at start, after the index went backwards, or when retrying one. The
-        // destination is read again too.
-        std::string const reason = first_read_                  ? std::string("startup")
-                                   : !next_full_reason_.empty() ? next_full_reason_
-                                   : failures_ > 0              ? std::string("retry")
-                                                                : std::string("index_reset");
-        next_full_reason_.clear();
-        if (!first_read_ && reason == "index_reset")
-            log_.info(
-                "runner", "{}: source index went backwards, starting over with a full read", params_.label
-            );
-        metrics_.add(metric::full_syncs, labels("reason", reason));
-        first_read_ = false;
-        known_.reset();
-        pending_.clear();
-    }
+    if (index == 0)
+        begin_full_read();
     if (index > 0 && fast_no_change_) {
         // A blocking read that came back at once with nothing new: do not spin on a server that
         // answers early (consul-template waits too).
@@ -727,6 +786,267 @@ awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std:
     }
 }
 
+// ---- Streamed full rounds (DRIVER.md "Streamed full rounds") ----
+
+
+namespace {
+
+std::vector<engine::kv_entry> to_engine_entries(std::vector<transport::kv_entry> entries)
+{
+    std::vector<engine::kv_entry> out;
+    out.reserve(entries.size());
+    for (auto& e : entries) {
+        engine::kv_entry x;
+        x.key = std::move(e.key);
+        x.value = std::move(e.value).value_or(std::string{});
+        x.flags = e.flags;
+        x.modify_index = e.modify_index;
+        if (!e.session.empty())
+            x.session = std::move(e.session);
+        out.push_back(std::move(x));
+    }
+    return out;
+}
+
+}  // namespace
+
+void pair_replicator::start_stream()
+{
+    auto ex = timer_->get_executor();
+    auto s = std::make_shared<stream_state>(ex, std::max<std::size_t>(1, params_.write_window));
+    stream_ = s;
+    asio::co_spawn(
+        ex, stream_reader(s), asio::bind_cancellation_slot(s->reader_cancel.slot(), asio::detached)
+    );
+}
+
+awaitable<void> pair_replicator::stream_reader(std::shared_ptr<stream_state> s)
+{
+    auto const& prefix = params_.fsm.rule.spec.source;
+    transport::query_options q;
+    q.dc = params_.source_dc;
+    bool const stale = params_.max_stale.count() > 0;
+    q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
+    bool filtered = false;
+    bool too_stale = false;
+    bool delivered = false;
+    auto sink = [this, s, &filtered, &too_stale, &delivered, &q](
+                    const transport::query_meta& meta, std::vector<transport::kv_entry> entries
+                ) -> awaitable<std::optional<transport::consul_error>> {
+        if (!delivered && q.mode == transport::consistency::stale && meta.last_contact > params_.max_stale) {
+            // Too far behind the leader: nothing was taken yet, read again consistently.
+            too_stale = true;
+            co_return transport::consul_error{
+                transport::make_error_code(transport::errc::cancelled), 200, "stale read too far behind"};
+        }
+        delivered = true;
+        if (meta.results_filtered) {
+            // A partial listing must never drive deletes; no put of it goes out either.
+            filtered = true;
+            co_return transport::consul_error{
+                transport::make_error_code(transport::errc::forbidden), 200, "filtered by ACLs"};
+        }
+        s->chunks.push_back(to_engine_entries(std::move(entries)));
+        s->wake.cancel();
+        // Back-pressure: the body waits in the socket while the loop is behind.
+        while (!s->closing && s->chunks.size() >= s->max_chunks) {
+            s->reader_wake.expires_at(clock::time_point::max());
+            co_await s->reader_wake.async_wait(nothrow_awaitable);
+        }
+        if (s->closing)
+            co_return transport::consul_error{
+                transport::make_error_code(transport::errc::cancelled), 0, "the streamed round was abandoned"};
+        co_return std::nullopt;
+    };
+    log_.trace(
+        "view",
+        "kv.list({}): GET /v1/kv/{}?recurse&dc={}{} (streamed)",
+        params_.label,
+        prefix,
+        q.dc,
+        stale ? "&stale" : ""
+    );
+    auto op = source_.list_stream(prefix, q, sink, 1000);
+    auto r = co_await std::move(op);
+    if (stale && !delivered && (too_stale || (r && r->last_contact > params_.max_stale))) {
+        log_.debug("view", "{}: stale read is behind the leader, re-reading consistently", params_.label);
+        q.mode = transport::consistency::default_mode;
+        auto again = source_.list_stream(prefix, q, sink, 1000);
+        r = co_await std::move(again);
+    }
+    if (filtered || (r && r->results_filtered)) {
+        s->read_failure.emplace(
+            "acl_denied",
+            fmt::format(
+                "GET /v1/kv/{}?recurse&dc={}: the listing was filtered by ACLs "
+                "(X-Consul-Results-Filtered-By-ACLs): "
+                "the token cannot read every key under the source prefix",
+                prefix,
+                q.dc
+            )
+        );
+    } else if (!r) {
+        s->read_failure.emplace(std::string(error_kind(r.error(), "source_read")), r.error().what());
+    } else {
+        s->meta.index = r->index;
+        s->meta.known_leader = r->known_leader;
+        s->meta.last_contact = r->last_contact;
+        s->end_index = r->index;
+    }
+    s->reader_done = true;
+    s->wake.cancel();
+}
+
+void pair_replicator::spawn_stream_chunk(
+    const std::shared_ptr<stream_state>& s, std::shared_ptr<const engine::batch> b, chunk c
+)
+{
+    std::size_t slot = 0;
+    while (s->write_busy[slot]) ++slot;
+    s->write_busy[slot] = true;
+    ++s->in_flight;
+    auto task = send_chunk(b.get(), c);
+    asio::co_spawn(
+        timer_->get_executor(),
+        std::move(task),
+        asio::bind_cancellation_slot(
+            s->write_cancel[slot].slot(),
+            [s, b, slot](std::exception_ptr e, chunk_outcome o) {
+                if (e)
+                    o.error = transport::consul_error{
+                        transport::make_error_code(transport::errc::cancelled), 0, "txn task failed"};
+                s->write_busy[slot] = false;
+                --s->in_flight;
+                s->finished.push_back({b, std::move(o)});
+                s->wake.cancel();
+            }
+        )
+    );
+}
+
+void pair_replicator::take_stream_outcomes(stream_state& s)
+{
+    auto done = std::move(s.finished);
+    s.finished.clear();
+    for (auto& f : done) {
+        std::deque<chunk> retry;
+        judge_outcome(*f.batch, f.outcome, retry, s.write_failure, s.fenced);
+        // A txn the server found too large goes again in smaller pieces (the window has room: one
+        // just finished).
+        auto self = stream_;
+        for (auto const& c : retry) {
+            if (s.write_failure || s.fenced || stopping_ || !self)
+                break;
+            spawn_stream_chunk(self, f.batch, c);
+        }
+    }
+}
+
+// Waits for the stream's next wake-up (a chunk, the end, a finished txn).
+awaitable<void> pair_replicator::wait_stream(stream_state& s)
+{
+    s.wake.expires_at(clock::time_point::max());
+    co_await s.wake.async_wait(nothrow_awaitable);
+}
+
+awaitable<void> pair_replicator::close_stream()
+{
+    auto s = std::exchange(stream_, nullptr);
+    if (!s)
+        co_return;
+    s->closing = true;
+    s->reader_wake.cancel();
+    if (!s->reader_done)
+        s->reader_cancel.emit(asio::cancellation_type::terminal);
+    if (stopping_)
+        for (auto& c : s->write_cancel) c.emit(asio::cancellation_type::terminal);
+    // The reader and the txns point at this object: wait until every one has ended. Txns are
+    // atomic; what committed is counted (and kept in the known destination).
+    while (!s->reader_done || s->in_flight > 0) {
+        co_await wait_stream(*s);
+        auto const keep = std::move(s->finished);
+        s->finished.clear();
+        for (auto f : keep) {
+            std::deque<chunk> ignored;
+            judge_outcome(*f.batch, f.outcome, ignored, s->write_failure, s->fenced);
+        }
+    }
+}
+
+awaitable<engine::replicator_event> pair_replicator::queue_puts(engine::batch b)
+{
+    auto s = stream_;
+    auto const shared = std::make_shared<const engine::batch>(std::move(b));
+    for (auto const& c : make_chunks(*shared, 0, shared->ops.size())) {
+        for (;;) {
+            take_stream_outcomes(*s);
+            if (stopping_ || s->fenced || s->write_failure) {
+                auto step = next_stream_event();  // reports the failure or the stop
+                co_return co_await std::move(step);
+            }
+            if (s->in_flight < s->write_busy.size())
+                break;
+            co_await wait_stream(*s);
+        }
+        spawn_stream_chunk(s, shared, c);
+    }
+    co_return engine::event::puts_queued{};
+}
+
+awaitable<engine::replicator_event> pair_replicator::next_stream_event()
+{
+    auto s = stream_;
+    for (;;) {
+        take_stream_outcomes(*s);
+        if (stopping_ || s->fenced) {
+            co_await close_stream();
+            co_return engine::event::stop{};
+        }
+        if (s->write_failure) {
+            auto const f = *s->write_failure;
+            co_await close_stream();
+            co_return fail(f.first, f.second);
+        }
+        if (!s->chunks.empty()) {
+            auto entries = std::move(s->chunks.front());
+            s->chunks.pop_front();
+            s->reader_wake.cancel();
+            co_return engine::event::source_chunk{std::move(entries)};
+        }
+        if (s->reader_done && s->read_failure) {
+            auto const f = *s->read_failure;
+            co_await close_stream();
+            co_return fail(f.first, f.second);
+        }
+        if (s->reader_done && s->in_flight == 0) {
+            // The whole listing arrived and every put written so far has committed: the machine
+            // may now decide deletes and the checkpoint.
+            auto const meta = s->meta;
+            co_await close_stream();
+            if (s->write_failure)
+                co_return fail(s->write_failure->first, s->write_failure->second);
+            metrics_.set(metric::source_known_leader, labels(), meta.known_leader ? 1 : 0);
+            metrics_.set(
+                metric::source_last_contact,
+                labels(),
+                std::chrono::duration<double>(meta.last_contact).count()
+            );
+            std::uint64_t const got = std::max<std::uint64_t>(meta.index, 1);
+            log_.trace("view", "kv.list({}): streamed, index {}", params_.label, got);
+            source_index_ = got;
+            metrics_.set(metric::source_index, labels(), static_cast<double>(got));
+            if (got > applied_index_ && !behind_since_)
+                behind_since_ = clock::now();
+            if (got < applied_index_)
+                applied_index_ = 0;
+            status_.failing = false;
+            failures_ = 0;
+            co_return engine::event::source_end{meta.index};
+        }
+        co_await wait_stream(*s);
+    }
+}
+
 void pair_replicator::merge_pending()
 {
     if (!known_ || pending_.empty())
@@ -1050,6 +1370,74 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
     co_return out;
 }
 
+void pair_replicator::judge_outcome(
+    const engine::batch& b,
+    chunk_outcome& o,
+    std::deque<chunk>& retry,
+    std::optional<std::pair<std::string, std::string>>& failure,
+    bool& fenced
+)
+{
+    std::size_t const n = o.c.to - o.c.from;
+    if (o.unheld || o.fenced) {
+        if (o.fenced) {
+            metrics_.add(metric::txn, labels("result", "rolled_back"));
+            metrics_.add(metric::fenced_batches, {});
+            log_.err("runner", "{}: {}", params_.label, o.rolled_back.value_or("fenced"));
+        }
+        if (!fenced) {
+            fenced = true;
+            abort();  // stop at once: nothing more is sent, in-flight txns are aborted
+            if (o.fenced && params_.on_fenced)
+                params_.on_fenced();
+        }
+        return;
+    }
+    if (o.error) {
+        auto const& e = *o.error;
+        // The op count the server saw includes the fence op.
+        std::size_t const sent_ops = std::max(n, o.sent_ops);
+        if (e == transport::errc::too_many_operations && n > 1) {
+            std::size_t const learned =
+                e.limit > 0 && e.limit < sent_ops ? static_cast<std::size_t>(e.limit) : sent_ops / 2;
+            if (learned < limit_.max_ops) {
+                limit_.max_ops = learned;
+                log_.info("runner", "destination allows at most {} operations per transaction", learned);
+            }
+            metrics_.add(metric::txn, labels("result", "too_large"));
+            auto again = make_chunks(b, o.c.from, o.c.to);
+            retry.insert(retry.end(), again.begin(), again.end());
+            return;
+        }
+        if (e == transport::errc::request_too_large && n > 1) {
+            if (e.limit > 0 && e.limit < limit_.max_bytes) {
+                limit_.max_bytes = static_cast<std::size_t>(e.limit);
+                log_.info("runner", "destination allows at most {} bytes per transaction", e.limit);
+                auto again = make_chunks(b, o.c.from, o.c.to);
+                retry.insert(retry.end(), again.begin(), again.end());
+            } else {
+                std::size_t const mid = o.c.from + n / 2;
+                retry.push_back(chunk{o.c.from, mid, false});
+                retry.push_back(chunk{mid, o.c.to, false});
+            }
+            metrics_.add(metric::txn, labels("result", "too_large"));
+            return;
+        }
+        metrics_.add(metric::txn, labels("result", "error"));
+        if (!failure && !(stopping_ && e == transport::errc::cancelled))
+            failure.emplace(std::string(error_kind(e, "dest_write")), e.what());
+        return;
+    }
+    if (o.rolled_back) {
+        metrics_.add(metric::txn, labels("result", "rolled_back"));
+        if (!failure)
+            failure.emplace("dest_write", std::move(*o.rolled_back));
+        return;
+    }
+    metrics_.add(metric::txn, labels("result", "ok"));
+    count_applied(b, o.c.from, o.c.to);
+}
+
 awaitable<engine::replicator_event> pair_replicator::apply_batch(
     const engine::batch* b, std::size_t number, std::size_t count
 )
@@ -1115,77 +1503,21 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
         auto done = std::move(finished);
         finished.clear();
         for (auto& o : done) {
-            std::size_t const n = o.c.to - o.c.from;
-            if (o.unheld || o.fenced) {
-                if (o.fenced) {
-                    metrics_.add(metric::txn, labels("result", "rolled_back"));
-                    metrics_.add(metric::fenced_batches, {});
-                    log_.err("runner", "{}: {}", params_.label, o.rolled_back.value_or("fenced"));
-                }
-                if (!fenced) {
-                    fenced = true;
-                    abort();  // stop at once: nothing more is sent, in-flight txns are aborted
-                    if (o.fenced && params_.on_fenced)
-                        params_.on_fenced();
-                }
-                continue;
-            }
-            if (o.error) {
-                auto const& e = *o.error;
-                // The op count the server saw includes the fence op.
-                std::size_t const sent_ops = std::max(n, o.sent_ops);
-                if (e == transport::errc::too_many_operations && n > 1) {
-                    std::size_t const learned =
-                        e.limit > 0 && e.limit < sent_ops ? static_cast<std::size_t>(e.limit) : sent_ops / 2;
-                    if (learned < limit_.max_ops) {
-                        limit_.max_ops = learned;
-                        log_.info(
-                            "runner", "destination allows at most {} operations per transaction", learned
-                        );
-                    }
-                    metrics_.add(metric::txn, labels("result", "too_large"));
-                    auto again = make_chunks(*b, o.c.from, o.c.to);
-                    todo.insert(todo.begin(), again.begin(), again.end());
-                    continue;
-                }
-                if (e == transport::errc::request_too_large && n > 1) {
-                    if (e.limit > 0 && e.limit < limit_.max_bytes) {
-                        limit_.max_bytes = static_cast<std::size_t>(e.limit);
-                        log_.info("runner", "destination allows at most {} bytes per transaction", e.limit);
-                        auto again = make_chunks(*b, o.c.from, o.c.to);
-                        todo.insert(todo.begin(), again.begin(), again.end());
-                    } else {
-                        std::size_t const mid = o.c.from + n / 2;
-                        todo.push_front(chunk{mid, o.c.to, false});
-                        todo.push_front(chunk{o.c.from, mid, false});
-                    }
-                    metrics_.add(metric::txn, labels("result", "too_large"));
-                    continue;
-                }
-                metrics_.add(metric::txn, labels("result", "error"));
-                if (!failure && !(stopping_ && e == transport::errc::cancelled))
-                    failure.emplace(std::string(error_kind(e, "dest_write")), e.what());
-                continue;
-            }
-            if (o.rolled_back) {
-                metrics_.add(metric::txn, labels("result", "rolled_back"));
-                if (!failure)
-                    failure.emplace("dest_write", std::move(*o.rolled_back));
-                continue;
-            }
-            metrics_.add(metric::txn, labels("result", "ok"));
-            count_applied(*b, o.c.from, o.c.to);
-            log_.trace(
-                "runner",
-                "{}: batch {}/{} ops {}..{} of {} took_ms={}",
-                params_.label,
-                number + 1,
-                count,
-                o.c.from,
-                o.c.to,
-                n_ops,
-                o.took.count()
-            );
+            std::deque<chunk> retry;
+            judge_outcome(*b, o, retry, failure, fenced);
+            todo.insert(todo.begin(), retry.begin(), retry.end());
+            if (!o.error && !o.rolled_back && !o.unheld && !o.fenced)
+                log_.trace(
+                    "runner",
+                    "{}: batch {}/{} ops {}..{} of {} took_ms={}",
+                    params_.label,
+                    number + 1,
+                    count,
+                    o.c.from,
+                    o.c.to,
+                    n_ops,
+                    o.took.count()
+                );
         }
     }
     if (fenced)

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <functional>
 #include <optional>
@@ -125,6 +126,7 @@ private:
     );
     awaitable<engine::replicator_event> sleep(std::chrono::nanoseconds delay);
 
+
     engine::replicator_event fail(std::string_view kind, std::string what);
     void on_report(const engine::round_report& r);
     void print_batch(const engine::batch& b) const;
@@ -153,6 +155,29 @@ private:
         const;
     awaitable<chunk_outcome> send_chunk(const engine::batch* b, chunk c);
     void merge_pending();
+
+    // Streamed full rounds (DRIVER.md "Streamed full rounds"): a reader coroutine decodes the source
+    // listing into a bounded queue of chunks; the puts the machine hands out are written by a window
+    // of txns while the reader goes on.
+    struct stream_state;
+    void begin_full_read();
+    void start_stream();
+    awaitable<engine::replicator_event> next_stream_event();
+    awaitable<engine::replicator_event> queue_puts(engine::batch b);
+    awaitable<void> stream_reader(std::shared_ptr<stream_state> s);
+    void spawn_stream_chunk(const std::shared_ptr<stream_state>& s, std::shared_ptr<const engine::batch> b, chunk c);
+    void take_stream_outcomes(stream_state& s);
+    awaitable<void> wait_stream(stream_state& s);
+    awaitable<void> close_stream();
+    // What a finished txn chunk means for the round: counted, re-queued smaller (`retry`), a
+    // failure or the lock lost (`fenced`).
+    void judge_outcome(
+        const engine::batch& b,
+        chunk_outcome& o,
+        std::deque<chunk>& retry,
+        std::optional<std::pair<std::string, std::string>>& failure,
+        bool& fenced
+    );
 
     label_set labels() const { return {{"pair", params_.label}}; }
 
@@ -197,7 +222,8 @@ private:
     bool first_read_ = true;
     bool fast_no_change_ = false;
 
-    std::shared_ptr<watch_state> watch_;  // set while grouped watching runs
+    std::shared_ptr<stream_state> stream_;  // set while a streamed full round reads the source
+    std::shared_ptr<watch_state> watch_;    // set while grouped watching runs
     bool group_blocked_ = false;          // after a failed watch: one full-read wake before regrouping
     std::string next_full_reason_;        // the full_syncs reason of the next full read, when not the usual
 };

@@ -345,7 +345,8 @@ void replicator_fsm::reset_stream()
 
 replicator_action replicator_fsm::on_stream_destination(snapshot dst, std::optional<checkpoint> prev)
 {
-    attempt_ = 0;
+    // The attempt counter keeps running until the source has arrived: a source that keeps failing
+    // must run out of retries although each attempt reads the destination first.
     stream_->dst = std::move(dst);
     stream_->prev = std::move(prev);
     state_ = state::streaming;
@@ -410,7 +411,7 @@ replicator_action replicator_fsm::on_chunk(std::vector<kv_entry> entries)
     std::move(part.puts.begin(), part.puts.end(), std::back_inserter(s.held));
 
     // Hand out whole batches; a remainder waits for the next chunk or the end of the round.
-    std::size_t const per_batch = std::max<std::size_t>(1, config_.limits.max_ops);
+    std::size_t const per_batch = std::max<std::size_t>(1, config_.stream_batch);
     std::size_t const n = s.held.size() / per_batch * per_batch;
     if (n == 0)
         return next_stream_action();

@@ -23,6 +23,7 @@ replicator_config config(bool once, bool stream)
     c.once = once;
     c.stream_full_reads = stream;
     c.limits.max_ops = 4;
+    c.stream_batch = 4;
     c.encode_checkpoint = [](const checkpoint& cp) { return fmt::format("cp:{}", cp.last_replicated); };
     return c;
 }
@@ -192,6 +193,21 @@ TEST_CASE("replicator_fsm streamed: a failure midway retries the whole streamed 
     CHECK(expect<action::sleep>(fsm.resume(event::failed{"timeout"})).delay == 500ms);
     (void)expect<action::begin_stream>(fsm.resume(event::timer_fired{}));
     CHECK_FALSE(fsm.take_report());
+    // The destination reads in between do not reset the count: the third failure in a row is final.
+    (void)expect<action::stream_source>(fsm.resume(event::destination_read{snap(3, {}), std::nullopt}));
+    CHECK(expect<action::sleep>(fsm.resume(event::failed{"connection lost"})).delay == 1000ms);
+    (void)expect<action::begin_stream>(fsm.resume(event::timer_fired{}));
+    (void)expect<action::stream_source>(fsm.resume(event::destination_read{snap(3, {}), std::nullopt}));
+    CHECK(
+        expect<action::done>(fsm.resume(event::failed{"connection lost"})).error ==
+        "connection lost (exceeded maximum retries)"
+    );
+}
+
+TEST_CASE("replicator_fsm streamed: stop ends a stream at once", "[engine][stream]")
+{
+    replicator_fsm fsm(config(false, true));
+    (void)fsm.resume(event::start{});
     // stop ends a stream at once
     (void)fsm.resume(event::destination_read{snap(3, {}), std::nullopt});
     CHECK_FALSE(expect<action::done>(fsm.resume(event::stop{})).error);
@@ -273,6 +289,7 @@ TEST_CASE("property: streamed rounds give the same destination as whole-snapshot
         base.once = true;
         base.backoff = backoff_params{.attempts = 10, .jitter_percent = 0};
         base.limits.max_ops = 1 + pick(6);
+        base.stream_batch = 1 + pick(8);
         base.guard.min_keys = pick(2) == 0 ? 10 : 1000;
         base.encode_checkpoint = [](const checkpoint& cp) {
             return fmt::format("cp:{}", cp.last_replicated);

@@ -32,6 +32,8 @@ struct replicator_config
     // source in chunks as it arrives and applies the puts of each chunk while the rest comes in
     // (see "Streamed full rounds" below).
     bool stream_full_reads = false;
+    // Streamed full rounds hand out puts once this many are planned (the rest waits for more).
+    std::size_t stream_batch = 512;
     // Pure encoder of the checkpoint value (transport's JSON codec). Without one, no checkpoint op
     // is written.
     std::function<std::string(const checkpoint&)> encode_checkpoint;
