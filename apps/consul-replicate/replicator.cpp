@@ -2,14 +2,15 @@
 
 #include "checkpoint_codec.hpp"
 
+#include <engine/groups.hpp>
+#include <replicate/duration.hpp>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/detached.hpp>
-#include <engine/groups.hpp>
 
 #include <algorithm>
 #include <deque>
 #include <map>
-#include <replicate/duration.hpp>
 #include <utility>
 
 namespace kvship::replicate {
@@ -114,7 +115,7 @@ struct pair_replicator::watch_state
 {
     explicit watch_state(asio::any_io_executor ex) : wake(std::move(ex)) {}
 
-    std::vector<std::string> groups;  // sorted, disjoint absolute source prefixes
+    engine::source_layout layout;  // the groups and the directories with a names watch
     std::map<std::string, engine::event::group_listing> pending;  // the newest listing per group
     std::optional<std::pair<std::string, std::string>> failure;   // (error kind, what)
     std::string reset_reason;
@@ -445,21 +446,27 @@ bool pair_replicator::start_watches(const engine::replicator_fsm& fsm)
     auto const& entries = fsm.source()->entries;
     auto const& prefix = params_.fsm.rule.spec.source;
     // Leave room for names that appear later (each becomes a group of its own).
-    std::size_t const room = params_.source_watches - 1;
-    std::size_t const max_groups = std::max<std::size_t>(2, room - std::max<std::size_t>(1, room / 8));
-    auto groups = engine::split_groups(entries, prefix, max_groups);
-    if (groups.empty()) {
+    std::size_t const budget = params_.source_watches;
+    std::size_t const max_watches =
+        std::max<std::size_t>(3, budget - std::max<std::size_t>(1, (budget - 1) / 8));
+    auto layout = engine::split_layout(entries, prefix, max_watches, params_.fsm.rule.filter);
+    if (layout.empty()) {
         log_.debug("runner", "{}: the source cannot be split into groups; watching it whole", params_.label);
         return false;
     }
     auto w = std::make_shared<watch_state>(timer_->get_executor());
-    w->budget = params_.source_watches;
+    w->budget = budget;
     watch_ = w;
-    w->cancels.emplace_back();
-    w->pauses.emplace_back(timer_->get_executor());
-    ++w->running;
-    asio::co_spawn(timer_->get_executor(), watch_root(w, 0, fsm.wait_index()), asio::detached);
-    for (auto& g : groups) {
+    // One names watch per split directory (the source prefix first), all from the full read's index.
+    w->layout.dirs = layout.dirs;
+    for (auto const& dir : layout.dirs) {
+        std::size_t const slot = w->cancels.size();
+        w->cancels.emplace_back();
+        w->pauses.emplace_back(timer_->get_executor());
+        ++w->running;
+        asio::co_spawn(timer_->get_executor(), watch_names(w, slot, dir, fsm.wait_index()), asio::detached);
+    }
+    for (auto& g : layout.groups) {
         // A group's own index is at least its newest entry's ModifyIndex (higher with tombstones:
         // then its first blocking read returns at once and finds nothing new).
         auto const [lo, hi] = engine::prefix_range(entries, g);
@@ -469,21 +476,28 @@ bool pair_replicator::start_watches(const engine::replicator_fsm& fsm)
     }
     log_.info(
         "runner",
-        "{}: watching the source in {} groups ({} keys) plus the top-level names",
+        "{}: watching the source in {} groups ({} keys) plus the names of {} directories",
         params_.label,
-        w->groups.size(),
-        entries.size()
+        w->layout.groups.size(),
+        entries.size(),
+        w->layout.dirs.size()
     );
+    for (auto const& dir : w->layout.dirs)
+        if (dir != prefix)
+            log_.debug("runner", "{}: watching the names in {:?}", params_.label, dir);
     return true;
 }
 
-void pair_replicator::add_group(const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index)
+void pair_replicator::add_group(
+    const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index
+)
 {
     std::size_t const slot = w->cancels.size();
     w->cancels.emplace_back();
     w->pauses.emplace_back(timer_->get_executor());
-    w->groups.insert(std::upper_bound(w->groups.begin(), w->groups.end(), prefix), prefix);
-    metrics_.set(metric::source_watches, labels(), static_cast<double>(w->groups.size()));
+    auto& groups = w->layout.groups;
+    groups.insert(std::upper_bound(groups.begin(), groups.end(), prefix), prefix);
+    metrics_.set(metric::source_watches, labels(), static_cast<double>(w->layout.watches()));
     ++w->running;
     asio::co_spawn(timer_->get_executor(), watch_group(w, slot, std::move(prefix), index), asio::detached);
 }
@@ -513,7 +527,9 @@ awaitable<engine::replicator_event> pair_replicator::next_delta()
         if (w->failure) {
             auto [kind, what] = *w->failure;
             metrics_.add(metric::errors, labels("kind", kind));
-            log_.warn("view", "{}: a source watch failed ({}); starting over with a full read", params_.label, what);
+            log_.warn(
+                "view", "{}: a source watch failed ({}); starting over with a full read", params_.label, what
+            );
             group_blocked_ = true;
             next_full_reason_ = "retry";
             co_await stop_watches();
@@ -540,7 +556,8 @@ awaitable<engine::replicator_event> pair_replicator::next_delta()
         }
         // Grouped rounds plan only what changed; a periodic full round repairs the rest (keys
         // edited or added by hand at the destination).
-        auto const refresh_at = known_ ? known_->read_at + params_.destination_refresh : clock::time_point::max();
+        auto const refresh_at =
+            known_ ? known_->read_at + params_.destination_refresh : clock::time_point::max();
         if (clock::now() >= refresh_at) {
             next_full_reason_ = "refresh";
             co_await stop_watches();
@@ -562,7 +579,9 @@ awaitable<transport::consul_result<transport::kv_listing>> pair_replicator::read
         q.wait = params_.blocking_wait;
     bool const stale = params_.max_stale.count() > 0;
     q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
-    log_.trace("view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}", params_.label, prefix, q.dc, index);
+    log_.trace(
+        "view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}", params_.label, prefix, q.dc, index
+    );
     auto first = source_.list(prefix, q);
     auto r = co_await guarded(&w.cancels[slot], std::move(first));
     if (r && stale && r->last_contact > params_.max_stale && !w.closing) {
@@ -617,7 +636,8 @@ awaitable<void> pair_replicator::watch_group(
                 "acl_denied",
                 fmt::format(
                     "GET /v1/kv/{}?recurse: the listing was filtered by ACLs "
-                    "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the source prefix",
+                    "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the source "
+                    "prefix",
                     prefix
                 )
             );
@@ -636,7 +656,9 @@ awaitable<void> pair_replicator::watch_group(
         }
         fast = false;
         metrics_.add(metric::wakeups, labels("result", "changed"));
-        log_.trace("view", "kv.list({}): group {:?} returned {} pairs", params_.label, prefix, r->entries.size());
+        log_.trace(
+            "view", "kv.list({}): group {:?} returned {} pairs", params_.label, prefix, r->entries.size()
+        );
         index = got;
         if (got > source_index_) {
             source_index_ = got;
@@ -649,13 +671,16 @@ awaitable<void> pair_replicator::watch_group(
     }
 }
 
-awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std::size_t slot, std::uint64_t index)
+awaitable<void> pair_replicator::watch_names(
+    std::shared_ptr<watch_state> w, std::size_t slot, std::string dir, std::uint64_t index
+)
 {
-    // `GET <prefix>?keys&separator=/` lists the top-level names (a few KB for hundreds of
-    // directories) and blocks on the whole prefix's index: it wakes on every change, and a name no
-    // group covers is a key outside every group (group prefixes hold no '/' but a last one).
+    // `GET <dir>?keys&separator=/` lists the names directly in `dir` (a few KB for hundreds of
+    // directories) and blocks on the whole directory's index: it wakes on every change under it,
+    // and a name that no group covers, that is not a split directory and not excluded is a key
+    // outside every group (a group's part below its directory holds no '/' but a last one).
     watch_exit<watch_state> const exit{w.get()};
-    auto const& prefix = params_.fsm.rule.spec.source;
+    auto const& filter = params_.fsm.rule.filter;
     bool const stale = params_.max_stale.count() > 0;
     bool fast = false;
     while (!w->closing) {
@@ -671,7 +696,7 @@ awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std:
         q.wait = params_.blocking_wait;
         q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
         auto const started = clock::now();
-        auto op = source_.keys(prefix, std::string("/"), q);
+        auto op = source_.keys(dir, std::string("/"), q);
         auto r = co_await guarded(&w->cancels[slot], std::move(op));
         if (w->closing)
             co_return;
@@ -691,16 +716,23 @@ awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std:
         }
         fast = false;
         index = got;
-        auto fresh = engine::uncovered_names(w->groups, r->keys);
-        if (fresh.empty())
-            continue;
-        for (auto const& n : fresh) {
-            if (engine::contains_group(w->groups, n) || !n.starts_with(prefix)) {
+        std::vector<std::string> fresh;
+        for (auto& n : r->keys) {
+            auto const kind = engine::classify_name(w->layout, filter, dir, n);
+            if (kind == engine::name_kind::covered)
+                continue;
+            if (kind == engine::name_kind::overlaps || !n.starts_with(dir)) {
+                log_.debug(
+                    "runner", "{}: new source name {:?} overlaps the watched groups", params_.label, n
+                );
                 w->reset_reason = "regroup";
                 co_return;
             }
+            fresh.push_back(std::move(n));
         }
-        if (w->groups.size() + 1 + fresh.size() > w->budget) {
+        if (fresh.empty())
+            continue;
+        if (w->layout.watches() + fresh.size() > w->budget) {
             w->reset_reason = "regroup";
             co_return;
         }
@@ -715,7 +747,9 @@ awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std:
                 co_return;
             }
             if (l->results_filtered) {
-                w->failure.emplace("acl_denied", fmt::format("GET /v1/kv/{}?recurse: the listing was filtered by ACLs", n));
+                w->failure.emplace(
+                    "acl_denied", fmt::format("GET /v1/kv/{}?recurse: the listing was filtered by ACLs", n)
+                );
                 co_return;
             }
             std::uint64_t const at = std::max<std::uint64_t>(l->index, 1);
@@ -741,9 +775,12 @@ void pair_replicator::merge_pending()
                 if (auto c = decode_checkpoint(op.value))
                     known_->prev = std::move(*c);
             }
-            auto const it = std::lower_bound(entries.begin(), entries.end(), op.key, [](const auto& e, const std::string& k) {
-                return e.key < k;
-            });
+            auto const it = std::lower_bound(
+                entries.begin(),
+                entries.end(),
+                op.key,
+                [](const auto& e, const std::string& k) { return e.key < k; }
+            );
             bool const found = it != entries.end() && it->key == op.key;
             if (op.verb != engine::txn_verb::set) {
                 if (found)
