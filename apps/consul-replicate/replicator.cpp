@@ -2,15 +2,14 @@
 
 #include "checkpoint_codec.hpp"
 
-#include <engine/groups.hpp>
-#include <replicate/duration.hpp>
-
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/detached.hpp>
+#include <engine/groups.hpp>
 
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <replicate/duration.hpp>
 #include <utility>
 
 namespace kvship::replicate {
@@ -488,9 +487,7 @@ bool pair_replicator::start_watches(const engine::replicator_fsm& fsm)
     return true;
 }
 
-void pair_replicator::add_group(
-    const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index
-)
+void pair_replicator::add_group(const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index)
 {
     std::size_t const slot = w->cancels.size();
     w->cancels.emplace_back();
@@ -527,9 +524,7 @@ awaitable<engine::replicator_event> pair_replicator::next_delta()
         if (w->failure) {
             auto [kind, what] = *w->failure;
             metrics_.add(metric::errors, labels("kind", kind));
-            log_.warn(
-                "view", "{}: a source watch failed ({}); starting over with a full read", params_.label, what
-            );
+            log_.warn("view", "{}: a source watch failed ({}); starting over with a full read", params_.label, what);
             group_blocked_ = true;
             next_full_reason_ = "retry";
             co_await stop_watches();
@@ -556,8 +551,7 @@ awaitable<engine::replicator_event> pair_replicator::next_delta()
         }
         // Grouped rounds plan only what changed; a periodic full round repairs the rest (keys
         // edited or added by hand at the destination).
-        auto const refresh_at =
-            known_ ? known_->read_at + params_.destination_refresh : clock::time_point::max();
+        auto const refresh_at = known_ ? known_->read_at + params_.destination_refresh : clock::time_point::max();
         if (clock::now() >= refresh_at) {
             next_full_reason_ = "refresh";
             co_await stop_watches();
@@ -579,9 +573,7 @@ awaitable<transport::consul_result<transport::kv_listing>> pair_replicator::read
         q.wait = params_.blocking_wait;
     bool const stale = params_.max_stale.count() > 0;
     q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
-    log_.trace(
-        "view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}", params_.label, prefix, q.dc, index
-    );
+    log_.trace("view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}", params_.label, prefix, q.dc, index);
     auto first = source_.list(prefix, q);
     auto r = co_await guarded(&w.cancels[slot], std::move(first));
     if (r && stale && r->last_contact > params_.max_stale && !w.closing) {
@@ -636,8 +628,7 @@ awaitable<void> pair_replicator::watch_group(
                 "acl_denied",
                 fmt::format(
                     "GET /v1/kv/{}?recurse: the listing was filtered by ACLs "
-                    "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the source "
-                    "prefix",
+                    "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the source prefix",
                     prefix
                 )
             );
@@ -656,9 +647,7 @@ awaitable<void> pair_replicator::watch_group(
         }
         fast = false;
         metrics_.add(metric::wakeups, labels("result", "changed"));
-        log_.trace(
-            "view", "kv.list({}): group {:?} returned {} pairs", params_.label, prefix, r->entries.size()
-        );
+        log_.trace("view", "kv.list({}): group {:?} returned {} pairs", params_.label, prefix, r->entries.size());
         index = got;
         if (got > source_index_) {
             source_index_ = got;
@@ -747,9 +736,7 @@ awaitable<void> pair_replicator::watch_names(
                 co_return;
             }
             if (l->results_filtered) {
-                w->failure.emplace(
-                    "acl_denied", fmt::format("GET /v1/kv/{}?recurse: the listing was filtered by ACLs", n)
-                );
+                w->failure.emplace("acl_denied", fmt::format("GET /v1/kv/{}?recurse: the listing was filtered by ACLs", n));
                 co_return;
             }
             std::uint64_t const at = std::max<std::uint64_t>(l->index, 1);
@@ -775,12 +762,9 @@ void pair_replicator::merge_pending()
                 if (auto c = decode_checkpoint(op.value))
                     known_->prev = std::move(*c);
             }
-            auto const it = std::lower_bound(
-                entries.begin(),
-                entries.end(),
-                op.key,
-                [](const auto& e, const std::string& k) { return e.key < k; }
-            );
+            auto const it = std::lower_bound(entries.begin(), entries.end(), op.key, [](const auto& e, const std::string& k) {
+                return e.key < k;
+            });
             bool const found = it != entries.end() && it->key == op.key;
             if (op.verb != engine::txn_verb::set) {
                 if (found)

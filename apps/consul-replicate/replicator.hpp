@@ -17,8 +17,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
