@@ -75,13 +75,13 @@ source_layout split_layout(
         scratch.append(r);
         return scratch;
     };
-    std::size_t dropped = 0;  // trie nodes left out because no key under them can be selected
-    std::size_t dropping = 0;
+    std::vector<std::string> dropped;  // trie nodes left out because no key under them can be selected
+    std::vector<std::string> dropping;
 
     // The children of `n` by the next character (nodes that only hold unselected keys left out and
     // counted in `dropping`), or nullopt when `n` may not be split.
     auto const children = [&](const node& n) -> std::optional<std::vector<node>> {
-        dropping = 0;
+        dropping.clear();
         if (n.hi - n.lo < 2 || rel(n.lo).size() == n.rel.size())
             return std::nullopt;  // one key, or the node's prefix is itself a key (no child would cover it)
         std::vector<node> out;
@@ -106,7 +106,7 @@ source_layout split_layout(
             child.bytes = cum[j] - cum[i];
             i = j;
             if (subtree_unselected(filter, absolute(child.rel))) {
-                ++dropping;
+                dropping.push_back(std::string(absolute(child.rel)));
                 continue;
             }
             out.push_back(std::move(child));
@@ -144,21 +144,48 @@ source_layout split_layout(
         }
         if (dir)
             dirs.push_back(std::string(source_prefix) + heaviest->rel);
-        dropped += dropping;
+        dropped.insert(dropped.end(), dropping.begin(), dropping.end());
         auto const pos = heaviest - groups.begin();
         groups.erase(heaviest);
         groups.insert(
             groups.begin() + pos, std::make_move_iterator(kids->begin()), std::make_move_iterator(kids->end())
         );
     }
-    if (groups.size() < 2 && (groups.empty() || dropped == 0))
-        return {};
     source_layout out;
     out.groups.reserve(groups.size());
     for (auto const& g : groups) out.groups.push_back(std::string(source_prefix) + g.rel);
     std::sort(out.groups.begin(), out.groups.end());
     std::sort(dirs.begin(), dirs.end());
     out.dirs = std::move(dirs);
+    // A split directory left with a single group under it (its split stopped at the budget) and
+    // nothing excluded costs a names watch for nothing: make it one group again, deepest first.
+    for (bool again = true; again;) {
+        again = false;
+        for (auto d = out.dirs.rbegin(); d != out.dirs.rend(); ++d) {
+            if (*d == source_prefix)
+                continue;
+            auto const [lo, hi] = std::equal_range(
+                out.groups.begin(),
+                out.groups.end(),
+                *d,
+                [n = d->size()](std::string_view a, std::string_view b) {
+                    return a.substr(0, n) < b.substr(0, n);
+                }
+            );
+            bool const subdir = d != out.dirs.rbegin() && std::prev(d)->starts_with(*d);
+            bool const skips = std::any_of(dropped.begin(), dropped.end(), [&](const std::string& x) {
+                return x.starts_with(*d);
+            });
+            if (hi - lo != 1 || subdir || skips)
+                continue;
+            *lo = *d;
+            out.dirs.erase(std::next(d).base());
+            again = true;
+            break;
+        }
+    }
+    if (out.groups.size() < 2 && (out.groups.empty() || dropped.empty()))
+        return {};
     return out;
 }
 

@@ -124,6 +124,18 @@ TEST_CASE("split_layout: cases that cannot be split", "[engine][groups]")
     // a directory that is itself a key is not split
     CHECK(split_layout(std::vector<kv_entry>{kv("s/x/", ""), kv("s/x/a", "1"), kv("s/x/b", "2")}, "s/", 8)
               .empty());
+    // a directory whose split would not fit stays one group (no names watch for nothing)
+    std::vector<kv_entry> tokens{kv("s/a", "1"), kv("s/b", "2")};
+    for (char c : std::string_view("0123456789abcdef"))
+        for (int i = 0; i < 4; ++i)
+            tokens.push_back(kv(fmt::format("s/x/h{}{}", c, i), std::string(100, 'v')));
+    sort_entries(tokens);
+    auto const narrow = split_layout(tokens, "s/", 8);
+    CHECK(narrow.dirs == std::vector<std::string>{"s/"});
+    CHECK(narrow.groups == std::vector<std::string>{"s/a", "s/b", "s/x/"});
+    auto const wide = split_layout(tokens, "s/", 30);
+    CHECK(wide.dirs == std::vector<std::string>{"s/", "s/x/"});
+    CHECK(wide.groups.size() >= 18);
     // everything excluded: nothing to watch
     CHECK(split_layout(dirs(4, 4), "s/", 8, kvship::prefixes::key_filter{{"s/"}, {}}).empty());
 }
