@@ -3,6 +3,8 @@
 #include "checkpoint_codec.hpp"
 
 #include <prefixes/rule.hpp>
+#include <replicate/flags.hpp>
+#include <replicate/loader.hpp>
 #include <transport/consul_retry.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -14,8 +16,6 @@
 #include <exception>
 #include <fcntl.h>
 #include <functional>
-#include <replicate/flags.hpp>
-#include <replicate/loader.hpp>
 #include <set>
 #include <unistd.h>
 
@@ -186,6 +186,10 @@ readiness app::ready() const
         return {false, "starting"};
     if (stopping_)
         return {false, "stopping"};
+    if (gate_) {
+        if (auto why = gate_->not_ready_reason())
+            return {false, *why};
+    }
     for (auto const& p : pairs_) {
         auto const& st = p.replicator->status();
         auto const& name = p.replicator->label();
@@ -237,8 +241,8 @@ transport::consul_params app::client_params(const std::string& address, const st
     transport::consul_params p;
     p.address = address;
     p.token = token;
-    // -consul-auth belongs to the local agent (-consul-addr), as in consul-replicate; Go sends "user:" when no
-    // password is given.
+    // -consul-auth belongs to the local agent (-consul-addr), as in consul-replicate; Go sends "user:" when
+    // no password is given.
     if (cfg_.consul.auth.enabled && address == cfg_.consul.address)
         p.basic_auth = cfg_.consul.auth.username + ":" + cfg_.consul.auth.password;
     auto const& ssl = cfg_.consul.ssl;
@@ -348,6 +352,67 @@ awaitable<void> app::main_loop()
         endpoint_->stop();
 }
 
+void app::start_pairs(const std::vector<prefixes::rule>& rules, const std::optional<std::string>& gate_source)
+{
+    auto& source = source_client_ ? *source_client_ : *destination_client_;
+    pairs_.clear();
+    pairs_.reserve(rules.size());
+    std::uint64_t seed = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL;
+    for (auto const& rule : rules) {
+        pair_params p;
+        p.label = prefixes::to_string(rule.spec);
+        p.source_dc = gate_source ? *gate_source : rule.spec.datacenter.value_or(std::string{});
+        p.fsm.rule = rule;
+        p.fsm.guard.max_delete_percent =
+            static_cast<unsigned>(std::clamp(cfg_.delete_guard.max_delete_percent, 0, 100));
+        p.fsm.guard.min_keys = static_cast<std::size_t>(std::max(0, cfg_.delete_guard.min_keys));
+        p.fsm.guard.allow_empty_source = cfg_.delete_guard.allow_empty_source;
+        p.fsm.guard.allow_mass_delete = cfg_.delete_guard.allow_mass_delete;
+        // The driver cuts each engine batch into txns by the learned op and byte limits and keeps
+        // several in flight (the checkpoint's txn last), so one engine batch per round keeps the
+        // pipeline full; the engine still checks every value against Consul's 512 KiB.
+        p.fsm.limits.max_ops = std::size_t{1} << 30;
+        p.fsm.limits.max_bytes = std::size_t{1} << 40;
+        p.fsm.backoff.base = cfg_.consul.retry.backoff;
+        p.fsm.backoff.max = cfg_.consul.retry.max_backoff;
+        p.fsm.backoff.attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
+        p.fsm.seed = seed++;
+        p.fsm.once = cfg_.once;
+        p.fsm.encode_checkpoint = &encode_checkpoint;
+        p.max_stale = cfg_.max_stale;
+        p.blocking_wait = tuning_.blocking_wait;
+        if (cfg_.wait.enabled()) {
+            p.wait_min = cfg_.wait.min;
+            p.wait_max = cfg_.wait.max;
+        }
+        p.retry_enabled = cfg_.consul.retry.enabled;
+        p.dry_run = cfg_.dry_run;
+        p.destination_refresh = tuning_.destination_refresh;
+        log_.debug("watcher", "adding kv.list({})", p.label);
+        pairs_.push_back(pair_slot{
+            std::make_unique<pair_replicator>(
+                source, *destination_client_, std::move(p), txn_limit_, log_, metrics_, stdout
+            ),
+            false,
+            std::nullopt});
+    }
+    for (std::size_t i = 0; i < pairs_.size(); ++i) {
+        auto task = pairs_[i].replicator->run();
+        asio::co_spawn(
+            ioc_,
+            std::move(task),
+            [this, i](std::exception_ptr e, std::optional<std::string> err) {
+                pairs_[i].done = true;
+                if (e)
+                    pairs_[i].error = exception_text(e);
+                else
+                    pairs_[i].error = std::move(err);
+                notify();
+            }
+        );
+    }
+}
+
 awaitable<app::outcome> app::run_generation()
 {
     pairs_.clear();
@@ -380,7 +445,9 @@ awaitable<app::outcome> app::run_generation()
     }
 
     // consul-replicate's self-replication guard: the local agent's DC must not be a source DC.
-    if (!cfg_.prefixes.empty()) {
+    // The gate needs the local DC too.
+    std::string local_dc;
+    if (!cfg_.prefixes.empty() || cfg_.gate.enabled()) {
         transport::retry_params retry;
         retry.enabled = cfg_.consul.retry.enabled;
         retry.max_attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
@@ -418,7 +485,7 @@ awaitable<app::outcome> app::run_generation()
             fatal_ = fmt::format("agent/self: {}", self->error().what());
             co_return outcome::failed;
         }
-        auto const& local_dc = self->value().datacenter;
+        local_dc = self->value().datacenter;
         for (auto const& spec : cfg_.prefixes) {
             if (spec.datacenter && *spec.datacenter == local_dc) {
                 fatal_ = fmt::format(
@@ -432,67 +499,42 @@ awaitable<app::outcome> app::run_generation()
     txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
     auto const rules =
         prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
-    auto& source = source_client_ ? *source_client_ : *destination_client_;
-    pairs_.reserve(rules.size());
-    std::uint64_t seed = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL;
-    for (auto const& rule : rules) {
-        pair_params p;
-        p.label = prefixes::to_string(rule.spec);
-        p.source_dc = rule.spec.datacenter.value_or(std::string{});
-        p.fsm.rule = rule;
-        p.fsm.guard.max_delete_percent =
-            static_cast<unsigned>(std::clamp(cfg_.delete_guard.max_delete_percent, 0, 100));
-        p.fsm.guard.min_keys = static_cast<std::size_t>(std::max(0, cfg_.delete_guard.min_keys));
-        p.fsm.guard.allow_empty_source = cfg_.delete_guard.allow_empty_source;
-        p.fsm.guard.allow_mass_delete = cfg_.delete_guard.allow_mass_delete;
-        // The driver cuts each engine batch into txns by the learned op and byte limits and keeps
-        // several in flight (the checkpoint's txn last), so one engine batch per round keeps the
-        // pipeline full; the engine still checks every value against Consul's 512 KiB.
-        p.fsm.limits.max_ops = std::size_t{1} << 30;
-        p.fsm.limits.max_bytes = std::size_t{1} << 40;
-        p.fsm.backoff.base = cfg_.consul.retry.backoff;
-        p.fsm.backoff.max = cfg_.consul.retry.max_backoff;
-        p.fsm.backoff.attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
-        p.fsm.seed = seed++;
-        p.fsm.once = cfg_.once;
-        p.fsm.encode_checkpoint = &encode_checkpoint;
-        p.max_stale = cfg_.max_stale;
-        p.blocking_wait = tuning_.blocking_wait;
-        if (cfg_.wait.enabled()) {
-            p.wait_min = cfg_.wait.min;
-            p.wait_max = cfg_.wait.max;
-        }
-        p.retry_enabled = cfg_.consul.retry.enabled;
-        p.dry_run = cfg_.dry_run;
-        p.destination_refresh = tuning_.destination_refresh;
-        log_.debug("watcher", "adding kv.list({})", p.label);
-        pairs_.push_back(pair_slot{
-            std::make_unique<pair_replicator>(
-                source, *destination_client_, std::move(p), txn_limit_, log_, metrics_, stdout
-            ),
-            false,
-            std::nullopt});
-    }
     log_.info("runner", "starting");
-    for (std::size_t i = 0; i < pairs_.size(); ++i) {
-        auto task = pairs_[i].replicator->run();
-        asio::co_spawn(
-            ioc_,
-            std::move(task),
-            [this, i](std::exception_ptr e, std::optional<std::string> err) {
-                pairs_[i].done = true;
-                if (e)
-                    pairs_[i].error = exception_text(e);
-                else
-                    pairs_[i].error = std::move(err);
-                notify();
-            }
-        );
+    if (cfg_.gate.enabled()) {
+        // Pairs start and stop as the gate decides; sources are read through the local agent.
+        try {
+            auto params = client_params(cfg_.consul.address, cfg_.consul.token);
+            params.request_timeout =
+                std::max<std::chrono::milliseconds>(std::chrono::seconds(5), 2 * to_ms(cfg_.gate.interval));
+            gate_client_ = transport::create_consul_client(ioc_.get_executor(), std::move(params));
+        } catch (const std::exception& e) {
+            fatal_ = e.what();
+            co_return outcome::failed;
+        }
+        declare_gate_metrics(metrics_);
+        detector_ = make_primary_detector(cfg_.gate, *gate_client_);
+        gate_ = std::make_unique<gate_runner>(cfg_.gate, local_dc, *detector_, log_, metrics_, [this] {
+            notify();
+        });
+        gate_done_ = false;
+        asio::co_spawn(ioc_, gate_->run(), [this](std::exception_ptr e) {
+            if (e)
+                log_.err("gate", "stopped: {}", exception_text(e));
+            gate_done_ = true;
+            notify();
+        });
+    } else {
+        start_pairs(rules, std::nullopt);
     }
     running_ = true;
 
     auto deadline = clock::time_point::max();
     bool aborted = false;
+    // With a gate: the DC the running pairs read from, and the stop of a turn or pause under way
+    // (the in-flight batch may finish within the stop grace, then it is abandoned).
+    std::optional<std::string> pairs_source;
+    auto turn_deadline = clock::time_point::max();
+    bool turning = false;
     for (;;) {
         bool any_error = false;
         bool all_done = true;
@@ -500,21 +542,60 @@ awaitable<app::outcome> app::run_generation()
             any_error = any_error || (p.done && p.error);
             all_done = all_done && p.done;
         }
-        if (!stopping_ && (kill_requests_ > 0 || reload_requested_ || any_error)) {
+        if (!stopping_ && (kill_requests_ > 0 || reload_requested_ || any_error || (gate_ && gate_done_))) {
             stopping_ = true;
             deadline = clock::now() + tuning_.stop_grace;
             stop_pairs(false);
+            if (gate_)
+                gate_->stop();
         }
         if (stopping_ && !aborted && (kill_requests_ > 1 || clock::now() >= deadline)) {
             aborted = true;
             stop_pairs(true);
         }
-        if (all_done && (stopping_ || cfg_.once || !pairs_.empty()))
+        if (stopping_) {
+            if (all_done && gate_done_)
+                break;
+        } else if (gate_) {
+            auto const want = gate_->source_dc();
+            if (!pairs_.empty() && want != pairs_source) {
+                if (!turning) {
+                    turning = true;
+                    turn_deadline = clock::now() + tuning_.stop_grace;
+                    log_.info(
+                        "runner",
+                        "stopping the pairs reading from {} ({})",
+                        *pairs_source,
+                        want ? "turning to " + *want : engine::describe(gate_->state())
+                    );
+                    stop_pairs(false);
+                } else if (clock::now() >= turn_deadline && turn_deadline != clock::time_point::max()) {
+                    turn_deadline = clock::time_point::max();
+                    stop_pairs(true);
+                }
+                if (all_done) {
+                    pairs_.clear();
+                    pairs_source.reset();
+                    turning = false;
+                    turn_deadline = clock::time_point::max();
+                }
+            }
+            if (pairs_.empty() && want) {
+                log_.info("runner", "starting the pairs from the primary {} (full read)", *want);
+                start_pairs(rules, want);
+                pairs_source = want;
+            }
+        } else if (all_done && (cfg_.once || !pairs_.empty())) {
             break;
-        wake_.expires_at(aborted ? clock::time_point::max() : deadline);
+        }
+        wake_.expires_at(std::min(aborted || !stopping_ ? clock::time_point::max() : deadline, turn_deadline)
+        );
         co_await wake_.async_wait(nothrow_awaitable);
     }
     running_ = false;
+    gate_.reset();
+    detector_.reset();
+    gate_client_.reset();
 
     outcome result = outcome::finished;
     if (kill_requests_ > 0) {

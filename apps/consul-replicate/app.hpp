@@ -3,15 +3,17 @@
 // and turns the outcome into consul-replicate's exit code.
 #pragma once
 
+#include "gate.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
 #include "replicator.hpp"
+
+#include <replicate/config.hpp>
 
 #include <boost/asio/signal_set.hpp>
 
 #include <memory>
 #include <optional>
-#include <replicate/config.hpp>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,8 @@ private:
     void arm_signals();
     void notify();
     void stop_pairs(bool hard);
+    // One pair_replicator per rule, spawned; `gate_source`: the primary DC every pair reads from.
+    void start_pairs(const std::vector<prefixes::rule>& rules, const std::optional<std::string>& gate_source);
     [[nodiscard]] readiness ready() const;
     bool write_pid_file();
     void remove_pid_file();
@@ -84,6 +88,12 @@ private:
     std::unique_ptr<transport::consul_client> source_client_;
     txn_limit txn_limit_;
     std::vector<pair_slot> pairs_;
+
+    // The leader-DC gate (-gate): its own client (short deadlines), detector and runner.
+    std::unique_ptr<transport::consul_client> gate_client_;
+    std::unique_ptr<primary_detector> detector_;
+    std::unique_ptr<gate_runner> gate_;
+    bool gate_done_ = true;
 };
 
 }  // namespace kvship::replicate

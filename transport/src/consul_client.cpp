@@ -1,11 +1,10 @@
-#include <transport/consul_client.hpp>
 #include <transport/base64.hpp>
+#include <transport/consul_client.hpp>
 #include <transport/consul_codec.hpp>
 #include <transport/consul_request.hpp>
 #include <transport/http_client.hpp>
 
 #include <boost/asio/ssl/error.hpp>
-
 #include <fmt/format.h>
 
 #include <random>
@@ -32,7 +31,9 @@ std::string normalize_address(std::string address, bool& tls)
     if (strip("https://")) {
         tls = true;
     } else if (!strip("http://") && address.find("://") != std::string::npos) {
-        throw std::invalid_argument(fmt::format("Consul address {:?}: only http:// and https:// are supported", address));
+        throw std::invalid_argument(
+            fmt::format("Consul address {:?}: only http:// and https:// are supported", address)
+        );
     }
     while (!address.empty() && address.back() == '/') {
         address.pop_back();
@@ -77,8 +78,8 @@ errc classify_transport_error(boost::system::error_code const& ec)
         ec.category() == ae::get_netdb_category() || ec.category() == ae::get_addrinfo_category()) {
         return errc::connect_failed;
     }
-    if (ec.category() == make_error_code(http::error::bad_version).category() && ec != http::error::end_of_stream &&
-        ec != http::error::partial_message) {
+    if (ec.category() == make_error_code(http::error::bad_version).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
         return errc::malformed_response;
     }
     return errc::connection_lost;
@@ -90,8 +91,9 @@ public:
     client_impl(asio::any_io_executor ex, consul_params params)
         : params_(std::move(params)),
           address_(normalize_address(params_.address, params_.tls.enabled)),
-          http_(std::move(ex), make_http_params(params_)),
-          seed_(params_.retry.seed != 0 ? params_.retry.seed : std::random_device{}())
+          http_(ex, make_http_params(params_)),
+          seed_(params_.retry.seed != 0 ? params_.retry.seed : std::random_device{}()),
+          ex_(std::move(ex))
     {
         check_token(params_.token);
         if (!params_.basic_auth.empty()) {
@@ -109,8 +111,9 @@ public:
         co_return r;
     }
 
-    awaitable<consul_result<key_listing>> keys(std::string prefix, std::optional<std::string> separator,
-                                               query_options q) override
+    awaitable<consul_result<key_listing>> keys(
+        std::string prefix, std::optional<std::string> separator, query_options q
+    ) override
     {
         auto attempt = [this, prefix, separator, q] { return keys_once(prefix, separator, q); };
         auto r = co_await with_retry(params_.retry, next_seed(), attempt, observer());
@@ -175,7 +178,8 @@ public:
         co_return out;
     }
 
-    awaitable<consul_result<bool>> remove(std::string key, std::optional<std::uint64_t> cas, std::string dc) override
+    awaitable<consul_result<bool>> remove(std::string key, std::optional<std::uint64_t> cas, std::string dc)
+        override
     {
         target_builder t("/v1/kv/" + escape_path(key));
         if (cas) {
@@ -248,6 +252,58 @@ public:
         co_return out;
     }
 
+    awaitable<consul_result<std::vector<service_instance>>> health_service(std::string name, health_query q)
+        override
+    {
+        target_builder t("/v1/health/service/" + escape_path(name));
+        if (!q.tag.empty()) {
+            t.param("tag", q.tag);
+        }
+        if (q.passing) {
+            t.flag("passing");
+        }
+        if (!q.dc.empty()) {
+            t.param("dc", q.dc);
+        }
+        auto attempt = [this, target = t.str()] { return get_json(target, decode_health_service); };
+        auto r = co_await with_retry(params_.retry, next_seed(), attempt, observer());
+        co_return r;
+    }
+
+    awaitable<consul_result<std::vector<service_instance>>> catalog_service(std::string name, std::string dc)
+        override
+    {
+        target_builder t("/v1/catalog/service/" + escape_path(name));
+        if (!dc.empty()) {
+            t.param("dc", dc);
+        }
+        auto attempt = [this, target = t.str()] { return get_json(target, decode_catalog_service); };
+        auto r = co_await with_retry(params_.retry, next_seed(), attempt, observer());
+        co_return r;
+    }
+
+    awaitable<consul_result<vault_leader>> vault_sys_leader(std::string base_url) override
+    {
+        bool tls = false;
+        std::string host;
+        try {
+            host = normalize_address(base_url, tls);
+        } catch (std::invalid_argument const& e) {
+            co_return fail(consul_error{errc::bad_request, 0, e.what()});
+        }
+        auto const what = fmt::format("GET {}/v1/sys/leader", tls ? "https://" + host : "http://" + host);
+        http_request req{http::verb::get, "/v1/sys/leader", 11};
+        req.set(http::field::user_agent, "kvship");
+        auto& client = foreign_client(tls);
+        auto r = co_await client.send(host, std::move(req), params_.request_timeout);
+        if (!r) {
+            auto const code = classify_transport_error(r.error());
+            co_return fail(consul_error{code, 0, fmt::format("{}: {}", what, r.error().message())});
+        }
+        auto out = co_await decode_ok(std::move(*r), what, decode_vault_leader);
+        co_return out;
+    }
+
     void close_idle() override { http_.close_idle(); }
 
 private:
@@ -272,6 +328,25 @@ private:
         return cp;
     }
 
+    // Vault answers on other hosts, with or without TLS whatever the Consul agent speaks.
+    asio::any_io_executor ex_;
+    std::unique_ptr<http_client> foreign_plain_;
+    std::unique_ptr<http_client> foreign_tls_;
+
+    // Their own pools: the Consul pool may speak TLS with the agent's server name.
+    http_client& foreign_client(bool tls)
+    {
+        auto& slot = tls ? foreign_tls_ : foreign_plain_;
+        if (!slot) {
+            consul_params p = params_;
+            p.tls.enabled = tls;
+            p.tls.server_name.clear();
+            p.body_limit = std::size_t{1} << 20;
+            slot = std::make_unique<http_client>(ex_, make_http_params(p));
+        }
+        return *slot;
+    }
+
     std::uint64_t next_seed() { return seed_ + 0x9E3779B97F4A7C15ULL * ++calls_; }
 
     void log(log_level level, std::string_view line) const
@@ -287,8 +362,8 @@ private:
             return {};
         }
         return [this](unsigned n, milliseconds delay, consul_error const& e) {
-            log(log_level::warning, fmt::format("consul retry attempt={} after_ms={} error=\"{}\"", n, delay.count(),
-                                                e.what()));
+            log(log_level::warning,
+                fmt::format("consul retry attempt={} after_ms={} error=\"{}\"", n, delay.count(), e.what()));
         };
     }
 
@@ -313,17 +388,19 @@ private:
     {
         auto const enc = res.find(http::field::content_encoding);
         if (enc != res.end() && !beast::iequals(enc->value(), "identity")) {
-            return fail(consul_error{errc::malformed_response, res.result_int(),
-                                     fmt::format("{}: unrequested Content-Encoding {}", what,
-                                                 body_excerpt(enc->value(), 40))});
+            return fail(consul_error{
+                errc::malformed_response,
+                res.result_int(),
+                fmt::format("{}: unrequested Content-Encoding {}", what, body_excerpt(enc->value(), 40))});
         }
         return std::nullopt;
     }
 
     // One exchange. The request line in errors and logs is "<METHOD> <target>"; the token only
     // ever travels in the X-Consul-Token header.
-    awaitable<consul_result<http_response>> request(http::verb verb, std::string target, std::string body,
-                                                    milliseconds timeout)
+    awaitable<consul_result<http_response>> request(
+        http::verb verb, std::string target, std::string body, milliseconds timeout
+    )
     {
         http_request req{verb, target, 11};
         if (!params_.token.empty()) {
@@ -350,8 +427,10 @@ private:
             co_return fail(consul_error{code, 0, std::move(message)});
         }
         if (params_.log.enabled(log_level::debug)) {
-            log(log_level::debug, fmt::format("consul {} status={} bytes={} took_ms={}", what, r->result_int(),
-                                              r->body().size(), took));
+            log(log_level::debug,
+                fmt::format(
+                    "consul {} status={} bytes={} took_ms={}", what, r->result_int(), r->body().size(), took
+                ));
         }
         co_return std::move(*r);
     }
@@ -365,7 +444,9 @@ private:
 
     // 200 → decode(body); anything else → the status error.
     template <class Decode>
-    awaitable<std::invoke_result_t<Decode, std::string>> decode_ok(http_response res, std::string what, Decode decode)
+    awaitable<std::invoke_result_t<Decode, std::string>> decode_ok(
+        http_response res, std::string what, Decode decode
+    )
     {
         auto const status = res.result_int();
         if (status != 200) {
@@ -393,7 +474,9 @@ private:
     }
 
     // A KV read: 200 and 404 carry the meta headers; anything else is an error.
-    awaitable<consul_result<std::pair<query_meta, http_response>>> kv_read(std::string target, query_options q)
+    awaitable<consul_result<std::pair<query_meta, http_response>>> kv_read(
+        std::string target, query_options q
+    )
     {
         auto const what = "GET " + target;
         auto const timeout = read_deadline(q, params_.request_timeout, params_.blocking_margin);
@@ -437,8 +520,9 @@ private:
         co_return out;
     }
 
-    awaitable<consul_result<key_listing>> keys_once(std::string prefix, std::optional<std::string> separator,
-                                                    query_options q)
+    awaitable<consul_result<key_listing>> keys_once(
+        std::string prefix, std::optional<std::string> separator, query_options q
+    )
     {
         target_builder t("/v1/kv/" + escape_path(prefix));
         t.flag("keys");
@@ -477,9 +561,12 @@ private:
                 co_return codec_error("GET " + target, 200, entries.error());
             }
             if (entries->size() != 1 || (*entries)[0].key != key) {
-                co_return fail(consul_error{errc::malformed_response, 200,
-                                            fmt::format("GET {}: expected the one entry {:?}, got {} entries",
-                                                        target, key, entries->size())});
+                co_return fail(consul_error{
+                    errc::malformed_response,
+                    200,
+                    fmt::format(
+                        "GET {}: expected the one entry {:?}, got {} entries", target, key, entries->size()
+                    )});
             }
             out.entry = std::move((*entries)[0]);
         }

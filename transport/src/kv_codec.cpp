@@ -3,13 +3,12 @@
 #include <transport/base64.hpp>
 #include <transport/consul_codec.hpp>
 
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-
-#include <fmt/format.h>
 
 namespace kvship::transport {
 
@@ -37,8 +36,9 @@ consul_result<rj::Document*> parse(rj::Document& doc, std::string& body)
     }
     doc.ParseInsitu<parse_flags>(body.data());
     if (doc.HasParseError()) {
-        return malformed(fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),
-                                     rj::GetParseError_En(doc.GetParseError())));
+        return malformed(fmt::format(
+            "invalid JSON at offset {}: {}", doc.GetErrorOffset(), rj::GetParseError_En(doc.GetParseError())
+        ));
     }
     return &doc;
 }
@@ -51,7 +51,17 @@ consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view kind, 
         return malformed(fmt::format("{} is not an object", where()));
     }
     kv_entry e;
-    enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
+
+    enum : unsigned
+    {
+        f_key = 1,
+        f_value = 2,
+        f_flags = 4,
+        f_create = 8,
+        f_modify = 16,
+        f_lock = 32
+    };
+
     unsigned seen = 0;
     for (auto const& m : v.GetObject()) {
         auto const name = sv(m.name);
@@ -104,8 +114,12 @@ consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view kind, 
         }
     }
     static constexpr std::pair<unsigned, char const*> required[] = {
-        {f_key, "Key"},       {f_value, "Value"},          {f_flags, "Flags"},
-        {f_create, "CreateIndex"}, {f_modify, "ModifyIndex"}, {f_lock, "LockIndex"},
+        {f_key, "Key"},
+        {f_value, "Value"},
+        {f_flags, "Flags"},
+        {f_create, "CreateIndex"},
+        {f_modify, "ModifyIndex"},
+        {f_lock, "LockIndex"},
     };
     for (auto const& [bit, name] : required) {
         if ((seen & bit) == 0) {
@@ -119,7 +133,6 @@ void write_sv(rj::Writer<rj::StringBuffer>& w, std::string_view s)
 {
     w.String(s.data(), static_cast<rj::SizeType>(s.size()));
 }
-
 
 // SAX handler for a listing: builds entries straight from the parser's events, with no DOM in
 // between (a 100,000-entry listing would otherwise allocate a second copy of itself as Values).
@@ -184,8 +197,12 @@ public:
             return --skip_, true;
         }
         static constexpr std::pair<unsigned, char const*> required[] = {
-            {f_key, "Key"},           {f_value, "Value"},          {f_flags, "Flags"},
-            {f_create, "CreateIndex"}, {f_modify, "ModifyIndex"}, {f_lock, "LockIndex"},
+            {f_key, "Key"},
+            {f_value, "Value"},
+            {f_flags, "Flags"},
+            {f_create, "CreateIndex"},
+            {f_modify, "ModifyIndex"},
+            {f_lock, "LockIndex"},
         };
         for (auto const& [bit, name] : required) {
             if ((seen_ & bit) == 0) {
@@ -276,11 +293,27 @@ public:
     }
 
     bool done() const { return state_ == state::done; }
+
     std::string const& error() const { return error_; }
 
 private:
-    enum class state { start, in_array, in_entry, done };
-    enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
+    enum class state
+    {
+        start,
+        in_array,
+        in_entry,
+        done
+    };
+
+    enum : unsigned
+    {
+        f_key = 1,
+        f_value = 2,
+        f_flags = 4,
+        f_create = 8,
+        f_modify = 16,
+        f_lock = 32
+    };
 
     std::vector<kv_entry>& out_;
     state state_ = state::start;
@@ -299,10 +332,14 @@ private:
 
     bool is_known_number() const
     {
-        return field_ == "Flags" || field_ == "ModifyIndex" || field_ == "CreateIndex" || field_ == "LockIndex";
+        return field_ == "Flags" || field_ == "ModifyIndex" || field_ == "CreateIndex" ||
+               field_ == "LockIndex";
     }
 
-    bool known_field() const { return is_known_number() || field_ == "Key" || field_ == "Value" || field_ == "Session"; }
+    bool known_field() const
+    {
+        return is_known_number() || field_ == "Key" || field_ == "Value" || field_ == "Session";
+    }
 
     char const* expected() const
     {
@@ -351,7 +388,9 @@ consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body)
         return malformed(handler.error());
     }
     if (!ok) {
-        return malformed(fmt::format("invalid JSON at offset {}: {}", ok.Offset(), rj::GetParseError_En(ok.Code())));
+        return malformed(
+            fmt::format("invalid JSON at offset {}: {}", ok.Offset(), rj::GetParseError_En(ok.Code()))
+        );
     }
     if (!handler.done()) {
         return malformed("a KV listing is not a JSON array");
@@ -431,10 +470,11 @@ consul_result<txn_outcome> decode_txn_response(std::string body, bool committed)
             auto const what = err.FindMember("What");
             if (op == err.MemberEnd() || !op->value.IsUint64() || what == err.MemberEnd() ||
                 !what->value.IsString()) {
-                return malformed(fmt::format("txn error {} needs \"OpIndex\" (uint) and \"What\" (string)", i));
+                return malformed(fmt::format("txn error {} needs \"OpIndex\" (uint) and \"What\" (string)", i)
+                );
             }
-            out.errors.push_back(txn_error_item{static_cast<std::size_t>(op->value.GetUint64()),
-                                                std::string(sv(what->value))});
+            out.errors.push_back(txn_error_item{
+                static_cast<std::size_t>(op->value.GetUint64()), std::string(sv(what->value))});
             ++i;
         }
     }
@@ -523,22 +563,255 @@ consul_result<std::string> decode_session_renew(std::string body)
     return std::string(sv(ttl->value));
 }
 
+namespace {
+
+// A member that must be a string (or absent when `optional`); `out` untouched when absent.
+consul_result<bool> string_member(
+    rj::Value const& obj, char const* name, std::string& out, bool optional, std::string_view where
+)
+{
+    auto const m = obj.FindMember(name);
+    if (m == obj.MemberEnd() || (optional && m->value.IsNull())) {
+        if (optional) {
+            return false;
+        }
+        return malformed(fmt::format("{} has no \"{}\" string", where, name));
+    }
+    if (!m->value.IsString()) {
+        return malformed(fmt::format("{} \"{}\" is not a string", where, name));
+    }
+    out.assign(m->value.GetString(), m->value.GetStringLength());
+    return true;
+}
+
+consul_result<bool> port_member(
+    rj::Value const& obj, char const* name, std::uint16_t& out, std::string_view where
+)
+{
+    auto const m = obj.FindMember(name);
+    if (m == obj.MemberEnd() || !m->value.IsUint() || m->value.GetUint() > 65535) {
+        return malformed(fmt::format("{} \"{}\" is not a port number", where, name));
+    }
+    out = static_cast<std::uint16_t>(m->value.GetUint());
+    return true;
+}
+
+consul_result<bool> tags_member(
+    rj::Value const& obj, char const* name, std::vector<std::string>& out, std::string_view where
+)
+{
+    auto const m = obj.FindMember(name);
+    if (m == obj.MemberEnd() || m->value.IsNull()) {
+        return true;
+    }
+    if (!m->value.IsArray()) {
+        return malformed(fmt::format("{} \"{}\" is not an array", where, name));
+    }
+    for (auto const& t : m->value.GetArray()) {
+        if (!t.IsString()) {
+            return malformed(fmt::format("{} \"{}\" holds a non-string", where, name));
+        }
+        out.emplace_back(t.GetString(), t.GetStringLength());
+    }
+    return true;
+}
+
+template <class DecodeOne>
+consul_result<std::vector<service_instance>> decode_instances(std::string& body, DecodeOne one)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsArray()) {
+        return malformed("a service listing is not a JSON array");
+    }
+    std::vector<service_instance> out;
+    std::size_t i = 0;
+    for (auto const& v : doc.GetArray()) {
+        auto const where = fmt::format("instance {}", i++);
+        if (!v.IsObject()) {
+            return malformed(fmt::format("{} is not an object", where));
+        }
+        service_instance s;
+        if (auto r = one(v, s, where); !r) {
+            return r.error();
+        }
+        if (s.address.empty()) {
+            return malformed(fmt::format("{} has no address", where));
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+bool is_port(std::string_view s)
+{
+    if (s.empty() || s.size() > 5) {
+        return false;
+    }
+    unsigned n = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        n = n * 10 + static_cast<unsigned>(c - '0');
+    }
+    return n <= 65535;
+}
+
+}  // namespace
+
+consul_result<std::vector<service_instance>> decode_health_service(std::string body)
+{
+    return decode_instances(
+        body,
+        [](rj::Value const& v, service_instance& s, std::string const& where) -> consul_result<bool> {
+            auto const node = v.FindMember("Node");
+            auto const svc = v.FindMember("Service");
+            if (node == v.MemberEnd() || !node->value.IsObject()) {
+                return malformed(fmt::format("{} has no \"Node\" object", where));
+            }
+            if (svc == v.MemberEnd() || !svc->value.IsObject()) {
+                return malformed(fmt::format("{} has no \"Service\" object", where));
+            }
+            std::string name;
+            std::string node_address;
+            for (auto r :
+                 {string_member(node->value, "Node", s.node, false, where + " Node"),
+                  string_member(node->value, "Datacenter", s.datacenter, true, where + " Node"),
+                  string_member(node->value, "Address", node_address, true, where + " Node"),
+                  string_member(svc->value, "Service", name, false, where + " Service"),
+                  string_member(svc->value, "Address", s.address, true, where + " Service"),
+                  port_member(svc->value, "Port", s.port, where + " Service"),
+                  tags_member(svc->value, "Tags", s.tags, where + " Service")}) {
+                if (!r) {
+                    return r.error();
+                }
+            }
+            if (s.address.empty()) {
+                s.address = std::move(node_address);
+            }
+            return true;
+        }
+    );
+}
+
+consul_result<std::vector<service_instance>> decode_catalog_service(std::string body)
+{
+    return decode_instances(
+        body,
+        [](rj::Value const& v, service_instance& s, std::string const& where) -> consul_result<bool> {
+            std::string name;
+            std::string node_address;
+            for (auto r :
+                 {string_member(v, "Node", s.node, false, where),
+                  string_member(v, "Datacenter", s.datacenter, true, where),
+                  string_member(v, "Address", node_address, true, where),
+                  string_member(v, "ServiceName", name, false, where),
+                  string_member(v, "ServiceAddress", s.address, true, where),
+                  port_member(v, "ServicePort", s.port, where),
+                  tags_member(v, "ServiceTags", s.tags, where)}) {
+                if (!r) {
+                    return r.error();
+                }
+            }
+            if (s.address.empty()) {
+                s.address = std::move(node_address);
+            }
+            return true;
+        }
+    );
+}
+
+consul_result<vault_leader> decode_vault_leader(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsObject()) {
+        return malformed("sys/leader answer is not a JSON object");
+    }
+    vault_leader out;
+    for (auto [name, slot] :
+         {std::pair<char const*, bool*>{"ha_enabled", &out.ha_enabled},
+          std::pair<char const*, bool*>{"is_self", &out.is_self}}) {
+        auto const m = doc.FindMember(name);
+        if (m == doc.MemberEnd()) {
+            continue;
+        }
+        if (!m->value.IsBool()) {
+            return malformed(fmt::format("sys/leader \"{}\" is not a boolean", name));
+        }
+        *slot = m->value.GetBool();
+    }
+    if (auto r = string_member(doc, "leader_address", out.leader_address, false, "sys/leader"); !r) {
+        return r.error();
+    }
+    auto& a = out.leader_address;
+    while (!a.empty() && a.back() == '/') {
+        a.pop_back();
+    }
+    if (a.empty()) {
+        return out;
+    }
+    // http(s)://host:port, nothing else: the address is matched against a map and the catalog.
+    std::string_view rest = a;
+    if (rest.rfind("https://", 0) == 0) {
+        rest.remove_prefix(8);
+    } else if (rest.rfind("http://", 0) == 0) {
+        rest.remove_prefix(7);
+    } else {
+        return malformed(
+            fmt::format("sys/leader \"leader_address\" {:?} is not an http(s) URL", a.substr(0, 200))
+        );
+    }
+    auto const colon = rest.rfind(':');
+    bool ok = colon != std::string_view::npos && colon > 0 && is_port(rest.substr(colon + 1));
+    for (char c : rest.substr(0, colon == std::string_view::npos ? rest.size() : colon)) {
+        auto const u = static_cast<unsigned char>(c);
+        ok = ok && u > 0x20 && u < 0x7F && c != '/' && c != '?' && c != '#' && c != '@';
+    }
+    if (!ok) {
+        return malformed(
+            fmt::format("sys/leader \"leader_address\" {:?} is not http(s)://host:port", a.substr(0, 200))
+        );
+    }
+    return out;
+}
+
 std::string_view txn_verb_name(txn_verb v)
 {
     switch (v) {
-    case txn_verb::set: return "set";
-    case txn_verb::cas: return "cas";
-    case txn_verb::lock: return "lock";
-    case txn_verb::unlock: return "unlock";
-    case txn_verb::get: return "get";
-    case txn_verb::get_or_empty: return "get-or-empty";
-    case txn_verb::get_tree: return "get-tree";
-    case txn_verb::check_index: return "check-index";
-    case txn_verb::check_session: return "check-session";
-    case txn_verb::check_not_exists: return "check-not-exists";
-    case txn_verb::delete_key: return "delete";
-    case txn_verb::delete_cas: return "delete-cas";
-    case txn_verb::delete_tree: return "delete-tree";
+        case txn_verb::set:
+            return "set";
+        case txn_verb::cas:
+            return "cas";
+        case txn_verb::lock:
+            return "lock";
+        case txn_verb::unlock:
+            return "unlock";
+        case txn_verb::get:
+            return "get";
+        case txn_verb::get_or_empty:
+            return "get-or-empty";
+        case txn_verb::get_tree:
+            return "get-tree";
+        case txn_verb::check_index:
+            return "check-index";
+        case txn_verb::check_session:
+            return "check-session";
+        case txn_verb::check_not_exists:
+            return "check-not-exists";
+        case txn_verb::delete_key:
+            return "delete";
+        case txn_verb::delete_cas:
+            return "delete-cas";
+        case txn_verb::delete_tree:
+            return "delete-tree";
     }
     return "unknown";
 }

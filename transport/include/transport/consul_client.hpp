@@ -80,8 +80,9 @@ public:
     // path-aware). 404 → empty entries with the index.
     virtual awaitable<consul_result<kv_listing>> list(std::string prefix, query_options q) = 0;
     // GET /v1/kv/<prefix>?keys[&separator=s]. 404 → empty.
-    virtual awaitable<consul_result<key_listing>> keys(std::string prefix, std::optional<std::string> separator,
-                                                       query_options q) = 0;
+    virtual awaitable<consul_result<key_listing>> keys(
+        std::string prefix, std::optional<std::string> separator, query_options q
+    ) = 0;
     // GET /v1/kv/<key>: the entry, or nullopt on 404 (the index is set either way).
     virtual awaitable<consul_result<kv_get_result>> get(std::string key, query_options q) = 0;
 
@@ -92,13 +93,27 @@ public:
     // PUT /v1/kv/<key> with the value as body: Consul's true/false (false: cas/acquire/release lost).
     virtual awaitable<consul_result<bool>> put(std::string key, std::string value, put_options opts) = 0;
     // DELETE /v1/kv/<key>[?cas=]: Consul's true/false.
-    virtual awaitable<consul_result<bool>> remove(std::string key, std::optional<std::uint64_t> cas,
-                                                  std::string dc) = 0;
+    virtual awaitable<consul_result<bool>> remove(
+        std::string key, std::optional<std::uint64_t> cas, std::string dc
+    ) = 0;
 
     // GET /v1/agent/self: the agent's datacenter and node name.
     virtual awaitable<consul_result<agent_info>> agent_self() = 0;
     // GET /v1/catalog/datacenters, closest first.
     virtual awaitable<consul_result<std::vector<std::string>>> datacenters() = 0;
+
+    // GET /v1/health/service/<name>[?tag=][&passing][&dc=]: the instances (an unknown service is an
+    // empty list). Health and catalog reads carry no X-Consul-Index requirement. Retried like reads.
+    virtual awaitable<consul_result<std::vector<service_instance>>> health_service(
+        std::string name, health_query q
+    ) = 0;
+    // GET /v1/catalog/service/<name>[?dc=]: the registered instances, healthy or not.
+    virtual awaitable<consul_result<std::vector<service_instance>>> catalog_service(
+        std::string name, std::string dc
+    ) = 0;
+    // Vault's GET <base_url>/v1/sys/leader (base_url "http(s)://host:port"; https uses the client's
+    // TLS settings for trust). Sends no Consul token and no basic auth. Not retried: the gate polls.
+    virtual awaitable<consul_result<vault_leader>> vault_sys_leader(std::string base_url) = 0;
 
     // PUT /v1/session/create → the session ID.
     virtual awaitable<consul_result<std::string>> session_create(session_params p, std::string dc) = 0;
