@@ -17,12 +17,13 @@ std::vector<acl_rule> rules_of(std::string_view text)
     return std::get<std::vector<acl_rule>>(r);
 }
 
-acl_rule rule(std::string key, bool prefix, acl_access a)
+acl_rule rule(std::string key, bool prefix, acl_access a, acl_resource res = acl_resource::key)
 {
     acl_rule r;
     r.key = std::move(key);
     r.is_prefix = prefix;
     r.access = a;
+    r.resource = res;
     return r;
 }
 
@@ -32,7 +33,8 @@ bool same_rules(std::vector<acl_rule> const& a, std::vector<acl_rule> const& b)
         return false;
     }
     for (std::size_t i = 0; i < a.size(); ++i) {
-        if (a[i].key != b[i].key || a[i].is_prefix != b[i].is_prefix || a[i].access != b[i].access) {
+        if (a[i].key != b[i].key || a[i].is_prefix != b[i].is_prefix || a[i].access != b[i].access ||
+            a[i].resource != b[i].resource) {
             return false;
         }
     }
@@ -77,6 +79,7 @@ key "list/" { policy = "list" }
         {rule("", true, acl_access::read),
          rule("foo/", true, acl_access::write),
          rule("foo/secret", false, acl_access::deny),
+         rule("", true, acl_access::read, acl_resource::service),
          rule("list/", false, acl_access::list)}
     ));
     CHECK(rules_of("").empty());

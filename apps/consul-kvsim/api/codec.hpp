@@ -7,6 +7,7 @@
 #include "store/store.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -68,7 +69,7 @@ struct sim_gauges
 
 // ---- input ----
 // A /v1/txn body. `ops` keeps Go's numbering: elements with none of KV/Node/Service/Check are dropped;
-// a Node/Service/Check element is nullopt (the sim has no catalog).
+// a Node/Service/Check element is nullopt (the catalog is not reachable through txn in the sim).
 struct txn_body
 {
     std::size_t element_count = 0;  // len(ops) as Consul counts it for the operation limit
@@ -100,6 +101,68 @@ struct token_body
 };
 
 [[nodiscard]] std::variant<token_body, std::string> parse_token_body(std::string_view body);
+
+// ---- service catalog (catalog_codec.cpp) ----
+// The sim's one node as the catalog shows it.
+struct node_info
+{
+    std::string id;
+    std::string name;
+    std::string address;
+    std::string datacenter;
+    index_t index = 0;  // CreateIndex = ModifyIndex
+};
+
+// A uuid-shaped id derived from a name (the node's ID).
+[[nodiscard]] std::string node_uuid(std::string_view name);
+
+// GET /v1/agent/services: {"<id>": AgentService}; GET /v1/agent/checks: {"<id>": HealthCheck}.
+[[nodiscard]] std::string json_agent_services(
+    std::span<catalog_service const* const> services, std::string_view datacenter, bool pretty
+);
+[[nodiscard]] std::string json_agent_checks(
+    std::span<catalog_check const* const> checks, std::string_view node, bool pretty
+);
+// GET /v1/health/service/<name>: [{"Node":..., "Service":..., "Checks":[...]}].
+[[nodiscard]] std::string json_health_rows(
+    std::span<health_row const> rows, node_info const& node, bool pretty
+);
+// GET /v1/catalog/service/<name>: [ServiceNode].
+[[nodiscard]] std::string json_catalog_service(
+    std::span<catalog_service const* const> services, node_info const& node, bool pretty
+);
+// GET /v1/catalog/services: {"<name>": [tags]}.
+[[nodiscard]] std::string json_service_tags(
+    std::map<std::string, std::vector<std::string>> const& services, bool pretty
+);
+
+// PUT /v1/agent/service/register. The error is the text after "Request decode failed: " (a Go decoder or
+// duration error), or, starting with "Invalid check: ", a check that fails Consul's CheckType.Validate.
+struct service_body
+{
+    service_registration reg;
+    std::optional<std::string> check_error;  // "TTL must be > 0 for TTL checks", ...
+};
+
+[[nodiscard]] std::variant<service_body, std::string> parse_service_body(std::string_view body);
+
+// PUT /v1/agent/check/register (CheckDefinition: ID or CheckID, Name, ServiceID, Status, Notes, TTL, ...).
+struct check_body
+{
+    check_definition def;
+    std::optional<std::string> check_error;
+};
+
+[[nodiscard]] std::variant<check_body, std::string> parse_check_body(std::string_view body);
+
+// PUT /v1/agent/check/update/<id>: {"Status": ..., "Output": ...}.
+struct check_update_body
+{
+    std::string status;
+    std::string output;
+};
+
+[[nodiscard]] std::variant<check_update_body, std::string> parse_check_update_body(std::string_view body);
 
 // {"path_prefix":..., "method":..., "count":N, "status":S, "body":..., "delay_ms":D, "drop_after_bytes":B}
 [[nodiscard]] std::variant<fault_rule, std::string> parse_fault_body(std::string_view body);

@@ -183,7 +183,7 @@ sim_server::~sim_server() = default;
 
 std::span<sim_server::route const> sim_server::routes()
 {
-    static constexpr std::array<route, 16> table{{
+    static constexpr std::array<route, 29> table{{
         {"/v1/kv/", "GET,PUT,DELETE", &sim_server::kv},
         {"/v1/txn", "PUT", &sim_server::txn},
         {"/v1/session/create", "PUT", &sim_server::session_create},
@@ -196,6 +196,19 @@ std::span<sim_server::route const> sim_server::routes()
         {"/v1/status/peers", "GET", &sim_server::status_peers},
         {"/v1/agent/self", "GET", &sim_server::agent_self},
         {"/v1/catalog/datacenters", "GET", &sim_server::catalog_datacenters},
+        {"/v1/agent/service/register", "PUT", &sim_server::agent_service_register},
+        {"/v1/agent/service/deregister/", "PUT", &sim_server::agent_service_deregister},
+        {"/v1/agent/check/register", "PUT", &sim_server::agent_check_register},
+        {"/v1/agent/check/deregister/", "PUT", &sim_server::agent_check_deregister},
+        {"/v1/agent/check/pass/", "PUT", &sim_server::agent_check_pass},
+        {"/v1/agent/check/warn/", "PUT", &sim_server::agent_check_warn},
+        {"/v1/agent/check/fail/", "PUT", &sim_server::agent_check_fail},
+        {"/v1/agent/check/update/", "PUT", &sim_server::agent_check_update},
+        {"/v1/agent/services", "GET", &sim_server::agent_services},
+        {"/v1/agent/checks", "GET", &sim_server::agent_checks},
+        {"/v1/health/service/", "GET", &sim_server::health_service},
+        {"/v1/catalog/service/", "GET", &sim_server::catalog_service_nodes},
+        {"/v1/catalog/services", "GET", &sim_server::catalog_services},
         {"/v1/acl/policy", "PUT", &sim_server::acl_policy_create},
         {"/v1/acl/policy/", "GET", &sim_server::acl_policy_read},
         {"/v1/acl/token", "PUT", &sim_server::acl_token_create},
@@ -671,6 +684,8 @@ void sim_server::on_event(store_event const& ev)
         hub_.tree_changed(tomb->key);
     } else if (std::holds_alternative<ev_session_put>(ev) || std::holds_alternative<ev_session_erase>(ev)) {
         hub_.sessions_changed();
+    } else if (std::holds_alternative<ev_catalog_index>(ev)) {
+        hub_.catalog_changed();
     }
 }
 

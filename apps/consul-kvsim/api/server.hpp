@@ -3,6 +3,7 @@
 // (faults, WAN cuts, snapshots, stats). Everything runs on one single-threaded executor.
 #pragma once
 
+#include "api/codec.hpp"
 #include "api/commit.hpp"
 #include "api/faults.hpp"
 #include "api/journal.hpp"
@@ -179,6 +180,26 @@ private:
     };
     // info (arg: session id), list, node (arg: node name): blocking reads of the sessions table.
     awaitable<reply> sessions_query(call& c, session_query what, std::string arg);
+
+    // ---- service catalog (catalog_endpoint.cpp) ----
+    awaitable<reply> agent_service_register(call& c);
+    awaitable<reply> agent_service_deregister(call& c);
+    awaitable<reply> agent_check_register(call& c);
+    awaitable<reply> agent_check_deregister(call& c);
+    awaitable<reply> agent_check_pass(call& c);
+    awaitable<reply> agent_check_warn(call& c);
+    awaitable<reply> agent_check_fail(call& c);
+    awaitable<reply> agent_check_update(call& c);
+    awaitable<reply> agent_services(call& c);
+    awaitable<reply> agent_checks(call& c);
+    awaitable<reply> health_service(call& c);
+    awaitable<reply> catalog_service_nodes(call& c);
+    awaitable<reply> catalog_services(call& c);
+    // pass/warn/fail/update: ACL, then the TTL update.
+    awaitable<reply> check_status(call& c, std::string id, std::string_view status, std::string output);
+    // health (with_checks) and catalog service reads: dc forwarding, ACL, blocking on the service's index.
+    awaitable<reply> service_read(call& c, std::string_view prefix, bool health);
+    [[nodiscard]] node_info local_node() const;
 
     // ---- /_sim/ (admin_endpoint.cpp) ----
     awaitable<reply> admin(call& c);

@@ -13,25 +13,6 @@ std::string suffix_after(std::string const& path, std::string_view prefix)
     return path.size() > prefix.size() ? path.substr(prefix.size()) : std::string();
 }
 
-// A stable uuid-shaped id from a name (the node's ID).
-std::string uuid_from(std::string_view name)
-{
-    std::uint64_t h1 = 1469598103934665603ULL;
-    std::uint64_t h2 = 0x9E3779B97F4A7C15ULL;
-    for (char const ch : name) {
-        h1 = (h1 ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
-        h2 = (h2 ^ static_cast<unsigned char>(ch)) * 0xBF58476D1CE4E5B9ULL;
-    }
-    return fmt::format(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        h1 >> 32,
-        (h1 >> 16) & 0xFFFF,
-        h1 & 0xFFF,
-        ((h2 >> 48) & 0x3FFF) | 0x8000,
-        h2 & 0xFFFFFFFFFFFFULL
-    );
-}
-
 }  // namespace
 
 awaitable<reply> sim_server::session_create(call& c)
@@ -209,7 +190,7 @@ awaitable<reply> sim_server::agent_self(call& c)
     agent_info info;
     info.datacenter = opts_.datacenter;
     info.node_name = opts_.node_name;
-    info.node_id = uuid_from(opts_.datacenter + "/" + opts_.node_name);
+    info.node_id = node_uuid(opts_.datacenter + "/" + opts_.node_name);
     info.address = endpoint_.address().to_string();
     info.port = endpoint_.port();
     info.version = "1.17.0";

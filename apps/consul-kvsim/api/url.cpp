@@ -173,6 +173,12 @@ std::string query_params::get(std::string_view key) const
     return it->second.front();
 }
 
+std::vector<std::string> query_params::all(std::string_view key) const
+{
+    auto const it = values_.find(key);
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
 std::string query_params::encode() const
 {
     std::string out;

@@ -25,6 +25,8 @@ public:
 
     // The first value of `key`, or "" (url.Values.Get).
     [[nodiscard]] std::string get(std::string_view key) const;
+    // Every value of `key`, in order (url.Values[key]).
+    [[nodiscard]] std::vector<std::string> all(std::string_view key) const;
     // url.Values.Encode: keys sorted, each pair query-escaped, joined by '&'.
     [[nodiscard]] std::string encode() const;
 

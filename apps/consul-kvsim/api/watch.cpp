@@ -47,6 +47,9 @@ void watch_hub::add(waiter& w, std::string key)
         case watch_scope::sessions:
             w.list_it = sessions_.insert(sessions_.end(), &w);
             break;
+        case watch_scope::catalog:
+            w.list_it = catalog_.insert(catalog_.end(), &w);
+            break;
     }
 }
 
@@ -69,6 +72,9 @@ void watch_hub::remove(waiter& w)
             break;
         case watch_scope::sessions:
             sessions_.erase(w.list_it);
+            break;
+        case watch_scope::catalog:
+            catalog_.erase(w.list_it);
             break;
     }
 }
@@ -133,6 +139,12 @@ void watch_hub::sessions_changed()
     wake(woken);
 }
 
+void watch_hub::catalog_changed()
+{
+    std::vector<waiter*> const woken(catalog_.begin(), catalog_.end());
+    wake(woken);
+}
+
 void watch_hub::wake_all()
 {
     std::vector<waiter*> woken;
@@ -144,12 +156,13 @@ void watch_hub::wake_all()
     }
     woken.insert(woken.end(), any_kv_.begin(), any_kv_.end());
     woken.insert(woken.end(), sessions_.begin(), sessions_.end());
+    woken.insert(woken.end(), catalog_.begin(), catalog_.end());
     wake(woken);
 }
 
 std::size_t watch_hub::size() const
 {
-    return keys_.size() + prefixes_.size() + any_kv_.size() + sessions_.size();
+    return keys_.size() + prefixes_.size() + any_kv_.size() + sessions_.size() + catalog_.size();
 }
 
 }  // namespace kvship::kvsim::api

@@ -20,6 +20,7 @@ enum class watch_scope
     prefix,    // a listing: any write or delete of a key under the prefix, or a delete-tree around it
     any_kv,    // a listing whose index is the KV table's: any KV change
     sessions,  // session info/list/node: any session change
+    catalog,   // health/catalog reads: any catalog change (each query re-checks its own service's index)
 };
 
 class watch_hub
@@ -34,6 +35,8 @@ public:
     // A delete-tree of `prefix` (its tombstone): listings around and under it.
     void tree_changed(std::string_view prefix);
     void sessions_changed();
+    // A catalog write (never a KV one): services, checks or their indexes.
+    void catalog_changed();
     // Snapshot restore, shutdown.
     void wake_all();
 
@@ -59,6 +62,7 @@ private:
     std::map<std::size_t, std::size_t> prefix_lengths_;  // length -> how many prefix waiters have it
     std::list<waiter*> any_kv_;
     std::list<waiter*> sessions_;
+    std::list<waiter*> catalog_;
 };
 
 }  // namespace kvship::kvsim::api

@@ -41,12 +41,17 @@ acl_access merge(acl_access a, acl_access b)
 }
 
 // The rule that governs `key`: an exact rule beats every prefix rule; the longest prefix rule wins otherwise.
-std::optional<acl_access> governing(std::vector<acl_rule> const& rules, std::string_view key)
+std::optional<acl_access> governing(
+    std::vector<acl_rule> const& rules, std::string_view key, acl_resource resource = acl_resource::key
+)
 {
     std::optional<acl_access> exact;
     std::optional<acl_access> prefix;
     std::size_t prefix_len = 0;
     for (auto const& r : rules) {
+        if (r.resource != resource) {
+            continue;
+        }
         if (!r.is_prefix) {
             if (r.key == key) {
                 exact = exact ? merge(*exact, r.access) : r.access;
@@ -79,12 +84,14 @@ decision enforce(acl_access rule, acl_access required)
     return decision::deny;
 }
 
-bool check(authorizer const& a, std::string_view key, acl_access required)
+bool check(
+    authorizer const& a, std::string_view key, acl_access required, acl_resource resource = acl_resource::key
+)
 {
     if (!a.enabled || a.management) {
         return true;
     }
-    auto const rule = governing(a.rules, key);
+    auto const rule = governing(a.rules, key, resource);
     if (!rule) {
         return a.default_allow;
     }
@@ -108,6 +115,16 @@ bool authorizer::can_write(std::string_view key) const
     return check(*this, key, acl_access::write);
 }
 
+bool authorizer::can_read_service(std::string_view name) const
+{
+    return check(*this, name, acl_access::read, acl_resource::service);
+}
+
+bool authorizer::can_write_service(std::string_view name) const
+{
+    return check(*this, name, acl_access::write, acl_resource::service);
+}
+
 // Consul's KeyWritePrefix: the longest prefix rule covering `prefix` must grant write, and no rule (exact or
 // prefix) inside `prefix` may grant less than write; with neither, the default policy decides.
 bool authorizer::can_write_prefix(std::string_view prefix) const
@@ -118,7 +135,7 @@ bool authorizer::can_write_prefix(std::string_view prefix) const
     std::optional<acl_access> parent;
     std::size_t parent_len = 0;
     for (auto const& r : rules) {
-        if (r.is_prefix && prefix.starts_with(r.key)) {
+        if (r.resource == acl_resource::key && r.is_prefix && prefix.starts_with(r.key)) {
             if (!parent || r.key.size() > parent_len) {
                 parent = r.access;
                 parent_len = r.key.size();
@@ -131,7 +148,8 @@ bool authorizer::can_write_prefix(std::string_view prefix) const
         return false;
     }
     for (auto const& r : rules) {
-        if (std::string_view(r.key).starts_with(prefix) && r.access != acl_access::write) {
+        if (r.resource == acl_resource::key && std::string_view(r.key).starts_with(prefix) &&
+            r.access != acl_access::write) {
             return false;
         }
     }
@@ -576,8 +594,9 @@ std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_vie
     }
     std::vector<acl_rule> rules;
     for (auto const& [kind, val] : root.items) {
-        bool const is_key = kind == "key";
-        if (!is_key && kind != "key_prefix") {
+        bool const is_key = kind == "key" || kind == "service";
+        bool const is_service = kind == "service" || kind == "service_prefix";
+        if (!is_key && kind != "key_prefix" && kind != "service_prefix") {
             continue;  // node_prefix, session_prefix, operator, ...: accepted, not used by the sim
         }
         auto err = each_object(val, [&](hnode const& obj) -> std::optional<std::string> {
@@ -600,7 +619,11 @@ std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_vie
                         "Invalid {} policy: {} for {}", kind, go_quote(policy.value_or("")), go_quote(path)
                     );
                 }
-                rules.push_back(acl_rule{.key = path, .is_prefix = !is_key, .access = *access});
+                rules.push_back(acl_rule{
+                    .key = path,
+                    .is_prefix = !is_key,
+                    .access = *access,
+                    .resource = is_service ? acl_resource::service : acl_resource::key});
             }
             return std::nullopt;
         });
@@ -648,7 +671,7 @@ std::optional<authorizer> store::resolve(std::string_view token) const
         }
         for (auto const& r : p->key_rules) {
             auto same = std::find_if(a.rules.begin(), a.rules.end(), [&](acl_rule const& x) {
-                return x.key == r.key && x.is_prefix == r.is_prefix;
+                return x.key == r.key && x.is_prefix == r.is_prefix && x.resource == r.resource;
             });
             if (same == a.rules.end()) {
                 a.rules.push_back(r);

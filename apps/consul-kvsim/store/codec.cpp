@@ -275,6 +275,34 @@ void write_entry(writer& w, kv_entry const& e)
         .str(e.session);
 }
 
+void write_service(writer& w, catalog_service const& s)
+{
+    w.tag("svc").str(s.id).str(s.name).strs(s.tags).str(s.address).i64(s.port).u64(s.meta.size());
+    for (auto const& [k, v] : s.meta) {
+        w.str(k).str(v);
+    }
+    w.u64(s.enable_tag_override ? 1 : 0).u64(s.create_index).u64(s.modify_index);
+}
+
+void write_check(writer& w, catalog_check const& c)
+{
+    w.tag("chk")
+        .str(c.check_id)
+        .str(c.name)
+        .str(c.status)
+        .str(c.notes)
+        .str(c.output)
+        .str(c.service_id)
+        .str(c.service_name)
+        .strs(c.service_tags)
+        .str(c.type)
+        .str(c.interval)
+        .str(c.timeout)
+        .i64(c.ttl.count())
+        .u64(c.create_index)
+        .u64(c.modify_index);
+}
+
 void write_event(std::string& out, store_event const& ev)
 {
     writer w(out);
@@ -312,7 +340,10 @@ void write_event(std::string& out, store_event const& ev)
                 auto const& p = x.p;
                 w.tag("pol").str(p.id).str(p.name).str(p.rules_text).u64(p.key_rules.size());
                 for (auto const& r : p.key_rules) {
-                    w.str(r.key).u64(r.is_prefix ? 1 : 0).tag(access_tag(r.access));
+                    // 0/1: an exact/prefix key rule; 2/3: the same for a service rule.
+                    auto const kind =
+                        (r.is_prefix ? 1U : 0U) + (r.resource == acl_resource::service ? 2U : 0U);
+                    w.str(r.key).u64(kind).tag(access_tag(r.access));
                 }
             } else if constexpr (std::is_same_v<T, ev_acl_token_put>) {
                 auto const& t = x.t;
@@ -323,6 +354,23 @@ void write_event(std::string& out, store_event const& ev)
                     .strs(t.policy_ids)
                     .u64(t.management ? 1 : 0)
                     .u64(t.local ? 1 : 0);
+            } else if constexpr (std::is_same_v<T, ev_service_put>) {
+                write_service(w, x.s);
+            } else if constexpr (std::is_same_v<T, ev_service_erase>) {
+                w.tag("svcdel").str(x.id);
+            } else if constexpr (std::is_same_v<T, ev_check_put>) {
+                write_check(w, x.c);
+            } else if constexpr (std::is_same_v<T, ev_check_erase>) {
+                w.tag("chkdel").str(x.id);
+            } else if constexpr (std::is_same_v<T, ev_catalog_index>) {
+                w.tag("cidx")
+                    .u64(x.services_table)
+                    .u64(x.checks_table)
+                    .u64(x.extinction)
+                    .u64(x.services.size());
+                for (auto const& [name, idx] : x.services) {
+                    w.str(name).u64(idx);
+                }
             }
         },
         ev
@@ -399,10 +447,11 @@ std::optional<store_event> read_event(std::string_view line)
             rule.key = r.str();
             std::uint64_t const pre = r.u64();
             auto const acc = access_from(r.field());
-            if (pre > 1 || !acc) {
+            if (pre > 3 || !acc) {
                 return std::nullopt;
             }
-            rule.is_prefix = pre == 1;
+            rule.is_prefix = (pre & 1U) != 0;
+            rule.resource = (pre & 2U) != 0 ? acl_resource::service : acl_resource::key;
             rule.access = *acc;
             p.key_rules.push_back(std::move(rule));
         }
@@ -421,6 +470,58 @@ std::optional<store_event> read_event(std::string_view line)
         t.management = m == 1;
         t.local = l == 1;
         out = ev_acl_token_put{std::move(t)};
+    } else if (tag == "svc") {
+        catalog_service s;
+        s.id = r.str();
+        s.name = r.str();
+        s.tags = r.strs();
+        s.address = r.str();
+        s.port = static_cast<int>(r.i64());
+        std::uint64_t const n = r.u64();
+        for (std::uint64_t i = 0; r.ok() && i < n; ++i) {
+            std::string k = r.str();
+            s.meta.insert_or_assign(std::move(k), r.str());
+        }
+        std::uint64_t const eto = r.u64();
+        if (eto > 1) {
+            return std::nullopt;
+        }
+        s.enable_tag_override = eto == 1;
+        s.create_index = r.u64();
+        s.modify_index = r.u64();
+        out = ev_service_put{std::move(s)};
+    } else if (tag == "svcdel") {
+        out = ev_service_erase{r.str()};
+    } else if (tag == "chk") {
+        catalog_check c;
+        c.check_id = r.str();
+        c.name = r.str();
+        c.status = r.str();
+        c.notes = r.str();
+        c.output = r.str();
+        c.service_id = r.str();
+        c.service_name = r.str();
+        c.service_tags = r.strs();
+        c.type = r.str();
+        c.interval = r.str();
+        c.timeout = r.str();
+        c.ttl = nanos(r.i64());
+        c.create_index = r.u64();
+        c.modify_index = r.u64();
+        out = ev_check_put{std::move(c)};
+    } else if (tag == "chkdel") {
+        out = ev_check_erase{r.str()};
+    } else if (tag == "cidx") {
+        ev_catalog_index x;
+        x.services_table = r.u64();
+        x.checks_table = r.u64();
+        x.extinction = r.u64();
+        std::uint64_t const n = r.u64();
+        for (std::uint64_t i = 0; r.ok() && i < n; ++i) {
+            std::string name = r.str();
+            x.services.emplace_back(std::move(name), r.u64());
+        }
+        out = std::move(x);
     } else {
         return std::nullopt;
     }
@@ -477,6 +578,34 @@ void store::apply_event(store_event const& ev)
                     return kv.second.accessor_id == x.t.accessor_id;
                 });
                 tokens_.insert_or_assign(x.t.secret_id, x.t);
+            } else if constexpr (std::is_same_v<T, ev_service_put>) {
+                services_.insert_or_assign(x.s.id, x.s);
+            } else if constexpr (std::is_same_v<T, ev_service_erase>) {
+                services_.erase(x.id);
+            } else if constexpr (std::is_same_v<T, ev_check_put>) {
+                checks_.insert_or_assign(x.c.check_id, x.c);
+                if (x.c.ttl.count() > 0) {
+                    // The timer starts again at the next tick(), as a restarted agent's would.
+                    auto& t = ttl_timers_[x.c.check_id];
+                    t.deadline.reset();
+                    t.armed = true;
+                } else {
+                    ttl_timers_.erase(x.c.check_id);
+                }
+            } else if constexpr (std::is_same_v<T, ev_check_erase>) {
+                checks_.erase(x.id);
+                ttl_timers_.erase(x.id);
+            } else if constexpr (std::is_same_v<T, ev_catalog_index>) {
+                services_table_index_ = x.services_table;
+                checks_table_index_ = x.checks_table;
+                extinction_index_ = x.extinction;
+                for (auto const& [name, idx] : x.services) {
+                    if (idx == 0) {
+                        service_indexes_.erase(name);
+                    } else {
+                        service_indexes_.insert_or_assign(name, idx);
+                    }
+                }
             }
         },
         ev
@@ -509,6 +638,20 @@ std::string store::encode_snapshot() const
     }
     for (auto const& [key, t] : tombstones_) {
         writer(out).tag("tomb").str(key).u64(t.index).opt_time(t.created).end();
+    }
+    for (auto const& [id, s] : services_) {
+        write_event(out, ev_service_put{s});
+        out.push_back('\n');
+    }
+    for (auto const& [id, c] : checks_) {
+        write_event(out, ev_check_put{c});
+        out.push_back('\n');
+    }
+    if (!services_.empty() || !checks_.empty() || !service_indexes_.empty() || extinction_index_ > 0) {
+        ev_catalog_index ci{services_table_index_, checks_table_index_, extinction_index_, {}};
+        ci.services.assign(service_indexes_.begin(), service_indexes_.end());
+        write_event(out, ci);
+        out.push_back('\n');
     }
     write_event(out, ev_index{raft_index_, kvs_table_index_, tombstone_table_index_, sessions_table_index_});
     out.push_back('\n');

@@ -10,7 +10,19 @@
 
 namespace kvship::kvsim {
 
-store::store(store_params params) : params_(std::move(params)), raft_index_(params_.initial_index) {}
+store::store(store_params params) : params_(std::move(params)), raft_index_(params_.initial_index)
+{
+    // What a Consul server's node has from the start: its own `consul` service and the serfHealth check.
+    consul_service_.id = "consul";
+    consul_service_.name = "consul";
+    consul_service_.port = 8300;
+    consul_service_.create_index = consul_service_.modify_index = params_.initial_index;
+    serf_check_.check_id = "serfHealth";
+    serf_check_.name = "Serf Health Status";
+    serf_check_.status = std::string(health_passing);
+    serf_check_.output = "Agent alive and reachable";
+    serf_check_.create_index = serf_check_.modify_index = params_.initial_index;
+}
 
 void store::set_observer(std::function<void(store_event const&)> observer)
 {
@@ -198,6 +210,13 @@ void store::clear_state()
     kvs_table_index_ = 0;
     tombstone_table_index_ = 0;
     sessions_table_index_ = 0;
+    services_.clear();
+    checks_.clear();
+    ttl_timers_.clear();
+    service_indexes_.clear();
+    services_table_index_ = 0;
+    checks_table_index_ = 0;
+    extinction_index_ = 0;
     raft_index_ = params_.initial_index;
     id_counter_ = 0;
 }
@@ -586,8 +605,10 @@ std::optional<time_point> store::tick(time_point now)
 
     std::erase_if(lock_delays_, [&](auto const& kv) { return kv.second <= now; });
 
-    std::optional<time_point> next;
-    if (!reap_buckets_.empty()) {
+    expire_ttl_checks(now);
+
+    std::optional<time_point> next = next_ttl_deadline();
+    if (!reap_buckets_.empty() && (!next || reap_buckets_.begin()->first < *next)) {
         next = reap_buckets_.begin()->first;
     }
     for (auto const& [id, s] : sessions_) {

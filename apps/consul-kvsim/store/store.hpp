@@ -4,6 +4,8 @@
 // Single-threaded: the sim owns one store on one io_context.
 #pragma once
 
+#include "store/catalog.hpp"
+
 #include <prefixes/quote.hpp>
 
 #include <chrono>
@@ -73,11 +75,15 @@ struct session_request
 // ---- ACLs (off unless enabled through acl_config) ----
 enum class acl_access { deny, read, list, write };
 
+// What a rule governs: KV keys (`key`, `key_prefix`) or service names (`service`, `service_prefix`).
+enum class acl_resource { key, service };
+
 struct acl_rule
 {
-    std::string key;  // exact key (is_prefix=false) or key prefix
+    std::string key;  // exact key or service name (is_prefix=false), or a prefix
     bool is_prefix = true;
     acl_access access = acl_access::deny;
+    acl_resource resource = acl_resource::key;
 };
 
 struct acl_policy
@@ -85,7 +91,7 @@ struct acl_policy
     std::string id;
     std::string name;
     std::string rules_text;  // as given (HCL or JSON), kept for GET
-    std::vector<acl_rule> key_rules;
+    std::vector<acl_rule> key_rules;  // key and service rules
 };
 
 struct acl_token
@@ -119,6 +125,9 @@ struct authorizer
     [[nodiscard]] bool can_write(std::string_view key) const;
     // delete-tree and DELETE ?recurse: write on every key under the prefix (Consul: key_prefix write)
     [[nodiscard]] bool can_write_prefix(std::string_view prefix) const;
+    // service:read / service:write on a service name (service and service_prefix rules).
+    [[nodiscard]] bool can_read_service(std::string_view name) const;
+    [[nodiscard]] bool can_write_service(std::string_view name) const;
     static authorizer allow_all() { return {}; }
 };
 
@@ -167,9 +176,24 @@ struct ev_session_erase { std::string id; };
 struct ev_index { index_t raft_index; index_t kvs_table; index_t tombstone_table; index_t sessions_table = 0; };
 struct ev_acl_policy_put { acl_policy p; };
 struct ev_acl_token_put { acl_token t; };
+// Catalog changes (catalog.cpp): records, then one ev_catalog_index, then ev_index.
+struct ev_service_put { catalog_service s; };
+struct ev_service_erase { std::string id; };
+struct ev_check_put { catalog_check c; };
+struct ev_check_erase { std::string id; };
+// The catalog's table indexes after a change, and the per-service indexes it set (0: erased, the
+// service's last instance is gone). A catalog write never touches the KV table indexes.
+struct ev_catalog_index
+{
+    index_t services_table = 0;
+    index_t checks_table = 0;
+    index_t extinction = 0;
+    std::vector<std::pair<std::string, index_t>> services;
+};
 using store_event = std::variant<ev_entry_put, ev_entry_erase, ev_tombstone, ev_tombstones_reaped,
                                  ev_session_put, ev_session_erase, ev_index, ev_acl_policy_put,
-                                 ev_acl_token_put>;
+                                 ev_acl_token_put, ev_service_put, ev_service_erase, ev_check_put,
+                                 ev_check_erase, ev_catalog_index>;
 
 struct store_params
 {
@@ -245,9 +269,55 @@ public:
     std::vector<session const*> sessions() const;  // by id
     index_t sessions_index() const;  // X-Consul-Index for session info/list
 
+    // ---- service catalog (catalog.cpp) ----
+    // The node has the serfHealth check (always passing) and, as on a Consul server, the `consul` service;
+    // both date from params().initial_index. Registrations come from the local agent's API: the API layer
+    // validates (name, statuses, check types) first. Every call below that reaches the catalog is one Raft
+    // write (raft_index advances) that changes only the catalog's indexes, never the KV table's.
+    // Registers or updates a service and its checks. Unchanged records keep their ModifyIndex (the write
+    // still uses an index); existing checks keep their status and output (Consul's check-state snapshot);
+    // TTL timers restart. Checks of the service missing from `reg` stay unless reg.replace_existing_checks.
+    void register_service(service_registration reg, time_point now);
+    // false: no such service (no index used; the API answers 404).
+    bool deregister_service(std::string_view id);
+    // /v1/agent/check/register: def.check_id defaults to def.name. Error text: the service does not exist
+    // (404 `ServiceID "<id>" does not exist`).
+    std::optional<std::string> register_check(check_definition def, time_point now);
+    bool deregister_check(std::string_view id);
+    // pass/warn/fail/update of a TTL check: resets its timer. A change of status is a Raft write; the same
+    // status with a new output updates the output without one (Consul defers output-only changes); an
+    // identical repeat changes nothing.
+    check_update update_check(std::string_view id, std::string_view status, std::string output, time_point now);
+
+    [[nodiscard]] catalog_service const* find_service(std::string_view id) const;
+    [[nodiscard]] catalog_check const* find_check(std::string_view id) const;
+    // The agent's registered services (not the built-in `consul`), by ID.
+    [[nodiscard]] std::vector<catalog_service const*> agent_services() const;
+    // Every check of the node (serfHealth included), by ID.
+    [[nodiscard]] std::vector<catalog_check const*> all_checks() const;
+    // Instances of service `name` whose tags hold every one of `tags` (case-insensitive), by ID.
+    [[nodiscard]] std::vector<catalog_service const*> service_instances(
+        std::string_view name, std::vector<std::string> const& tags
+    ) const;
+    // Node checks and the instance's own checks, by check ID.
+    [[nodiscard]] std::vector<catalog_check const*> checks_of(catalog_service const& s) const;
+    // health rows of service_instances(); `passing_only`: only rows whose every check passes.
+    [[nodiscard]] std::vector<health_row> health_service(
+        std::string_view name, std::vector<std::string> const& tags, bool passing_only
+    ) const;
+    // Service name -> its instances' tags (unique, sorted).
+    [[nodiscard]] std::map<std::string, std::vector<std::string>> service_tags() const;
+    // X-Consul-Index of /v1/health/service/<name> (`with_checks`) and /v1/catalog/service/<name>:
+    // the service's own index; for a missing service the index of the last service extinction, else the
+    // catalog's table indexes.
+    [[nodiscard]] index_t service_index(std::string_view name, bool with_checks) const;
+    // X-Consul-Index of /v1/catalog/services: the nodes and services tables.
+    [[nodiscard]] index_t services_index() const;
+    [[nodiscard]] std::size_t service_count() const { return services_.size(); }
+
     // ---- time-driven work ----
-    // Destroys sessions whose expires_at <= now and reaps tombstones older than the TTL (rounded up to
-    // the granularity). Returns the earliest time anything will next be due, if any.
+    // Destroys sessions whose expires_at <= now, turns TTL checks whose TTL passed critical ("TTL expired")
+    // and reaps tombstones older than the TTL (rounded up to the granularity). Returns the earliest time anything will next be due, if any.
     // Call it after writes too (cheap): it dates tombstones made by the erase overloads without `now`.
     // A reap is a Raft write (raft_index advances; table indexes do not move).
     std::optional<time_point> tick(time_point now);
@@ -358,6 +428,26 @@ private:
     void run_txn_op(txn_kv_op const& op, std::size_t i, index_t idx, time_point now, txn_result& r);
     void rollback_txn();
     void commit_txn();
+    // catalog.cpp
+    struct ttl_timer
+    {
+        std::optional<time_point> deadline;  // nullopt while armed: not yet started (after a replay)
+        bool armed = true;                   // false once expired, until the next update
+        std::string last_output;
+    };
+    struct catalog_change
+    {
+        index_t idx = 0;
+        std::set<std::string, std::less<>> names;  // services whose index moves
+        bool node_checks = false;                  // a node check changed: every service's index moves
+    };
+    void put_service(catalog_service s, catalog_change& ch);
+    void put_check(catalog_check c, catalog_change& ch);
+    void erase_check(std::string const& id, catalog_change& ch);
+    void finish_catalog_change(catalog_change& ch);
+    void expire_ttl_checks(time_point now);
+    void arm_ttl(catalog_check const& c, time_point now);
+    [[nodiscard]] std::optional<time_point> next_ttl_deadline() const;
 
     store_params params_;
     index_t raft_index_;
@@ -377,6 +467,16 @@ private:
     std::uint64_t id_seed_ = 0;
     std::uint64_t id_counter_ = 0;
     std::optional<txn_journal> txn_;  // set while a write txn runs
+    // catalog
+    std::map<std::string, catalog_service, std::less<>> services_;  // by ID (the agent's services)
+    std::map<std::string, catalog_check, std::less<>> checks_;      // by ID (serfHealth not included)
+    std::map<std::string, ttl_timer, std::less<>> ttl_timers_;      // TTL checks by ID
+    std::map<std::string, index_t, std::less<>> service_indexes_;   // by service name
+    index_t services_table_index_ = 0;
+    index_t checks_table_index_ = 0;
+    index_t extinction_index_ = 0;
+    catalog_service consul_service_;  // built-in, like a Consul server's own registration
+    catalog_check serf_check_;
 };
 
 // ---- Pure helpers for the API layer ----
