@@ -1,10 +1,11 @@
-#include <transport/base64.hpp>
 #include <transport/consul_client.hpp>
+#include <transport/base64.hpp>
 #include <transport/consul_codec.hpp>
 #include <transport/consul_request.hpp>
 #include <transport/http_client.hpp>
 
 #include <boost/asio/ssl/error.hpp>
+
 #include <fmt/format.h>
 
 #include <random>
@@ -31,9 +32,7 @@ std::string normalize_address(std::string address, bool& tls)
     if (strip("https://")) {
         tls = true;
     } else if (!strip("http://") && address.find("://") != std::string::npos) {
-        throw std::invalid_argument(
-            fmt::format("Consul address {:?}: only http:// and https:// are supported", address)
-        );
+        throw std::invalid_argument(fmt::format("Consul address {:?}: only http:// and https:// are supported", address));
     }
     while (!address.empty() && address.back() == '/') {
         address.pop_back();
@@ -78,8 +77,8 @@ errc classify_transport_error(boost::system::error_code const& ec)
         ec.category() == ae::get_netdb_category() || ec.category() == ae::get_addrinfo_category()) {
         return errc::connect_failed;
     }
-    if (ec.category() == make_error_code(http::error::bad_version).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    if (ec.category() == make_error_code(http::error::bad_version).category() && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message) {
         return errc::malformed_response;
     }
     return errc::connection_lost;
@@ -111,9 +110,8 @@ public:
         co_return r;
     }
 
-    awaitable<consul_result<key_listing>> keys(
-        std::string prefix, std::optional<std::string> separator, query_options q
-    ) override
+    awaitable<consul_result<key_listing>> keys(std::string prefix, std::optional<std::string> separator,
+                                               query_options q) override
     {
         auto attempt = [this, prefix, separator, q] { return keys_once(prefix, separator, q); };
         auto r = co_await with_retry(params_.retry, next_seed(), attempt, observer());
@@ -178,8 +176,7 @@ public:
         co_return out;
     }
 
-    awaitable<consul_result<bool>> remove(std::string key, std::optional<std::uint64_t> cas, std::string dc)
-        override
+    awaitable<consul_result<bool>> remove(std::string key, std::optional<std::uint64_t> cas, std::string dc) override
     {
         target_builder t("/v1/kv/" + escape_path(key));
         if (cas) {
@@ -362,8 +359,8 @@ private:
             return {};
         }
         return [this](unsigned n, milliseconds delay, consul_error const& e) {
-            log(log_level::warning,
-                fmt::format("consul retry attempt={} after_ms={} error=\"{}\"", n, delay.count(), e.what()));
+            log(log_level::warning, fmt::format("consul retry attempt={} after_ms={} error=\"{}\"", n, delay.count(),
+                                                e.what()));
         };
     }
 
@@ -388,19 +385,17 @@ private:
     {
         auto const enc = res.find(http::field::content_encoding);
         if (enc != res.end() && !beast::iequals(enc->value(), "identity")) {
-            return fail(consul_error{
-                errc::malformed_response,
-                res.result_int(),
-                fmt::format("{}: unrequested Content-Encoding {}", what, body_excerpt(enc->value(), 40))});
+            return fail(consul_error{errc::malformed_response, res.result_int(),
+                                     fmt::format("{}: unrequested Content-Encoding {}", what,
+                                                 body_excerpt(enc->value(), 40))});
         }
         return std::nullopt;
     }
 
     // One exchange. The request line in errors and logs is "<METHOD> <target>"; the token only
     // ever travels in the X-Consul-Token header.
-    awaitable<consul_result<http_response>> request(
-        http::verb verb, std::string target, std::string body, milliseconds timeout
-    )
+    awaitable<consul_result<http_response>> request(http::verb verb, std::string target, std::string body,
+                                                    milliseconds timeout)
     {
         http_request req{verb, target, 11};
         if (!params_.token.empty()) {
@@ -427,10 +422,8 @@ private:
             co_return fail(consul_error{code, 0, std::move(message)});
         }
         if (params_.log.enabled(log_level::debug)) {
-            log(log_level::debug,
-                fmt::format(
-                    "consul {} status={} bytes={} took_ms={}", what, r->result_int(), r->body().size(), took
-                ));
+            log(log_level::debug, fmt::format("consul {} status={} bytes={} took_ms={}", what, r->result_int(),
+                                              r->body().size(), took));
         }
         co_return std::move(*r);
     }
@@ -444,9 +437,7 @@ private:
 
     // 200 → decode(body); anything else → the status error.
     template <class Decode>
-    awaitable<std::invoke_result_t<Decode, std::string>> decode_ok(
-        http_response res, std::string what, Decode decode
-    )
+    awaitable<std::invoke_result_t<Decode, std::string>> decode_ok(http_response res, std::string what, Decode decode)
     {
         auto const status = res.result_int();
         if (status != 200) {
@@ -474,9 +465,7 @@ private:
     }
 
     // A KV read: 200 and 404 carry the meta headers; anything else is an error.
-    awaitable<consul_result<std::pair<query_meta, http_response>>> kv_read(
-        std::string target, query_options q
-    )
+    awaitable<consul_result<std::pair<query_meta, http_response>>> kv_read(std::string target, query_options q)
     {
         auto const what = "GET " + target;
         auto const timeout = read_deadline(q, params_.request_timeout, params_.blocking_margin);
@@ -520,9 +509,8 @@ private:
         co_return out;
     }
 
-    awaitable<consul_result<key_listing>> keys_once(
-        std::string prefix, std::optional<std::string> separator, query_options q
-    )
+    awaitable<consul_result<key_listing>> keys_once(std::string prefix, std::optional<std::string> separator,
+                                                    query_options q)
     {
         target_builder t("/v1/kv/" + escape_path(prefix));
         t.flag("keys");
@@ -561,12 +549,9 @@ private:
                 co_return codec_error("GET " + target, 200, entries.error());
             }
             if (entries->size() != 1 || (*entries)[0].key != key) {
-                co_return fail(consul_error{
-                    errc::malformed_response,
-                    200,
-                    fmt::format(
-                        "GET {}: expected the one entry {:?}, got {} entries", target, key, entries->size()
-                    )});
+                co_return fail(consul_error{errc::malformed_response, 200,
+                                            fmt::format("GET {}: expected the one entry {:?}, got {} entries",
+                                                        target, key, entries->size())});
             }
             out.entry = std::move((*entries)[0]);
         }

@@ -3,12 +3,13 @@
 #include <transport/base64.hpp>
 #include <transport/consul_codec.hpp>
 
-#include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+
+#include <fmt/format.h>
 
 namespace kvship::transport {
 
@@ -36,9 +37,8 @@ consul_result<rj::Document*> parse(rj::Document& doc, std::string& body)
     }
     doc.ParseInsitu<parse_flags>(body.data());
     if (doc.HasParseError()) {
-        return malformed(fmt::format(
-            "invalid JSON at offset {}: {}", doc.GetErrorOffset(), rj::GetParseError_En(doc.GetParseError())
-        ));
+        return malformed(fmt::format("invalid JSON at offset {}: {}", doc.GetErrorOffset(),
+                                     rj::GetParseError_En(doc.GetParseError())));
     }
     return &doc;
 }
@@ -51,17 +51,7 @@ consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view kind, 
         return malformed(fmt::format("{} is not an object", where()));
     }
     kv_entry e;
-
-    enum : unsigned
-    {
-        f_key = 1,
-        f_value = 2,
-        f_flags = 4,
-        f_create = 8,
-        f_modify = 16,
-        f_lock = 32
-    };
-
+    enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
     unsigned seen = 0;
     for (auto const& m : v.GetObject()) {
         auto const name = sv(m.name);
@@ -114,12 +104,8 @@ consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view kind, 
         }
     }
     static constexpr std::pair<unsigned, char const*> required[] = {
-        {f_key, "Key"},
-        {f_value, "Value"},
-        {f_flags, "Flags"},
-        {f_create, "CreateIndex"},
-        {f_modify, "ModifyIndex"},
-        {f_lock, "LockIndex"},
+        {f_key, "Key"},       {f_value, "Value"},          {f_flags, "Flags"},
+        {f_create, "CreateIndex"}, {f_modify, "ModifyIndex"}, {f_lock, "LockIndex"},
     };
     for (auto const& [bit, name] : required) {
         if ((seen & bit) == 0) {
@@ -133,6 +119,7 @@ void write_sv(rj::Writer<rj::StringBuffer>& w, std::string_view s)
 {
     w.String(s.data(), static_cast<rj::SizeType>(s.size()));
 }
+
 
 // SAX handler for a listing: builds entries straight from the parser's events, with no DOM in
 // between (a 100,000-entry listing would otherwise allocate a second copy of itself as Values).
@@ -197,12 +184,8 @@ public:
             return --skip_, true;
         }
         static constexpr std::pair<unsigned, char const*> required[] = {
-            {f_key, "Key"},
-            {f_value, "Value"},
-            {f_flags, "Flags"},
-            {f_create, "CreateIndex"},
-            {f_modify, "ModifyIndex"},
-            {f_lock, "LockIndex"},
+            {f_key, "Key"},           {f_value, "Value"},          {f_flags, "Flags"},
+            {f_create, "CreateIndex"}, {f_modify, "ModifyIndex"}, {f_lock, "LockIndex"},
         };
         for (auto const& [bit, name] : required) {
             if ((seen_ & bit) == 0) {
@@ -293,27 +276,11 @@ public:
     }
 
     bool done() const { return state_ == state::done; }
-
     std::string const& error() const { return error_; }
 
 private:
-    enum class state
-    {
-        start,
-        in_array,
-        in_entry,
-        done
-    };
-
-    enum : unsigned
-    {
-        f_key = 1,
-        f_value = 2,
-        f_flags = 4,
-        f_create = 8,
-        f_modify = 16,
-        f_lock = 32
-    };
+    enum class state { start, in_array, in_entry, done };
+    enum : unsigned { f_key = 1, f_value = 2, f_flags = 4, f_create = 8, f_modify = 16, f_lock = 32 };
 
     std::vector<kv_entry>& out_;
     state state_ = state::start;
@@ -332,14 +299,10 @@ private:
 
     bool is_known_number() const
     {
-        return field_ == "Flags" || field_ == "ModifyIndex" || field_ == "CreateIndex" ||
-               field_ == "LockIndex";
+        return field_ == "Flags" || field_ == "ModifyIndex" || field_ == "CreateIndex" || field_ == "LockIndex";
     }
 
-    bool known_field() const
-    {
-        return is_known_number() || field_ == "Key" || field_ == "Value" || field_ == "Session";
-    }
+    bool known_field() const { return is_known_number() || field_ == "Key" || field_ == "Value" || field_ == "Session"; }
 
     char const* expected() const
     {
@@ -388,9 +351,7 @@ consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body)
         return malformed(handler.error());
     }
     if (!ok) {
-        return malformed(
-            fmt::format("invalid JSON at offset {}: {}", ok.Offset(), rj::GetParseError_En(ok.Code()))
-        );
+        return malformed(fmt::format("invalid JSON at offset {}: {}", ok.Offset(), rj::GetParseError_En(ok.Code())));
     }
     if (!handler.done()) {
         return malformed("a KV listing is not a JSON array");
@@ -470,11 +431,10 @@ consul_result<txn_outcome> decode_txn_response(std::string body, bool committed)
             auto const what = err.FindMember("What");
             if (op == err.MemberEnd() || !op->value.IsUint64() || what == err.MemberEnd() ||
                 !what->value.IsString()) {
-                return malformed(fmt::format("txn error {} needs \"OpIndex\" (uint) and \"What\" (string)", i)
-                );
+                return malformed(fmt::format("txn error {} needs \"OpIndex\" (uint) and \"What\" (string)", i));
             }
-            out.errors.push_back(txn_error_item{
-                static_cast<std::size_t>(op->value.GetUint64()), std::string(sv(what->value))});
+            out.errors.push_back(txn_error_item{static_cast<std::size_t>(op->value.GetUint64()),
+                                                std::string(sv(what->value))});
             ++i;
         }
     }
@@ -786,32 +746,19 @@ consul_result<vault_leader> decode_vault_leader(std::string body)
 std::string_view txn_verb_name(txn_verb v)
 {
     switch (v) {
-        case txn_verb::set:
-            return "set";
-        case txn_verb::cas:
-            return "cas";
-        case txn_verb::lock:
-            return "lock";
-        case txn_verb::unlock:
-            return "unlock";
-        case txn_verb::get:
-            return "get";
-        case txn_verb::get_or_empty:
-            return "get-or-empty";
-        case txn_verb::get_tree:
-            return "get-tree";
-        case txn_verb::check_index:
-            return "check-index";
-        case txn_verb::check_session:
-            return "check-session";
-        case txn_verb::check_not_exists:
-            return "check-not-exists";
-        case txn_verb::delete_key:
-            return "delete";
-        case txn_verb::delete_cas:
-            return "delete-cas";
-        case txn_verb::delete_tree:
-            return "delete-tree";
+    case txn_verb::set: return "set";
+    case txn_verb::cas: return "cas";
+    case txn_verb::lock: return "lock";
+    case txn_verb::unlock: return "unlock";
+    case txn_verb::get: return "get";
+    case txn_verb::get_or_empty: return "get-or-empty";
+    case txn_verb::get_tree: return "get-tree";
+    case txn_verb::check_index: return "check-index";
+    case txn_verb::check_session: return "check-session";
+    case txn_verb::check_not_exists: return "check-not-exists";
+    case txn_verb::delete_key: return "delete";
+    case txn_verb::delete_cas: return "delete-cas";
+    case txn_verb::delete_tree: return "delete-tree";
     }
     return "unknown";
 }

@@ -80,9 +80,8 @@ public:
     // path-aware). 404 → empty entries with the index.
     virtual awaitable<consul_result<kv_listing>> list(std::string prefix, query_options q) = 0;
     // GET /v1/kv/<prefix>?keys[&separator=s]. 404 → empty.
-    virtual awaitable<consul_result<key_listing>> keys(
-        std::string prefix, std::optional<std::string> separator, query_options q
-    ) = 0;
+    virtual awaitable<consul_result<key_listing>> keys(std::string prefix, std::optional<std::string> separator,
+                                                       query_options q) = 0;
     // GET /v1/kv/<key>: the entry, or nullopt on 404 (the index is set either way).
     virtual awaitable<consul_result<kv_get_result>> get(std::string key, query_options q) = 0;
 
@@ -93,9 +92,8 @@ public:
     // PUT /v1/kv/<key> with the value as body: Consul's true/false (false: cas/acquire/release lost).
     virtual awaitable<consul_result<bool>> put(std::string key, std::string value, put_options opts) = 0;
     // DELETE /v1/kv/<key>[?cas=]: Consul's true/false.
-    virtual awaitable<consul_result<bool>> remove(
-        std::string key, std::optional<std::uint64_t> cas, std::string dc
-    ) = 0;
+    virtual awaitable<consul_result<bool>> remove(std::string key, std::optional<std::uint64_t> cas,
+                                                  std::string dc) = 0;
 
     // GET /v1/agent/self: the agent's datacenter and node name.
     virtual awaitable<consul_result<agent_info>> agent_self() = 0;
