@@ -558,7 +558,8 @@ awaitable<app::outcome> app::run_generation()
                 break;
         } else if (gate_) {
             auto const want = gate_->source_dc();
-            if (!pairs_.empty() && want != pairs_source) {
+            // A stop once begun runs to its end, even if the answer came back meanwhile.
+            if (!pairs_.empty() && (turning || want != pairs_source)) {
                 if (!turning) {
                     turning = true;
                     turn_deadline = clock::now() + tuning_.stop_grace;
