@@ -189,7 +189,10 @@ public:
 
     awaitable<gate_observation> detect() override
     {
-        auto r = co_await client_.get(cfg_.key, {});
+        // Named, not `{}`: g++ 12 mis-destroys a braced temporary argument of a coroutine call.
+        transport::query_options const q;
+        auto op = client_.get(cfg_.key, q);
+        auto r = co_await std::move(op);
         if (!r)
             co_return failed(fmt::format("gate key {:?}: {}", cfg_.key, r.error().what()));
         gate_observation out;
