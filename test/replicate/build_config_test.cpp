@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -453,4 +454,16 @@ TEST_CASE("gate: the summary shows the gate, credentials redacted", "[replicate]
     CHECK(text.find(R"(vault_addrs = ["https://<redacted>@v:1"])") != std::string::npos);
     CHECK(text.find("u:p") == std::string::npos);
     CHECK(redacted_summary(build({})).find("gate {") == std::string::npos);
+}
+
+TEST_CASE("gate: lint warns about gate settings without a gate", "[replicate][build][gate]")
+{
+    auto const warn = "gate settings are given without -gate (gate mode): they have no effect";
+    auto has = [&](const config& c) {
+        auto const w = lint(c);
+        return std::find(w.begin(), w.end(), warn) != w.end();
+    };
+    CHECK(has(build({"-gate-settle=1s", "-prefix=a@dc1"})));
+    CHECK_FALSE(has(build({"-prefix=a@dc1"})));
+    CHECK_FALSE(has(build({"-gate=key", "-gate-settle=1s", "-prefix=a"})));
 }

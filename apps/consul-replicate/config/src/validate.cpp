@@ -350,6 +350,8 @@ std::vector<std::string> lint(const config& cfg)
         out.emplace_back("dry run: nothing will be written or deleted");
     if (cfg.delete_guard.allow_empty_source)
         out.emplace_back("delete guard: an empty source may empty the destination (-allow-empty-source)");
+    if (!cfg.gate.enabled() && cfg.gate != gate_config{})
+        out.emplace_back("gate settings are given without -gate (gate mode): they have no effect");
     if (cfg.delete_guard.allow_mass_delete)
         out.emplace_back("delete guard: the share of deleted keys is not limited (-allow-mass-delete)");
     return out;
