@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks of kvship's consul-replicate on consul-kvsim (BENCHMARKS.md B1, B2, B5).
+"""Benchmarks of kvship's consul-replicate on consul-kvsim (BENCHMARKS.md B1, B2, B5, B6).
 
 Two federated sims (dc1 source, dc2 destination) with -commit-latency 1ms, data spread over 256
 sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
@@ -10,9 +10,12 @@ sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
   B5  the replicator's CPU seconds (user + sys) for B1.
   B2  steady state: single-key writes at 20/s to random sub-prefixes of a prefix holding N keys,
       write-to-visible latency in the destination, p50 / p99 (at 10,000 and 100,000 keys).
+  B6  during B2: bytes the source DC served for KV reads (the sim's /_sim/stats of dc1, whose reads the
+      destination agent forwards) per change, against one full read of the prefix.
 
-  python3 bench/replicate_bench.py [--bin build/bin] [--keys 100000] [--latency-keys 10000,100000]
-                                   [--writes 200] [--record]
+  python3 bench/replicate_bench.py [--bin build/bin] [--replicator PATH] [--keys 100000]
+                                   [--latency-keys 10000,100000] [--writes 200] [--only b1,b2]
+                                   [--env K=V ...] [--record]
 """
 import argparse
 import base64
@@ -51,11 +54,25 @@ def keys_count(sim, prefix="bench/"):
     return 0 if status == 404 else len(json.loads(body))
 
 
+REPLICATOR = None  # --replicator: the consul-replicate binary (default: <bin>/consul-replicate)
+EXTRA_ENV = {}
+
+
+def replicator_bin(bin_dir):
+    return REPLICATOR or os.path.join(bin_dir, "consul-replicate")
+
+
+def replicator_env():
+    env = dict(os.environ)
+    env.update(EXTRA_ENV)
+    return env
+
+
 def run_replicator_once(bin_dir, dst, extra=()):
-    cmd = [os.path.join(bin_dir, "consul-replicate"), "-consul-addr", dst.addr, "-prefix", "bench/@dc1", "-once",
+    cmd = [replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix", "bench/@dc1", "-once",
            *extra]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=replicator_env())
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
     err = proc.stderr.read().decode(errors="replace")
@@ -99,14 +116,18 @@ def b2(bin_dir, keys, writes, report):
     with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
         src, dst = dcs["dc1"], dcs["dc2"]
         sim_load(bin_dir, src.addr, keys)
-        proc = subprocess.Popen([os.path.join(bin_dir, "consul-replicate"), "-consul-addr", dst.addr, "-prefix",
-                                 "bench/@dc1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix",
+                                 "bench/@dc1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=replicator_env())
         try:
             deadline = time.monotonic() + 300
             while keys_count(dst) < keys:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("initial copy did not finish")
                 time.sleep(0.2)
+            full = len(src.request("GET", "/v1/kv/bench/?recurse")[2])
+            time.sleep(1.0)  # let the pair settle (grouped watching starts after the first round)
+            src.admin("PUT", "stats/reset")
             rng = random.Random(7)
             latencies = []
             for n in range(writes):
@@ -129,9 +150,12 @@ def b2(bin_dir, keys, writes, report):
                 pause = 0.05 - (time.monotonic() - t0)
                 if pause > 0:
                     time.sleep(pause)
+            read = src.json("GET", "/_sim/stats")["by_route"].get("GET /v1/kv", {}).get("bytes_out", 0)
             report("B2 change latency on %d keys, %d writes at <= 20/s: p50 %.0f ms, p99 %.0f ms, max %.0f ms "
                    "(target p50 <= 50 ms, p99 <= 200 ms; consul-replicate p50 129 ms at 10k, 958 ms at 100k)"
                    % (keys, writes, percentile(latencies, 50), percentile(latencies, 99), max(latencies)))
+            report("B6 source bytes read per change on %d keys: %.0f KB (%d writes; one full read is %.1f MB; "
+                   "target <= 1 MB at 100k)" % (keys, read / writes / 1e3, writes, full / 1e6))
         finally:
             proc.terminate()
             proc.wait(20)
@@ -143,17 +167,28 @@ def main():
     ap.add_argument("--keys", type=int, default=100000)
     ap.add_argument("--latency-keys", default="10000,100000")
     ap.add_argument("--writes", type=int, default=200)
+    ap.add_argument("--replicator", help="the consul-replicate binary (default: <bin>/consul-replicate)")
+    ap.add_argument("--only", default="b1,b2", help="scenarios to run: b1 (B1+B5), b2 (B2+B6)")
+    ap.add_argument("--env", action="append", default=[], help="K=V for the replicator's environment")
     ap.add_argument("--record", action="store_true", help="prepend the figures to bench/RESULTS.md")
     args = ap.parse_args()
+    global REPLICATOR
+    REPLICATOR = args.replicator
+    for kv in args.env:
+        k, _, v = kv.partition("=")
+        EXTRA_ENV[k] = v
+    only = set(args.only.split(","))
     lines = []
 
     def report(text):
         print(text, flush=True)
         lines.append(text)
 
-    b1_b5(args.bin, args.keys, report)
-    for n in (int(x) for x in args.latency_keys.split(",") if x):
-        b2(args.bin, n, args.writes, report)
+    if "b1" in only:
+        b1_b5(args.bin, args.keys, report)
+    if "b2" in only:
+        for n in (int(x) for x in args.latency_keys.split(",") if x):
+            b2(args.bin, n, args.writes, report)
 
     if args.record:
         path = os.path.join(HERE, "RESULTS.md")

@@ -182,6 +182,8 @@ void app::stop_pairs(bool hard)
 
 readiness app::ready() const
 {
+    if (lock_ && !lock_->held())
+        return {false, fmt::format("standby: waiting for lock {}", lock_->key())};
     if (!running_)
         return {false, "starting"};
     if (stopping_)
@@ -291,6 +293,32 @@ awaitable<void> app::main_loop()
     }
     if (fatal_.empty())
         write_pid_file();
+    if (fatal_.empty() && cfg_.lock.enabled()) {
+        try {
+            lock_client_ = transport::create_consul_client(
+                ioc_.get_executor(), client_params(cfg_.consul.address, cfg_.consul.token)
+            );
+        } catch (const std::exception& e) {
+            fatal_ = e.what();
+        }
+        if (lock_client_) {
+            lock_params lp;
+            lp.key = lock_key(cfg_.lock.prefix);
+            lp.session_name = cfg_.lock.name.empty() ? default_lock_name(cfg_.lock.prefix) : cfg_.lock.name;
+            lp.ttl = cfg_.lock.ttl;
+            lp.lock_delay = cfg_.lock.delay;
+            lock_ = std::make_unique<lock_manager>(ioc_.get_executor(), *lock_client_, lp, log_, metrics_);
+            lock_->on_change([this] { notify(); });
+            auto lock_task = lock_->run();
+            auto lock_done = [this](std::exception_ptr e) {
+                if (e)
+                    log_.err("lock", "{}", exception_text(e));
+                lock_done_ = true;
+                notify();
+            };
+            asio::co_spawn(ioc_, std::move(lock_task), std::move(lock_done));
+        }
+    }
     if (!fatal_.empty()) {
         log_.err("cli", "{}", fatal_);
         exit_code_ = static_cast<int>(exit_code::runner);
@@ -308,6 +336,8 @@ awaitable<void> app::main_loop()
                 exit_code_ = static_cast<int>(exit_code::runner);
                 break;
             }
+            if (o == outcome::lock_lost)
+                continue;
             if (o == outcome::killed) {
                 remove_pid_file();
                 exit_code_ = static_cast<int>(exit_code::interrupt);
@@ -332,6 +362,8 @@ awaitable<void> app::main_loop()
             }
             if (next.value().metrics_addr != cfg_.metrics_addr)
                 log_.warn("cli", "a changed metrics address takes effect only after a restart");
+            if (next.value().lock != cfg_.lock)
+                log_.warn("cli", "changed lock settings take effect only after a restart");
             cfg_ = std::move(next).value();
             log_ = make_process_logger(cfg_);
             for (auto const& w : warnings) log_.warn("cli", "{}", w);
@@ -345,6 +377,14 @@ awaitable<void> app::main_loop()
             }
         }
     }
+    if (lock_) {
+        // Pairs are stopped: release the lock, clean the key up, destroy the session.
+        lock_->stop();
+        while (!lock_done_) {
+            wake_.expires_at(clock::time_point::max());
+            co_await wake_.async_wait(nothrow_awaitable);
+        }
+    }
     alive_ = false;
     boost::system::error_code ec;
     signals_.cancel(ec);
@@ -352,7 +392,11 @@ awaitable<void> app::main_loop()
         endpoint_->stop();
 }
 
-void app::start_pairs(const std::vector<prefixes::rule>& rules, const std::optional<std::string>& gate_source)
+void app::start_pairs(
+    const std::vector<prefixes::rule>& rules,
+    const std::optional<std::string>& gate_source,
+    std::uint64_t hold
+)
 {
     auto& source = source_client_ ? *source_client_ : *destination_client_;
     pairs_.clear();
@@ -388,6 +432,16 @@ void app::start_pairs(const std::vector<prefixes::rule>& rules, const std::optio
         p.retry_enabled = cfg_.consul.retry.enabled;
         p.dry_run = cfg_.dry_run;
         p.destination_refresh = tuning_.destination_refresh;
+        p.source_watches = tuning_.source_watches / rules.size();
+        p.group_min_keys = tuning_.group_min_keys;
+        if (lock_) {
+            p.fence = [this, hold]() -> std::optional<transport::txn_op> {
+                if (lock_->holds() != hold)
+                    return std::nullopt;
+                return lock_->fence_op();
+            };
+            p.on_fenced = [this] { lock_->lose("a destination transaction was refused by its lock check"); };
+        }
         log_.debug("watcher", "adding kv.list({})", p.label);
         pairs_.push_back(pair_slot{
             std::make_unique<pair_replicator>(
@@ -496,6 +550,24 @@ awaitable<app::outcome> app::run_generation()
         }
     }
 
+    // -lock: pairs run only while the lock is held (one holding period per generation).
+    if (lock_ && !lock_->held())
+        log_.info("runner", "standby: waiting for lock {:?}", lock_->key());
+    while (lock_ && !lock_->held()) {
+        if (kill_requests_ > 0)
+            co_return outcome::killed;
+        if (reload_requested_)
+            co_return outcome::reload;
+        if (lock_->state() == lock_state::failed || lock_done_) {
+            fatal_ = lock_->error().empty() ? std::string("the lock manager stopped") : lock_->error();
+            co_return outcome::failed;
+        }
+        wake_.expires_at(clock::time_point::max());
+        co_await wake_.async_wait(nothrow_awaitable);
+    }
+    std::uint64_t const hold = lock_ ? lock_->holds() : 0;
+    auto lock_lost = [this, hold] { return lock_ && (!lock_->held() || lock_->holds() != hold); };
+
     txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
     auto const rules =
         prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
@@ -524,7 +596,7 @@ awaitable<app::outcome> app::run_generation()
             notify();
         });
     } else {
-        start_pairs(rules, std::nullopt);
+        start_pairs(rules, std::nullopt, hold);
     }
     running_ = true;
 
@@ -542,12 +614,17 @@ awaitable<app::outcome> app::run_generation()
             any_error = any_error || (p.done && p.error);
             all_done = all_done && p.done;
         }
-        if (!stopping_ && (kill_requests_ > 0 || reload_requested_ || any_error || (gate_ && gate_done_))) {
+        if (!stopping_ &&
+            (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_))) {
             stopping_ = true;
             deadline = clock::now() + tuning_.stop_grace;
             stop_pairs(false);
             if (gate_)
                 gate_->stop();
+        }
+        if (!aborted && lock_lost()) {
+            aborted = true;  // the lock is gone: abort in-flight writes at once (they are fenced anyway)
+            stop_pairs(true);
         }
         if (stopping_ && !aborted && (kill_requests_ > 1 || clock::now() >= deadline)) {
             aborted = true;
@@ -583,7 +660,7 @@ awaitable<app::outcome> app::run_generation()
             }
             if (pairs_.empty() && want) {
                 log_.info("runner", "starting the pairs from the primary {} (full read)", *want);
-                start_pairs(rules, want);
+                start_pairs(rules, want, hold);
                 pairs_source = want;
             }
         } else if (all_done && (cfg_.once || !pairs_.empty())) {
@@ -601,6 +678,8 @@ awaitable<app::outcome> app::run_generation()
     outcome result = outcome::finished;
     if (kill_requests_ > 0) {
         result = outcome::killed;
+    } else if (lock_lost()) {
+        result = outcome::lock_lost;
     } else {
         std::string errors;
         for (auto const& p : pairs_) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "gate.hpp"
+#include "lock.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
 #include "replicator.hpp"
@@ -25,6 +26,10 @@ struct app_tuning
     std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};   // KVSHIP_BLOCKING_WAIT
     std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};      // KVSHIP_STOP_GRACE
     std::chrono::seconds destination_refresh{std::chrono::minutes(10)};  // KVSHIP_DESTINATION_REFRESH
+    // Concurrent source blocking queries of the whole process, shared evenly by the pairs (grouped
+    // watching; Consul's http_max_conns_per_client is 200 per client IP).
+    std::size_t source_watches = 64;    // KVSHIP_SOURCE_WATCHES
+    std::size_t group_min_keys = 2000;  // KVSHIP_GROUP_MIN_KEYS
 };
 
 class app
@@ -43,6 +48,7 @@ private:
         failed,
         killed,
         reload,
+        lock_lost,  // -lock: the lock was lost; pairs stopped, back to standby
     };
 
     struct pair_slot
@@ -58,8 +64,13 @@ private:
     void arm_signals();
     void notify();
     void stop_pairs(bool hard);
-    // One pair_replicator per rule, spawned; `gate_source`: the primary DC every pair reads from.
-    void start_pairs(const std::vector<prefixes::rule>& rules, const std::optional<std::string>& gate_source);
+    // One pair_replicator per rule, spawned; `gate_source`: the primary DC every pair reads from;
+    // `hold`: the lock holding period whose fence the pairs' transactions carry.
+    void start_pairs(
+        const std::vector<prefixes::rule>& rules,
+        const std::optional<std::string>& gate_source,
+        std::uint64_t hold
+    );
     [[nodiscard]] readiness ready() const;
     bool write_pid_file();
     void remove_pid_file();
@@ -94,6 +105,11 @@ private:
     std::unique_ptr<primary_detector> detector_;
     std::unique_ptr<gate_runner> gate_;
     bool gate_done_ = true;
+
+    // -lock (consul lock on the local DC); created once, kept across reloads.
+    std::unique_ptr<transport::consul_client> lock_client_;
+    std::unique_ptr<lock_manager> lock_;
+    bool lock_done_ = false;
 };
 
 }  // namespace kvship::replicate

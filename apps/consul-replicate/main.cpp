@@ -2,9 +2,11 @@
 // does, then run the replicator until -once completes, a fatal error, or the kill signal.
 #include "app.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <replicate/flags.hpp>
 #include <replicate/loader.hpp>
 #include <string>
@@ -43,6 +45,22 @@ void env_duration(const char* name, Duration& out)
     out = std::chrono::duration_cast<Duration>(d.value());
 }
 
+// An optional count from the environment (a tuning knob).
+void env_count(const char* name, std::size_t& out)
+{
+    char const* v = std::getenv(name);
+    if (v == nullptr || *v == '\0')
+        return;
+    std::size_t n = 0;
+    auto const* end = v + std::strlen(v);
+    auto const [ptr, ec] = std::from_chars(v, end, n);
+    if (ec != std::errc{} || ptr != end) {
+        print_error("cli", fmt::format("ignoring {}={:?}: not a count", name, v));
+        return;
+    }
+    out = n;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -79,6 +97,8 @@ int main(int argc, char** argv)
     env_duration("KVSHIP_BLOCKING_WAIT", tuning.blocking_wait);
     env_duration("KVSHIP_STOP_GRACE", tuning.stop_grace);
     env_duration("KVSHIP_DESTINATION_REFRESH", tuning.destination_refresh);
+    env_count("KVSHIP_SOURCE_WATCHES", tuning.source_watches);
+    env_count("KVSHIP_GROUP_MIN_KEYS", tuning.group_min_keys);
 
     {
         logger log = make_process_logger(cfg);

@@ -262,7 +262,7 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
     reg.describe(
         std::string(metric::full_syncs),
         t::counter,
-        "Full reads of source and destination, by reason (startup, index_reset, retry, refresh)."
+        "Full reads of source and destination, by reason (startup, index_reset, retry, refresh, regroup)."
     );
     reg.describe(std::string(metric::rounds), t::counter, "Finished replication rounds.");
     reg.describe(
@@ -272,6 +272,11 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
     );
     reg.describe(
         std::string(metric::source_keys), t::gauge, "Source keys under the prefix at the last round."
+    );
+    reg.describe(
+        std::string(metric::source_watches),
+        t::gauge,
+        "Source groups watched by their own blocking query (grouped watching); 0 when the prefix is read whole."
     );
     reg.describe(
         std::string(metric::destination_keys),
@@ -287,6 +292,13 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
         std::string(metric::source_last_contact),
         t::gauge,
         "X-Consul-LastContact of the last source read, in seconds."
+    );
+    reg.describe(std::string(metric::lock_held), t::gauge, "1 while this process holds the -lock lock.");
+    reg.describe(std::string(metric::lock_losses), t::counter, "Times the held -lock lock was lost.");
+    reg.describe(
+        std::string(metric::fenced_batches),
+        t::counter,
+        "Destination transactions refused by their check-session op (the lock was no longer ours)."
     );
     reg.set(metric::build_info, {{"version", std::string(version)}, {"revision", std::string(revision)}}, 1);
 }

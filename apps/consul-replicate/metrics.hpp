@@ -94,9 +94,13 @@ inline constexpr std::string_view full_syncs = "kvship_full_syncs_total";
 inline constexpr std::string_view rounds = "kvship_rounds_total";
 inline constexpr std::string_view wakeups = "kvship_blocking_query_wakeups_total";
 inline constexpr std::string_view source_keys = "kvship_source_keys";
+inline constexpr std::string_view source_watches = "kvship_source_watches";
 inline constexpr std::string_view destination_keys = "kvship_destination_keys";
 inline constexpr std::string_view source_known_leader = "kvship_source_known_leader";
 inline constexpr std::string_view source_last_contact = "kvship_source_last_contact_seconds";
+inline constexpr std::string_view lock_held = "kvship_lock_held";
+inline constexpr std::string_view lock_losses = "kvship_lock_losses_total";
+inline constexpr std::string_view fenced_batches = "kvship_fenced_batches_total";
 }  // namespace metric
 
 // Declares every family above and sets build_info{version,revision} = 1.

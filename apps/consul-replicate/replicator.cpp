@@ -3,9 +3,12 @@
 #include "checkpoint_codec.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/detached.hpp>
+#include <engine/groups.hpp>
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <replicate/duration.hpp>
 #include <utility>
 
@@ -107,6 +110,22 @@ double unix_now()
 
 }  // namespace
 
+struct pair_replicator::watch_state
+{
+    explicit watch_state(asio::any_io_executor ex) : wake(std::move(ex)) {}
+
+    std::vector<std::string> groups;  // sorted, disjoint absolute source prefixes
+    std::map<std::string, engine::event::group_listing> pending;  // the newest listing per group
+    std::optional<std::pair<std::string, std::string>> failure;   // (error kind, what)
+    std::string reset_reason;
+    std::deque<asio::cancellation_signal> cancels;  // one per watch (slot); a deque keeps addresses
+    std::deque<asio::steady_timer> pauses;          // one per watch, for the fast no-change pause
+    std::size_t running = 0;
+    std::size_t budget = 0;
+    bool closing = false;
+    asio::steady_timer wake;  // the pair's loop waits on it; watches cancel it to wake the loop
+};
+
 pair_replicator::pair_replicator(
     transport::consul_client& source,
     transport::consul_client& destination,
@@ -137,6 +156,7 @@ pair_replicator::pair_replicator(
         metrics_.add(metric::guard_trips, labels("guard", g), 0);
     metrics_.set(metric::applied_index, l, 0);
     metrics_.set(metric::source_index, l, 0);
+    metrics_.set(metric::source_watches, l, 0);
     // Computed at scrape time so that they keep growing while a pair is stuck.
     metrics_.set_callback(metric::lag_index, l, [this] {
         return source_index_ > applied_index_ ? static_cast<double>(source_index_ - applied_index_) : 0.0;
@@ -154,6 +174,8 @@ void pair_replicator::request_stop()
     read_cancel_.emit(asio::cancellation_type::terminal);
     if (timer_)
         timer_->cancel();
+    if (watch_)
+        watch_->wake.cancel();
 }
 
 void pair_replicator::abort()
@@ -191,7 +213,8 @@ awaitable<std::optional<std::string>> pair_replicator::run()
                 co_return f->what;
             }
         }
-        bool const was_source = std::holds_alternative<engine::event::source_read>(ev);
+        bool const was_source = std::holds_alternative<engine::event::source_read>(ev) ||
+                                std::holds_alternative<engine::event::source_delta>(ev);
         auto act = fsm.resume(std::move(ev));
         if (auto rep = fsm.take_report())
             on_report(*rep);
@@ -206,16 +229,32 @@ awaitable<std::optional<std::string>> pair_replicator::run()
         }
 
         if (auto* done = std::get_if<engine::action::done>(&act)) {
+            co_await stop_watches();
             status_.finished = true;
             co_return done->error;
         }
         if (auto* rs = std::get_if<engine::action::read_source>(&act)) {
             auto const before = source_index_;
-            auto step = read_source(rs->index);
-            ev = co_await std::move(step);
-            last_was_new_source = source_index_ != before;
+            if (rs->index > 0 && watch_ && !(fsm.takes_deltas() && grouping_wanted(fsm))) {
+                // The machine cannot take deltas (a refused or failed round): the watches may hold
+                // changes it has not seen, so start over with a full read.
+                co_await stop_watches();
+                next_full_reason_ = "regroup";
+                ev = engine::event::source_reset{};
+            } else if (rs->index > 0 && (watch_ || (grouping_wanted(fsm) && start_watches(fsm)))) {
+                auto step = next_delta();
+                ev = co_await std::move(step);
+                last_was_new_source = std::holds_alternative<engine::event::source_delta>(ev);
+            } else {
+                co_await stop_watches();
+                auto step = read_source(rs->index);
+                ev = co_await std::move(step);
+                last_was_new_source = source_index_ != before;
+                if (rs->index > 0)
+                    group_blocked_ = false;
+            }
         } else if (auto* rd = std::get_if<engine::action::read_destination>(&act)) {
-            auto step = read_destination(rd->status_key);
+            auto step = read_destination(rd->status_key, rd->ranges);
             ev = co_await std::move(step);
         } else if (auto* ab = std::get_if<engine::action::apply_batch>(&act)) {
             auto step = apply_batch(ab->ops, ab->number, ab->count);
@@ -251,7 +290,11 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
     if (index == 0) {
         // A full read: at start, after the index went backwards, or when retrying one. The
         // destination is read again too.
-        std::string_view const reason = first_read_ ? "startup" : (failures_ > 0 ? "retry" : "index_reset");
+        std::string const reason = first_read_                  ? std::string("startup")
+                                   : !next_full_reason_.empty() ? next_full_reason_
+                                   : failures_ > 0              ? std::string("retry")
+                                                                : std::string("index_reset");
+        next_full_reason_.clear();
         if (!first_read_ && reason == "index_reset")
             log_.info(
                 "runner", "{}: source index went backwards, starting over with a full read", params_.label
@@ -381,10 +424,348 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
     co_return engine::event::source_read{to_snapshot(std::move(*r))};
 }
 
+// ---- Grouped watching (DRIVER.md "Grouped watching") ----
+
+bool pair_replicator::grouping_wanted(const engine::replicator_fsm& fsm) const
+{
+    if (params_.source_watches < 3 || params_.dry_run || group_blocked_ || !fsm.takes_deltas())
+        return false;
+    if (params_.wait_min.count() > 0 && params_.wait_max.count() > 0)
+        return false;  // -wait's quiescence works on whole-prefix reads
+    auto const* src = fsm.source();
+    if (src->entries.size() >= params_.group_min_keys)
+        return true;
+    std::size_t bytes = 0;
+    for (auto const& e : src->entries) bytes += e.key.size() + e.value.size();
+    return bytes >= params_.group_min_bytes;
+}
+
+bool pair_replicator::start_watches(const engine::replicator_fsm& fsm)
+{
+    auto const& entries = fsm.source()->entries;
+    auto const& prefix = params_.fsm.rule.spec.source;
+    // Leave room for names that appear later (each becomes a group of its own).
+    std::size_t const room = params_.source_watches - 1;
+    std::size_t const max_groups = std::max<std::size_t>(2, room - std::max<std::size_t>(1, room / 8));
+    auto groups = engine::split_groups(entries, prefix, max_groups);
+    if (groups.empty()) {
+        log_.debug("runner", "{}: the source cannot be split into groups; watching it whole", params_.label);
+        return false;
+    }
+    auto w = std::make_shared<watch_state>(timer_->get_executor());
+    w->budget = params_.source_watches;
+    watch_ = w;
+    w->cancels.emplace_back();
+    w->pauses.emplace_back(timer_->get_executor());
+    ++w->running;
+    asio::co_spawn(timer_->get_executor(), watch_root(w, 0, fsm.wait_index()), asio::detached);
+    for (auto& g : groups) {
+        // A group's own index is at least its newest entry's ModifyIndex (higher with tombstones:
+        // then its first blocking read returns at once and finds nothing new).
+        auto const [lo, hi] = engine::prefix_range(entries, g);
+        std::uint64_t index = 1;
+        for (std::size_t i = lo; i < hi; ++i) index = std::max(index, entries[i].modify_index);
+        add_group(w, std::move(g), index);
+    }
+    log_.info(
+        "runner",
+        "{}: watching the source in {} groups ({} keys) plus the top-level names",
+        params_.label,
+        w->groups.size(),
+        entries.size()
+    );
+    return true;
+}
+
+void pair_replicator::add_group(const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index)
+{
+    std::size_t const slot = w->cancels.size();
+    w->cancels.emplace_back();
+    w->pauses.emplace_back(timer_->get_executor());
+    w->groups.insert(std::upper_bound(w->groups.begin(), w->groups.end(), prefix), prefix);
+    metrics_.set(metric::source_watches, labels(), static_cast<double>(w->groups.size()));
+    ++w->running;
+    asio::co_spawn(timer_->get_executor(), watch_group(w, slot, std::move(prefix), index), asio::detached);
+}
+
+awaitable<void> pair_replicator::stop_watches()
+{
+    auto w = std::exchange(watch_, nullptr);
+    if (!w)
+        co_return;
+    metrics_.set(metric::source_watches, labels(), 0);
+    w->closing = true;
+    for (auto& c : w->cancels) c.emit(asio::cancellation_type::terminal);
+    for (auto& t : w->pauses) t.cancel();
+    // The watches point at this object: wait until every one has ended.
+    while (w->running > 0) {
+        w->wake.expires_at(clock::time_point::max());
+        co_await w->wake.async_wait(nothrow_awaitable);
+    }
+}
+
+awaitable<engine::replicator_event> pair_replicator::next_delta()
+{
+    auto w = watch_;
+    for (;;) {
+        if (stopping_)
+            co_return engine::event::stop{};
+        if (w->failure) {
+            auto [kind, what] = *w->failure;
+            metrics_.add(metric::errors, labels("kind", kind));
+            log_.warn("view", "{}: a source watch failed ({}); starting over with a full read", params_.label, what);
+            group_blocked_ = true;
+            next_full_reason_ = "retry";
+            co_await stop_watches();
+            co_return engine::event::source_reset{};
+        }
+        if (!w->reset_reason.empty()) {
+            bool const reset = w->reset_reason == "index_reset";
+            log_.info(
+                "runner",
+                "{}: {}, starting over with a full read",
+                params_.label,
+                reset ? "a source index went backwards" : "new names do not fit the watched groups"
+            );
+            next_full_reason_ = reset ? "index_reset" : "regroup";
+            co_await stop_watches();
+            co_return engine::event::source_reset{};
+        }
+        if (!w->pending.empty()) {
+            engine::event::source_delta d;
+            d.groups.reserve(w->pending.size());
+            for (auto& [prefix, listing] : w->pending) d.groups.push_back(std::move(listing));
+            w->pending.clear();
+            co_return d;
+        }
+        // Grouped rounds plan only what changed; a periodic full round repairs the rest (keys
+        // edited or added by hand at the destination).
+        auto const refresh_at = known_ ? known_->read_at + params_.destination_refresh : clock::time_point::max();
+        if (clock::now() >= refresh_at) {
+            next_full_reason_ = "refresh";
+            co_await stop_watches();
+            co_return engine::event::source_reset{};
+        }
+        w->wake.expires_at(refresh_at);
+        co_await w->wake.async_wait(nothrow_awaitable);
+    }
+}
+
+awaitable<transport::consul_result<transport::kv_listing>> pair_replicator::read_group(
+    watch_state& w, std::size_t slot, const std::string& prefix, std::uint64_t index
+)
+{
+    transport::query_options q;
+    q.dc = params_.source_dc;
+    q.index = index;
+    if (index > 0)
+        q.wait = params_.blocking_wait;
+    bool const stale = params_.max_stale.count() > 0;
+    q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
+    log_.trace("view", "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}", params_.label, prefix, q.dc, index);
+    auto first = source_.list(prefix, q);
+    auto r = co_await guarded(&w.cancels[slot], std::move(first));
+    if (r && stale && r->last_contact > params_.max_stale && !w.closing) {
+        q.mode = transport::consistency::default_mode;
+        auto again = source_.list(prefix, q);
+        r = co_await guarded(&w.cancels[slot], std::move(again));
+    }
+    co_return r;
+}
+
+namespace {
+
+// Decrements the running count and wakes the pair's loop when a watch ends, however it ends.
+template <class W>
+struct watch_exit
+{
+    W* w;
+
+    ~watch_exit()
+    {
+        --w->running;
+        w->wake.cancel();
+    }
+};
+
+}  // namespace
+
+awaitable<void> pair_replicator::watch_group(
+    std::shared_ptr<watch_state> w, std::size_t slot, std::string prefix, std::uint64_t index
+)
+{
+    watch_exit<watch_state> const exit{w.get()};
+    bool fast = false;
+    while (!w->closing) {
+        if (fast) {
+            // A blocking read that came back at once with nothing new: do not spin.
+            w->pauses[slot].expires_after(std::chrono::milliseconds(100));
+            co_await w->pauses[slot].async_wait(nothrow_awaitable);
+            if (w->closing)
+                co_return;
+        }
+        auto const started = clock::now();
+        auto r = co_await read_group(*w, slot, prefix, index);
+        if (w->closing)
+            co_return;
+        if (!r) {
+            w->failure.emplace(std::string(error_kind(r.error(), "source_read")), r.error().what());
+            co_return;
+        }
+        if (r->results_filtered) {
+            w->failure.emplace(
+                "acl_denied",
+                fmt::format(
+                    "GET /v1/kv/{}?recurse: the listing was filtered by ACLs "
+                    "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the source prefix",
+                    prefix
+                )
+            );
+            co_return;
+        }
+        std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
+        if (got < index) {
+            metrics_.add(metric::wakeups, labels("result", "index_reset"));
+            w->reset_reason = "index_reset";
+            co_return;
+        }
+        if (got == index) {
+            metrics_.add(metric::wakeups, labels("result", "no_change"));
+            fast = clock::now() - started < std::chrono::milliseconds(100);
+            continue;
+        }
+        fast = false;
+        metrics_.add(metric::wakeups, labels("result", "changed"));
+        log_.trace("view", "kv.list({}): group {:?} returned {} pairs", params_.label, prefix, r->entries.size());
+        index = got;
+        if (got > source_index_) {
+            source_index_ = got;
+            metrics_.set(metric::source_index, labels(), static_cast<double>(got));
+        }
+        if (got > applied_index_ && !behind_since_)
+            behind_since_ = clock::now();
+        w->pending[prefix] = engine::event::group_listing{prefix, got, to_snapshot(std::move(*r)).entries};
+        w->wake.cancel();
+    }
+}
+
+awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std::size_t slot, std::uint64_t index)
+{
+    // `GET <prefix>?keys&separator=/` lists the top-level names (a few KB for hundreds of
+    // directories) and blocks on the whole prefix's index: it wakes on every change, and a name no
+    // group covers is a key outside every group (group prefixes hold no '/' but a last one).
+    watch_exit<watch_state> const exit{w.get()};
+    auto const& prefix = params_.fsm.rule.spec.source;
+    bool const stale = params_.max_stale.count() > 0;
+    bool fast = false;
+    while (!w->closing) {
+        if (fast) {
+            w->pauses[slot].expires_after(std::chrono::milliseconds(100));
+            co_await w->pauses[slot].async_wait(nothrow_awaitable);
+            if (w->closing)
+                co_return;
+        }
+        transport::query_options q;
+        q.dc = params_.source_dc;
+        q.index = index;
+        q.wait = params_.blocking_wait;
+        q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
+        auto const started = clock::now();
+        auto op = source_.keys(prefix, std::string("/"), q);
+        auto r = co_await guarded(&w->cancels[slot], std::move(op));
+        if (w->closing)
+            co_return;
+        if (!r) {
+            w->failure.emplace(std::string(error_kind(r.error(), "source_read")), r.error().what());
+            co_return;
+        }
+        std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
+        if (got < index) {
+            metrics_.add(metric::wakeups, labels("result", "index_reset"));
+            w->reset_reason = "index_reset";
+            co_return;
+        }
+        if (got == index) {
+            fast = clock::now() - started < std::chrono::milliseconds(100);
+            continue;
+        }
+        fast = false;
+        index = got;
+        auto fresh = engine::uncovered_names(w->groups, r->keys);
+        if (fresh.empty())
+            continue;
+        for (auto const& n : fresh) {
+            if (engine::contains_group(w->groups, n) || !n.starts_with(prefix)) {
+                w->reset_reason = "regroup";
+                co_return;
+            }
+        }
+        if (w->groups.size() + 1 + fresh.size() > w->budget) {
+            w->reset_reason = "regroup";
+            co_return;
+        }
+        for (auto& n : fresh) {
+            // Read the new name once (not blocking), hand it over as a group listing, and watch it
+            // from that listing's index: nothing written after the read is missed.
+            auto l = co_await read_group(*w, slot, n, 0);
+            if (w->closing)
+                co_return;
+            if (!l) {
+                w->failure.emplace(std::string(error_kind(l.error(), "source_read")), l.error().what());
+                co_return;
+            }
+            if (l->results_filtered) {
+                w->failure.emplace("acl_denied", fmt::format("GET /v1/kv/{}?recurse: the listing was filtered by ACLs", n));
+                co_return;
+            }
+            std::uint64_t const at = std::max<std::uint64_t>(l->index, 1);
+            log_.debug("runner", "{}: new source name {:?}: watching it as a group", params_.label, n);
+            w->pending[n] = engine::event::group_listing{n, at, to_snapshot(std::move(*l)).entries};
+            add_group(w, n, at);
+        }
+        w->wake.cancel();
+    }
+}
+
 void pair_replicator::merge_pending()
 {
     if (!known_ || pending_.empty())
         return;
+    auto const& status = params_.fsm.rule.status_key;
+    auto& entries = known_->dst.entries;
+    if (pending_.size() <= 256) {
+        // A few ops (a grouped round): apply them in order by binary search instead of rebuilding
+        // the whole listing.
+        for (auto& op : pending_) {
+            if (op.key == status && op.verb == engine::txn_verb::set) {
+                if (auto c = decode_checkpoint(op.value))
+                    known_->prev = std::move(*c);
+            }
+            auto const it = std::lower_bound(entries.begin(), entries.end(), op.key, [](const auto& e, const std::string& k) {
+                return e.key < k;
+            });
+            bool const found = it != entries.end() && it->key == op.key;
+            if (op.verb != engine::txn_verb::set) {
+                if (found)
+                    entries.erase(it);
+                continue;
+            }
+            if (!op.key.starts_with(params_.fsm.rule.spec.destination))
+                continue;
+            if (found) {
+                it->value = std::move(op.value);
+                it->flags = op.flags;
+                continue;
+            }
+            engine::kv_entry e;
+            e.key = std::move(op.key);
+            e.value = std::move(op.value);
+            e.flags = op.flags;
+            entries.insert(it, std::move(e));
+        }
+        pending_.clear();
+        return;
+    }
     // Later ops win for a key: stable sort, then keep the last of each run.
     std::stable_sort(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
         return a.key < b.key;
@@ -429,11 +810,35 @@ void pair_replicator::merge_pending()
     pending_.clear();
 }
 
-awaitable<engine::replicator_event> pair_replicator::read_destination(std::string status_key)
+namespace {
+
+// The entries of `s` under any of `ranges` (sorted, disjoint prefixes); all of them when empty.
+engine::snapshot restrict_to(const engine::snapshot& s, const std::vector<std::string>& ranges)
+{
+    if (ranges.empty())
+        return s;
+    engine::snapshot out;
+    out.index = s.index;
+    for (auto const& r : ranges) {
+        auto const [lo, hi] = engine::prefix_range(s.entries, r);
+        out.entries.insert(
+            out.entries.end(),
+            s.entries.begin() + static_cast<std::ptrdiff_t>(lo),
+            s.entries.begin() + static_cast<std::ptrdiff_t>(hi)
+        );
+    }
+    return out;
+}
+
+}  // namespace
+
+awaitable<engine::replicator_event> pair_replicator::read_destination(
+    std::string status_key, std::vector<std::string> ranges
+)
 {
     if (known_ && clock::now() - known_->read_at < params_.destination_refresh) {
         merge_pending();
-        co_return engine::event::destination_read{known_->dst, known_->prev};
+        co_return engine::event::destination_read{restrict_to(known_->dst, ranges), known_->prev};
     }
     if (known_)
         metrics_.add(metric::full_syncs, labels("reason", "refresh"));
@@ -471,7 +876,7 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(std::strin
         co_return engine::event::destination_read{std::move(k.dst), std::move(k.prev)};
     }
     known_ = std::move(k);
-    co_return engine::event::destination_read{known_->dst, known_->prev};
+    co_return engine::event::destination_read{restrict_to(known_->dst, ranges), known_->prev};
 }
 
 void pair_replicator::print_batch(const engine::batch& b) const
@@ -503,12 +908,22 @@ std::vector<pair_replicator::chunk> pair_replicator::make_chunks(
 {
     // Greedy: as many ops as the learned op and byte limits allow. One op too big for any txn (a
     // value near 512 KiB, whose base64 is larger than the txn body limit) goes as a plain PUT,
-    // which takes the raw value.
+    // which takes the raw value. With -lock every txn also carries the fence op first: room is
+    // left for one op and its bytes.
+    std::size_t fence_ops = 0;
+    std::size_t fence_bytes = 0;
+    if (params_.fence) {
+        fence_ops = 1;
+        if (auto f = params_.fence())
+            fence_bytes = engine::txn_op_overhead_bytes + engine::json_string_bound(f->key) +
+                          engine::json_string_bound(f->session) + 16;  // "Session":"" and a comma
+    }
     std::vector<chunk> out;
-    std::size_t const cap = std::max<std::size_t>(1, limit_.max_ops);
+    std::size_t const cap =
+        std::max<std::size_t>(1, limit_.max_ops > fence_ops ? limit_.max_ops - fence_ops : 1);
     std::size_t pos = from;
     while (pos < to) {
-        std::size_t bytes = engine::txn_body_overhead_bytes;
+        std::size_t bytes = engine::txn_body_overhead_bytes + fence_bytes;
         std::size_t end = pos;
         while (end < to && end - pos < cap) {
             std::size_t const op_bytes = engine::estimate_op_bytes(b.ops[end]);
@@ -528,11 +943,41 @@ std::vector<pair_replicator::chunk> pair_replicator::make_chunks(
     return out;
 }
 
+namespace {
+
+// "op i ("key"): what; ..." for a rolled-back txn; `key_of(i)` names op i.
+template <class KeyOf>
+std::string describe_txn_errors(const std::vector<transport::txn_error_item>& errors, KeyOf key_of)
+{
+    std::string why;
+    for (auto const& err : errors) {
+        if (!why.empty())
+            why += "; ";
+        why += fmt::format("op {} ({:?}): {}", err.op_index, key_of(err.op_index), err.what);
+        if (why.size() > 400) {
+            why += "; ...";
+            break;
+        }
+    }
+    return why;
+}
+
+}  // namespace
+
 awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engine::batch* b, chunk c)
 {
     chunk_outcome out;
     out.c = c;
     auto const started = clock::now();
+    std::optional<transport::txn_op> fence;
+    if (params_.fence) {
+        fence = params_.fence();
+        if (!fence) {
+            out.unheld = true;
+            co_return out;
+        }
+    }
+    std::string const local_dc;
     if (c.plain_put) {
         auto const& op = b->ops[c.from];
         if (op.verb != engine::txn_verb::set) {
@@ -541,6 +986,30 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
                 0,
                 fmt::format("delete of {:?} does not fit in a transaction", op.key)};
             co_return out;
+        }
+        if (fence) {
+            // A value too large for any txn cannot carry the fence op: check the lock in a one-op
+            // txn first. This one case is check-then-write, not atomic: a loss between the check
+            // and the PUT is not caught (the window is one round trip).
+            std::vector<transport::txn_op> check{*fence};
+            auto check_op = destination_.txn(std::move(check), local_dc);
+            auto checked = co_await std::move(check_op);
+            out.sent_ops = 1;
+            if (!checked) {
+                out.error = checked.error();
+                co_return out;
+            }
+            if (!checked->committed) {
+                out.fenced = true;
+                out.rolled_back = fmt::format(
+                    "lock check before PUT {:?} refused: {}",
+                    op.key,
+                    describe_txn_errors(
+                        checked->errors, [&](std::size_t) { return std::string_view(fence->key); }
+                    )
+                );
+                co_return out;
+            }
         }
         transport::put_options opts;
         opts.flags = op.flags;
@@ -551,32 +1020,30 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
         else if (!*r)
             out.rolled_back = fmt::format("PUT {:?} answered false", op.key);
     } else {
+        std::size_t const offset = fence ? 1 : 0;
         std::vector<transport::txn_op> ops;
-        ops.reserve(c.to - c.from);
+        ops.reserve(c.to - c.from + offset);
+        if (fence)
+            ops.push_back(*fence);
         for (std::size_t k = c.from; k < c.to; ++k) ops.push_back(to_transport(b->ops[k]));
-        std::string const local_dc;
+        out.sent_ops = ops.size();
         auto txn_op = destination_.txn(std::move(ops), local_dc);
         auto r = co_await std::move(txn_op);
         if (!r) {
             out.error = r.error();
         } else if (!r->committed) {
-            std::string why;
-            for (auto const& err : r->errors) {
-                if (!why.empty())
-                    why += "; ";
-                auto const idx = c.from + err.op_index;
-                why += fmt::format(
-                    "op {} ({:?}): {}",
-                    err.op_index,
-                    idx < c.to ? std::string_view(b->ops[idx].key) : std::string_view{},
-                    err.what
-                );
-                if (why.size() > 400) {
-                    why += "; ...";
-                    break;
-                }
-            }
-            out.rolled_back = fmt::format("transaction rolled back: {}", why);
+            auto key_of = [&](std::size_t i) {
+                if (i < offset)
+                    return std::string_view(fence->key);
+                auto const idx = c.from + i - offset;
+                return idx < c.to ? std::string_view(b->ops[idx].key) : std::string_view{};
+            };
+            for (auto const& err : r->errors) out.fenced = out.fenced || (fence && err.op_index == 0);
+            out.rolled_back = fmt::format(
+                "transaction rolled back{}: {}",
+                out.fenced ? " by the lock check (the lock is no longer held by this process)" : "",
+                describe_txn_errors(r->errors, key_of)
+            );
         }
     }
     out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
@@ -602,6 +1069,7 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
     std::vector<bool> slot_busy(write_cancel_.size(), false);
     std::size_t in_flight = 0;
     std::optional<std::pair<std::string, std::string>> failure;  // (kind, what)
+    bool fenced = false;  // the lock is gone: stop at once, not a failure to retry
     std::size_t sent = 0;
     auto ex = co_await asio::this_coro::executor;
     if (!apply_wake_)
@@ -648,11 +1116,27 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
         finished.clear();
         for (auto& o : done) {
             std::size_t const n = o.c.to - o.c.from;
+            if (o.unheld || o.fenced) {
+                if (o.fenced) {
+                    metrics_.add(metric::txn, labels("result", "rolled_back"));
+                    metrics_.add(metric::fenced_batches, {});
+                    log_.err("runner", "{}: {}", params_.label, o.rolled_back.value_or("fenced"));
+                }
+                if (!fenced) {
+                    fenced = true;
+                    abort();  // stop at once: nothing more is sent, in-flight txns are aborted
+                    if (o.fenced && params_.on_fenced)
+                        params_.on_fenced();
+                }
+                continue;
+            }
             if (o.error) {
                 auto const& e = *o.error;
+                // The op count the server saw includes the fence op.
+                std::size_t const sent_ops = std::max(n, o.sent_ops);
                 if (e == transport::errc::too_many_operations && n > 1) {
                     std::size_t const learned =
-                        e.limit > 0 && e.limit < n ? static_cast<std::size_t>(e.limit) : n / 2;
+                        e.limit > 0 && e.limit < sent_ops ? static_cast<std::size_t>(e.limit) : sent_ops / 2;
                     if (learned < limit_.max_ops) {
                         limit_.max_ops = learned;
                         log_.info(
@@ -704,6 +1188,8 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
             );
         }
     }
+    if (fenced)
+        co_return engine::event::stop{};
     if (failure)
         co_return fail(failure->first, std::move(failure->second));
     if (stopping_ && !todo.empty())

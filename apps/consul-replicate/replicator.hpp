@@ -17,6 +17,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +42,19 @@ struct pair_params
     std::chrono::seconds destination_refresh{std::chrono::minutes(10)};
     // Destination txns in flight at once within a round.
     std::size_t write_window = 4;
+    // Grouped watching (DRIVER.md "Grouped watching"): at most this many concurrent blocking
+    // queries on the source for this pair (groups + the root watch); below 3, every change is a
+    // full read. Used only by a daemon (not -once, -dry-run or -wait) whose source holds at least
+    // group_min_keys keys or group_min_bytes bytes.
+    std::size_t source_watches = 0;
+    std::size_t group_min_keys = 2000;
+    std::size_t group_min_bytes = std::size_t{1} << 20;
+    // -lock fencing (empty: none). `fence` gives the `check-session` op every destination txn starts
+    // with; nullopt means the lock is not held and nothing is sent (the pair stops). A txn refused
+    // by that op counts in kvship_fenced_batches_total, calls `on_fenced` (the lock is lost) and stops
+    // the pair at once.
+    std::function<std::optional<transport::txn_op>()> fence;
+    std::function<void()> on_fenced;
 };
 
 // The destination's /v1/txn op limit, shared by every pair writing to it: starts at the
@@ -91,7 +106,20 @@ public:
 
 private:
     awaitable<engine::replicator_event> read_source(std::uint64_t index);
-    awaitable<engine::replicator_event> read_destination(std::string status_key);
+    awaitable<engine::replicator_event> read_destination(std::string status_key, std::vector<std::string> ranges);
+
+    // Grouped watching: one blocking `?recurse` per source group plus a root `?keys&separator=/`.
+    struct watch_state;
+    [[nodiscard]] bool grouping_wanted(const engine::replicator_fsm& fsm) const;
+    bool start_watches(const engine::replicator_fsm& fsm);
+    awaitable<engine::replicator_event> next_delta();
+    awaitable<void> stop_watches();
+    awaitable<void> watch_group(std::shared_ptr<watch_state> w, std::size_t slot, std::string prefix, std::uint64_t index);
+    awaitable<void> watch_root(std::shared_ptr<watch_state> w, std::size_t slot, std::uint64_t index);
+    awaitable<transport::consul_result<transport::kv_listing>> read_group(
+        watch_state& w, std::size_t slot, const std::string& prefix, std::uint64_t index
+    );
+    void add_group(const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index);
     awaitable<engine::replicator_event> apply_batch(
         const engine::batch* b, std::size_t number, std::size_t count
     );
@@ -115,6 +143,9 @@ private:
         chunk c;
         std::optional<transport::consul_error> error;
         std::optional<std::string> rolled_back;
+        bool fenced = false;  // refused by the fence op: the lock is no longer ours
+        bool unheld = false;  // not sent: the lock is not held
+        std::size_t sent_ops = 0;
         std::chrono::milliseconds took{0};
     };
 
@@ -165,6 +196,10 @@ private:
     std::string last_refusal_;
     bool first_read_ = true;
     bool fast_no_change_ = false;
+
+    std::shared_ptr<watch_state> watch_;  // set while grouped watching runs
+    bool group_blocked_ = false;          // after a failed watch: one full-read wake before regrouping
+    std::string next_full_reason_;        // the full_syncs reason of the next full read, when not the usual
 };
 
 }  // namespace kvship::replicate

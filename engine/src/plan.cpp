@@ -54,14 +54,25 @@ void warn_about_locks(const kv_entry& e, const std::string& destination_key, std
 
 plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& rule, const checkpoint& prev)
 {
+    return make_plan(src.entries, src.index, dst.entries, rule, prev);
+}
+
+plan make_plan(
+    std::span<const kv_entry> src,
+    std::uint64_t src_index,
+    std::span<const kv_entry> dst,
+    const prefixes::rule& rule,
+    const checkpoint& prev
+)
+{
     plan p;
     std::string_view const source = rule.spec.source;
     std::string_view const destination = rule.spec.destination;
 
     // Selected source entries.
     std::vector<side_entry> want;
-    want.reserve(src.entries.size());
-    for (auto const& e : src.entries) {
+    want.reserve(src.size());
+    for (auto const& e : src) {
         std::string_view const key = e.key;
         if (!key.starts_with(source)) {
             p.warnings.push_back({warning_kind::outside_source_prefix, e.key});
@@ -89,8 +100,8 @@ plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& r
 
     // Destination entries this pair manages.
     std::vector<side_entry> have;
-    have.reserve(dst.entries.size());
-    for (auto const& e : dst.entries) {
+    have.reserve(dst.size());
+    for (auto const& e : dst) {
         std::string_view const key = e.key;
         if (prefixes::is_protected(rule, key)) {
             ++p.stats.protected_keys;
@@ -135,7 +146,7 @@ plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& r
         }
     }
 
-    if (prev.last_replicated > src.index)
+    if (prev.last_replicated > src_index)
         p.warnings.push_back({warning_kind::index_behind_checkpoint, {}});
     bool const prev_named = !prev.source.empty() || !prev.destination.empty();
     if (prev_named && (prev.source != source || prev.destination != destination))
@@ -146,7 +157,7 @@ plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& r
             return a.key < b.key;
         return a.kind < b.kind;
     });
-    p.next_checkpoint = checkpoint{src.index, rule.spec.source, rule.spec.destination};
+    p.next_checkpoint = checkpoint{src_index, rule.spec.source, rule.spec.destination};
     return p;
 }
 

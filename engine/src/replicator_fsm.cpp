@@ -1,5 +1,10 @@
+#include <engine/groups.hpp>
 #include <engine/replicator_fsm.hpp>
+#include <prefixes/key_map.hpp>
 
+#include <algorithm>
+#include <iterator>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -22,6 +27,10 @@ replicator_action replicator_fsm::resume(replicator_event ev)
         case state::reading_source:
             if (auto* e = std::get_if<event::source_read>(&ev))
                 return on_source(std::move(e->src));
+            if (auto* e = std::get_if<event::source_delta>(&ev))
+                return on_delta(std::move(e->groups));
+            if (std::holds_alternative<event::source_reset>(ev))
+                return start_over();
             if (auto* e = std::get_if<event::failed>(&ev)) {
                 retry_ = retry_target::source;
                 return on_failure(std::move(e->what));
@@ -73,13 +82,134 @@ replicator_action replicator_fsm::on_source(snapshot src)
         return read_source();
     src_ = std::move(src);
     round_done_ = false;
+    ranges_.clear();
     return read_destination();
+}
+
+std::size_t replicator_fsm::selected_count(std::span<const kv_entry> entries) const
+{
+    std::string_view const source = config_.rule.spec.source;
+    std::string_view const destination = config_.rule.spec.destination;
+    std::size_t n = 0;
+    for (auto const& e : entries) {
+        std::string_view const key = e.key;
+        if (key.starts_with(source) && prefixes::is_selected(config_.rule.filter, key) &&
+            !prefixes::is_protected(config_.rule, destination, key.substr(source.size())))
+            ++n;
+    }
+    return n;
+}
+
+replicator_action replicator_fsm::start_over()
+{
+    attempt_ = 0;
+    index_ = 0;
+    ranges_.clear();
+    ranges_managed_ = 0;
+    // Whatever was spliced in must be planned by the full round even if the full read equals it.
+    round_done_ = false;
+    return read_source();
+}
+
+replicator_action replicator_fsm::on_delta(std::vector<event::group_listing> groups)
+{
+    if (!src_ || !round_done_ || !managed_known_ || config_.once)
+        return start_over();
+    attempt_ = 0;
+    std::string_view const source = config_.rule.spec.source;
+    std::vector<std::string> changed;
+    std::uint64_t top = src_->index;
+    bool emptied = false;
+    for (auto& g : groups) {
+        if (!std::string_view(g.prefix).starts_with(source))
+            return start_over();  // not a group of this pair: a driver bug, recover with a full read
+        top = std::max(top, g.index);
+        bool const now_empty = g.entries.empty();
+        auto const [lo, hi] = prefix_range(src_->entries, g.prefix);
+        std::size_t const before =
+            selected_count(std::span<const kv_entry>(src_->entries).subspan(lo, hi - lo));
+        if (!splice_group(src_->entries, g.prefix, std::move(g.entries)))
+            continue;
+        // After the last clean round the destination held exactly the selected source keys, so
+        // the managed keys of this range were `before`.
+        ranges_managed_ += before;
+        // A group that turned empty may be the first sight of a whole prefix deleted at once: the
+        // guard must judge it on a full read, not group by group.
+        if (now_empty && hi > lo)
+            emptied = true;
+        changed.push_back(std::move(g.prefix));
+    }
+    src_->index = std::max(src_->index, top);
+    index_ = std::max(index_, top);
+    if (emptied)
+        return start_over();
+    if (changed.empty())
+        return read_source();  // new indexes, same entries: no event
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    ranges_ = std::move(changed);
+    round_done_ = false;
+    return read_destination();
+}
+
+plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& previous)
+{
+    escalate_ = false;
+    if (ranges_.empty()) {
+        plan p = guard_plan(make_plan(*src_, dst, config_.rule, previous), config_.guard);
+        next_managed_ = p.refused ? p.stats.destination_keys : p.stats.selected_keys;
+        return p;
+    }
+    // A grouped round: plan each changed group against the destination keys it maps to, then
+    // judge the whole against the whole destination.
+    std::string_view const source = config_.rule.spec.source;
+    std::string_view const destination = config_.rule.spec.destination;
+    plan p;
+    bool first = true;
+    std::string mapped;
+    for (auto const& g : ranges_) {
+        mapped.assign(destination);
+        mapped.append(std::string_view(g).substr(source.size()));
+        auto const [slo, shi] = prefix_range(src_->entries, g);
+        auto const [dlo, dhi] = prefix_range(dst.entries, mapped);
+        plan part = make_plan(
+            std::span<const kv_entry>(src_->entries).subspan(slo, shi - slo),
+            src_->index,
+            std::span<const kv_entry>(dst.entries).subspan(dlo, dhi - dlo),
+            config_.rule,
+            first ? previous : checkpoint{}
+        );
+        first = false;
+        std::move(part.puts.begin(), part.puts.end(), std::back_inserter(p.puts));
+        std::move(part.deletes.begin(), part.deletes.end(), std::back_inserter(p.deletes));
+        std::move(part.warnings.begin(), part.warnings.end(), std::back_inserter(p.warnings));
+        p.stats.selected_keys += part.stats.selected_keys;
+        p.stats.destination_keys += part.stats.destination_keys;
+        p.stats.unchanged += part.stats.unchanged;
+        p.stats.filtered += part.stats.filtered;
+        p.stats.protected_keys += part.stats.protected_keys;
+        p.next_checkpoint = part.next_checkpoint;
+    }
+    // After this round the ranges' managed keys are exactly their selected source keys; the rest of
+    // the destination keeps what it had.
+    std::size_t const outside = managed_ - std::min(managed_, ranges_managed_);
+    p.stats.source_keys = src_->entries.size();
+    p.stats.selected_keys += outside;
+    p.stats.destination_keys = managed_;
+    // Many deletes at once may be one mass delete seen group by group: a full round judges it.
+    if (p.deletes.size() > config_.guard.min_keys)
+        escalate_ = true;
+    p = guard_plan(std::move(p), config_.guard);
+    next_managed_ = p.refused ? managed_ : p.stats.selected_keys;
+    return p;
 }
 
 replicator_action replicator_fsm::on_destination(snapshot dst, const std::optional<checkpoint>& prev)
 {
     checkpoint const previous = prev.value_or(checkpoint{});
-    plan p = guard_plan(make_plan(*src_, dst, config_.rule, previous), config_.guard);
+    plan p = make_round_plan(dst, previous);
+    if (escalate_)
+        return start_over();
 
     current_ = round_report{};
     current_.source_index = src_->index;
@@ -136,11 +266,16 @@ replicator_action replicator_fsm::finish_round()
     round_done_ = true;
     batches_.clear();
     next_batch_ = 0;
+    ranges_.clear();
+    ranges_managed_ = 0;
     std::optional<std::string> problem;
     if (current_.batch_err)
         problem = current_.batch_err->message;
     else if (current_.refused)
         problem = current_.refused->message;
+    managed_known_ = !problem;
+    if (managed_known_)
+        managed_ = next_managed_;
     report_ = std::move(current_);
     current_ = round_report{};
     if (config_.once)
@@ -164,7 +299,13 @@ replicator_action replicator_fsm::read_source()
 replicator_action replicator_fsm::read_destination()
 {
     state_ = state::reading_destination;
-    return action::read_destination{config_.rule.status_key};
+    action::read_destination out{config_.rule.status_key, {}};
+    std::string_view const source = config_.rule.spec.source;
+    for (auto const& g : ranges_)
+        out.ranges.push_back(
+            config_.rule.spec.destination + std::string(std::string_view(g).substr(source.size()))
+        );
+    return out;
 }
 
 }  // namespace kvship::engine

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,16 @@ struct plan
 // Deterministic: same input, same plan; no clock, no randomness. The guard is applied separately.
 [[nodiscard]] plan make_plan(
     const snapshot& src, const snapshot& dst, const prefixes::rule& rule, const checkpoint& prev
+);
+
+// The same over plain entry ranges (e.g. one source group and the destination keys it maps to);
+// `src_index` is the index the checkpoint records.
+[[nodiscard]] plan make_plan(
+    std::span<const kv_entry> src,
+    std::uint64_t src_index,
+    std::span<const kv_entry> dst,
+    const prefixes::rule& rule,
+    const checkpoint& prev
 );
 
 // Applies a plan's puts and deletes to `dst` entries, as Consul would (puts keep the destination

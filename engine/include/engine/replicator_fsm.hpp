@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -52,6 +53,31 @@ struct destination_read
     std::optional<checkpoint> prev;
 };
 
+// One source group read again after its blocking query woke: every entry whose key starts with
+// `prefix` (an absolute source key prefix under the pair's source prefix), and the group read's
+// X-Consul-Index. An empty `entries` is a successful read that found nothing (a 404), never an error.
+struct group_listing
+{
+    std::string prefix;
+    std::uint64_t index = 0;
+    std::vector<kv_entry> entries;
+};
+
+// Answers read_source (index > 0) in grouped mode: the groups that changed since the last round,
+// one listing per prefix (the driver keeps the newest when a group woke several times). The
+// machine splices them into its source snapshot and plans only their key ranges.
+struct source_delta
+{
+    std::vector<group_listing> groups;
+};
+
+// Answers read_source: the driver can no longer vouch for its group watches (a group or the root
+// index went backwards, a watch failed, a periodic full check is due). Start over with a full
+// read of source and destination.
+struct source_reset
+{
+};
+
 struct batch_applied
 {
 };
@@ -77,6 +103,8 @@ struct stop
 using replicator_event = std::variant<
     event::start,
     event::source_read,
+    event::source_delta,
+    event::source_reset,
     event::destination_read,
     event::batch_applied,
     event::failed,
@@ -94,9 +122,12 @@ struct read_source
 };
 
 // GET /v1/kv/<destination>?recurse plus GET of `status_key`. Answer: destination_read or failed.
+// With `ranges` (destination key prefixes, sorted, disjoint: a grouped round), only entries under
+// them are needed; the machine ignores any others.
 struct read_destination
 {
     std::string status_key;
+    std::vector<std::string> ranges;
 };
 
 // PUT /v1/txn with these ops. `ops` points into the machine and stays valid until the next
@@ -148,6 +179,14 @@ struct round_report
 // failed source read repeats the read; a failed destination read or batch restarts the round at
 // read_destination (batches are atomic, and the re-plan skips what already landed). The attempt
 // counter resets after any success. Out of retries -> done{error}. stop -> done{} at once.
+// Grouped rounds (a daemon watching source groups): once takes_deltas(), read_source may be answered
+// with source_delta (the groups that changed) instead of source_read. The listings are spliced into
+// the source snapshot and only their ranges are planned (read_destination carries the destination
+// ranges); the guard judges the round against the whole managed destination. A group that turned
+// empty, or more deletes than guard.min_keys, makes the machine start over with a full read
+// (read_source{0}) before anything is deleted; so does source_reset. A driver that stops watching
+// groups must answer source_reset (never a blocking full read on wait_index(), which may be ahead of
+// changes a group watch had not delivered yet).
 class replicator_fsm
 {
 public:
@@ -162,6 +201,18 @@ public:
 
     // The index the next blocking read will send.
     [[nodiscard]] std::uint64_t wait_index() const noexcept { return index_; }
+
+    // The source as last read (full read plus every group listing spliced in since); nullptr before
+    // the first full read.
+    [[nodiscard]] const snapshot* source() const noexcept { return src_ ? &*src_ : nullptr; }
+
+    // True when a pending read_source may be answered with source_delta: a daemon whose last round
+    // finished cleanly (not refused, nothing failed to batch), so the managed destination key count
+    // the guard needs is known. Otherwise a delta makes the machine start over with a full read.
+    [[nodiscard]] bool takes_deltas() const noexcept
+    {
+        return !config_.once && src_ && round_done_ && managed_known_ && state_ == state::reading_source;
+    }
 
 private:
     enum class state
@@ -181,6 +232,10 @@ private:
     };
 
     replicator_action on_source(snapshot src);
+    replicator_action on_delta(std::vector<event::group_listing> groups);
+    replicator_action start_over();
+    plan make_round_plan(const snapshot& dst, const checkpoint& previous);
+    [[nodiscard]] std::size_t selected_count(std::span<const kv_entry> entries) const;
     replicator_action on_destination(snapshot dst, const std::optional<checkpoint>& prev);
     replicator_action on_failure(std::string what);
     replicator_action next_batch_or_finish();
@@ -200,6 +255,15 @@ private:
     round_report current_;
     std::optional<round_report> report_;
     bool round_done_ = false;
+    // Grouped rounds: the source group prefixes whose ranges this round plans (empty: a full round).
+    std::vector<std::string> ranges_;
+    // Managed destination keys after the last clean round (the delete guard's base in grouped
+    // rounds), and what it becomes once the current round has been applied.
+    std::size_t managed_ = 0;
+    std::size_t next_managed_ = 0;
+    bool managed_known_ = false;
+    std::size_t ranges_managed_ = 0;  // managed destination keys in ranges_ before this round
+    bool escalate_ = false;           // the current grouped plan must be checked by a full round
 };
 
 }  // namespace kvship::engine

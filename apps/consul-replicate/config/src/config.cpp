@@ -162,6 +162,33 @@ void merge_into(config_layer& into, const config_layer& from)
     over(into.gate.settle, from.gate.settle);
     over(into.gate.interval, from.gate.interval);
     append(into.prefixes_needing_gate, from.prefixes_needing_gate);
+    over(into.lock.prefix, from.lock.prefix);
+    over(into.lock.ttl, from.lock.ttl);
+    over(into.lock.delay, from.lock.delay);
+    over(into.lock.name, from.lock.name);
+}
+
+std::string lock_key(std::string_view prefix)
+{
+    // consul lock: strings.TrimPrefix(prefix, "/"), then path.Join(prefix, ".lock"), which also
+    // drops empty elements (doubled and trailing slashes).
+    while (!prefix.empty() && prefix.front() == '/') prefix.remove_prefix(1);
+    std::string out;
+    for (char c : prefix) {
+        if (c == '/' && (out.empty() || out.back() == '/'))
+            continue;
+        out += c;
+    }
+    if (!out.empty() && out.back() != '/')
+        out += '/';
+    return out + ".lock";
+}
+
+std::string default_lock_name(std::string_view prefix)
+{
+    // consul lock's default is "Consul lock for '<child command>' at '<prefix>'".
+    while (!prefix.empty() && prefix.front() == '/') prefix.remove_prefix(1);
+    return "Consul lock for 'consul-replicate' at '" + std::string(prefix) + "'";
 }
 
 result<config> build_config(const command_line& cli, const config_layer& files, const env_map& env)
@@ -266,6 +293,15 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
     take(cfg.delete_guard.allow_empty_source, l.delete_guard.allow_empty_source);
     take(cfg.delete_guard.allow_mass_delete, l.delete_guard.allow_mass_delete);
     take(cfg.txn_max_ops, l.txn_max_ops);
+    if (l.lock.prefix)
+        cfg.lock.prefix = *l.lock.prefix;
+    else if (l.lock.ttl || l.lock.delay || l.lock.name)
+        return file_error(
+            "lock ttl, delay or name given without a lock prefix (-lock or lock { prefix = ... })"
+        );
+    take(cfg.lock.ttl, l.lock.ttl);
+    cfg.lock.delay = l.lock.delay;
+    take(cfg.lock.name, l.lock.name);
 
     if (l.gate.mode && !l.gate.mode->empty()) {
         auto mode = parse_gate_mode(*l.gate.mode);

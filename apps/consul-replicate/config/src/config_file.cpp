@@ -568,6 +568,20 @@ private:
                read_duration(*obj, "gate", "interval", out.interval);
     }
 
+    bool decode_lock(const node& v, lock_layer& out)
+    {
+        const node* obj = nullptr;
+        if (!as_block(v, "lock", obj))
+            return false;
+        out = {};
+        if (obj == nullptr)
+            return true;
+        return check_keys(*obj, "lock", {"prefix", "ttl", "delay", "name"}) &&
+               read_string(*obj, "lock", "prefix", out.prefix) &&
+               read_duration(*obj, "lock", "ttl", out.ttl) &&
+               read_duration(*obj, "lock", "delay", out.delay) && read_string(*obj, "lock", "name", out.name);
+    }
+
     bool decode_top(const node& root, config_layer& l)
     {
         if (root.type != kind::object)
@@ -603,7 +617,8 @@ private:
                  "allow_mass_delete",
                  "txn_max_ops",
                  "log_format",
-                 "gate"}
+                 "gate",
+                 "lock"}
             ))
             return false;
 
@@ -661,6 +676,8 @@ private:
         if (auto const* w = last(root, "wait"); w != nullptr && !decode_wait(*w, l.wait))
             return false;
         if (auto const* g = last(root, "gate"); g != nullptr && !decode_gate(*g, l.gate))
+            return false;
+        if (auto const* k = last(root, "lock"); k != nullptr && !decode_lock(*k, l.lock))
             return false;
 
         return read_string(root, "", "source_addr", l.source_addr) &&

@@ -290,6 +290,21 @@ const std::vector<flag_def>& definitions()
         {{"gate-interval", k::duration, {}, true},
          duration_fn([](command_line& c, nanos d) { c.flags.gate.interval = d; })},
 
+        {{"lock", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.lock.prefix = std::string(s);
+             return std::nullopt;
+         })},
+        {{"lock-ttl", k::duration, {}, true},
+         duration_fn([](command_line& c, nanos d) { c.flags.lock.ttl = d; })},
+        {{"lock-delay", k::duration, {}, true},
+         duration_fn([](command_line& c, nanos d) { c.flags.lock.delay = d; })},
+        {{"lock-name", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.lock.name = std::string(s);
+             return std::nullopt;
+         })},
+
         // Deprecated aliases kept by v0.4.0 (-ssl-key was dropped and stays undefined).
         {{"auth", k::string, "consul-auth"}, string_fn(&set_auth), false, "-auth is now -consul-auth"},
         {{"consul", k::string, "consul-addr"},
@@ -595,6 +610,11 @@ kvship options:
   -allow-mass-delete       Turn the -max-delete-percent rule off.
   -txn-max-ops=<int>       Operations per transaction; 0 = learn from the server (0).
   -log-format=<text|json>  Log line layout (text).
+  -lock=<prefix>           Replicate only while holding the consul lock on
+                           <prefix>/.lock in the local DC (one active replicator).
+  -lock-ttl=<duration>     Lock session TTL, 10s..24h (15s).
+  -lock-delay=<duration>   Lock session LockDelay, 0..60s (unset: server default 15s).
+  -lock-name=<name>        Lock session name.
 
 Leader-DC gate (kvship):
 

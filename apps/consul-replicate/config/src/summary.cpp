@@ -148,6 +148,14 @@ std::string redacted_summary(const config& cfg)
         line(1, "interval", d(g.interval));
         close(0);
     }
+    if (cfg.lock.enabled()) {
+        open(0, "lock");
+        line(1, "prefix", go_quote(cfg.lock.prefix));
+        line(1, "ttl", d(cfg.lock.ttl));
+        line(1, "delay", cfg.lock.delay ? d(*cfg.lock.delay) : std::string("(server default)"));
+        line(1, "name", go_quote(cfg.lock.name.empty() ? default_lock_name(cfg.lock.prefix) : cfg.lock.name));
+        close(0);
+    }
     out +=
         fmt::format("# command line: once = {}, config paths = {}\n", b(cfg.once), cfg.config_paths.size());
     return out;

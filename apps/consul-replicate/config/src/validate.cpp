@@ -251,6 +251,48 @@ std::optional<config_error> check_gate(const config& cfg)
     return std::nullopt;
 }
 
+std::optional<config_error> check_lock(const config& cfg)
+{
+    auto const& l = cfg.lock;
+    if (!l.enabled())
+        return std::nullopt;
+    std::string const key = lock_key(l.prefix);
+    if (key == ".lock")
+        return file_error(
+            fmt::format("lock prefix {} is empty once its leading \"/\" are stripped", go_quote(l.prefix))
+        );
+    // Consul refuses a session TTL outside [10s, 24h] with a 500 (consul-api.md §8): refuse it here.
+    if (l.ttl < std::chrono::seconds{10} || l.ttl > std::chrono::hours{24}) {
+        return file_error(fmt::format(
+            "lock ttl {} is out of range: Consul accepts a session TTL between 10s and 24h",
+            format_go_duration(l.ttl)
+        ));
+    }
+    if (l.delay) {
+        auto const d = *l.delay;
+        if (d.count() < 0 || d > std::chrono::seconds{60})
+            return file_error(fmt::format(
+                "lock delay {} is out of range: Consul uses a lock-delay between 0 and 60s",
+                format_go_duration(d)
+            ));
+        if (d.count() > 0 && d < std::chrono::microseconds{1})
+            return file_error(fmt::format(
+                "lock delay {} is below 1µs, which Consul would read as seconds", format_go_duration(d)
+            ));
+    }
+    for (auto const& p : cfg.prefixes) {
+        if (key.starts_with(p.destination) && !excluded_from(cfg, p, key)) {
+            return file_error(fmt::format(
+                "lock key {} lies under destination {} of prefix {}: each pass would delete it",
+                go_quote(key),
+                go_quote(p.destination),
+                describe(p)
+            ));
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<config_error> validate(const config& cfg)
@@ -320,6 +362,8 @@ std::optional<config_error> validate(const config& cfg)
     }
     if (cfg.syslog.enabled && !is_syslog_facility(cfg.syslog.facility))
         return file_error(fmt::format("invalid syslog facility {}", go_quote(cfg.syslog.facility)));
+    if (auto err = check_lock(cfg))
+        return err;
     return std::nullopt;
 }
 

@@ -142,6 +142,25 @@ struct gate_config
     bool operator==(const gate_config&) const = default;
 };
 
+// kvship: a `consul lock`-compatible session lock (consul-api.md §9) so that only one replicator per DC
+// writes. Active when `prefix` is set; the lock key is lock_key(prefix).
+struct lock_config
+{
+    std::string prefix;                    // -lock; empty: no lock
+    nanos ttl = std::chrono::seconds{15};  // -lock-ttl: session TTL, Consul allows 10s..24h
+    std::optional<nanos> delay;  // -lock-delay: session LockDelay; unset: not sent (server default 15s)
+    std::string name;            // -lock-name: session name; empty: default_lock_name(prefix)
+
+    [[nodiscard]] bool enabled() const noexcept { return !prefix.empty(); }
+
+    bool operator==(const lock_config&) const = default;
+};
+
+// `consul lock`'s key for a prefix: leading "/" stripped, path.Join(prefix, ".lock").
+[[nodiscard]] std::string lock_key(std::string_view prefix);
+// The session name used when -lock-name is not given.
+[[nodiscard]] std::string default_lock_name(std::string_view prefix);
+
 struct config
 {
     // consul-replicate v0.4.0
@@ -170,6 +189,7 @@ struct config
     int txn_max_ops = 0;  // ops per /v1/txn; 0 = start at 128 and learn from the server's 413
     log_format format = log_format::text;
     gate_config gate;
+    lock_config lock;
 
     bool operator==(const config&) const = default;
 };
@@ -279,6 +299,16 @@ struct gate_layer
     bool operator==(const gate_layer&) const = default;
 };
 
+struct lock_layer
+{
+    opt<std::string> prefix;
+    opt<nanos> ttl;
+    opt<nanos> delay;
+    opt<std::string> name;
+
+    bool operator==(const lock_layer&) const = default;
+};
+
 struct config_layer
 {
     consul_layer consul;
@@ -304,6 +334,7 @@ struct config_layer
     // Prefixes given without `@dc`: accepted only when the resolved configuration has a gate;
     // otherwise the first of these errors is the answer (consul-replicate's own text and exit code).
     std::vector<config_error> prefixes_needing_gate;
+    lock_layer lock;
 
     bool operator==(const config_layer&) const = default;
 };
@@ -357,7 +388,10 @@ struct command_line
 //  * metrics_addr that is not host:port;
 //  * the gate: a prefix without `@dc` when there is none; with one, a prefix that names a DC,
 //    source_addr, -once, a negative settle, an interval <= 0, a key-mode key that is empty or
-//    starts with `/`, vault addresses or map entries that are not http(s) URLs (or DC names).
+//    starts with `/`, vault addresses or map entries that are not http(s) URLs (or DC names);
+//  * lock: a TTL outside Consul's [10s, 24h], a delay outside [0, 60s] (or under 1µs, which Consul
+//    reads as seconds), lock settings without a lock prefix, a prefix that is empty once its "/"
+//    are stripped, a lock key under a destination prefix (each pass would delete it).
 [[nodiscard]] std::optional<config_error> validate(const config& cfg);
 
 // Things worth a WARN that are not errors: no prefix outside -once, ssl verification off, an
