@@ -174,11 +174,12 @@ class GateTurn:
     """Gated: wait until every replicator's /metrics says kvship_gate_primary{dc=<new>} 1, with the state
     `primary` in the new primary DC and `following` elsewhere."""
 
-    def __init__(self, metrics_addrs, http_get, parse_metrics, deadline=60.0):
+    def __init__(self, metrics_addrs, http_get, parse_metrics, deadline=60.0, check=None):
         self.metrics_addrs = metrics_addrs  # {dc: "127.0.0.1:port"}
         self.http_get = http_get
         self.parse_metrics = parse_metrics
         self.deadline = deadline
+        self.check = check  # called while waiting; raises when waiting is pointless (a replicator exited)
 
     def state(self, dc):
         try:
@@ -201,6 +202,8 @@ class GateTurn:
             if all(p == new_primary and s == ("primary" if dc == new_primary else "following")
                    for dc, (p, s) in views.items()):
                 return True
+            if self.check is not None:
+                self.check()
             time.sleep(0.05)
         log("  the gate did not turn to %s within %.0fs: %r" % (new_primary, self.deadline, views))
         return False
@@ -516,13 +519,27 @@ LOG_LEVEL = "info"
 SIM_ARGS = ["-wan-latency", "100ms"]  # cross-DC reads are slower than local writes, as over a WAN
 
 
-def replicator_args(dc, dcs, gated, metrics_addr, settle="1s", interval="200ms"):
+def replicator_args(dc, dcs, gated, metrics_addr, settle="1s", interval="200ms", vault=None, vault_dc_map=True,
+                    lock=None):
     """One DC's replicator. Ungated: consul-replicate's setup from the seed, each DC replicating vault/
-    from the other. Gated: the same, except that the source DC is the one where Vault is active."""
+    from the other. Gated: the same, except that the source DC is the one where Vault is active, found
+    through the catalog, or with `vault` (a vaultsim.VaultCluster) through GET /v1/sys/leader on each
+    node, the leader_address mapped to its DC with -gate-vault-dc (vault_dc_map) or through the catalog.
+    lock: a -lock prefix (local to each DC)."""
     common = ["-exclude", EXCLUDE, "-log-level", LOG_LEVEL, "-metrics-addr", metrics_addr]
+    if lock:
+        common += ["-lock", lock]
     if gated:
-        return ["-prefix", PREFIX, "-gate", "vault", "-gate-vault-service", SERVICE, "-gate-vault-tag", ACTIVE_TAG,
-                "-gate-settle", settle, "-gate-interval", interval] + common
+        args = ["-prefix", PREFIX, "-gate", "vault", "-gate-settle", settle, "-gate-interval", interval]
+        if vault is None:
+            args += ["-gate-vault-service", SERVICE, "-gate-vault-tag", ACTIVE_TAG]
+        else:
+            args += ["-gate-vault-service", SERVICE]
+            for node in vault.nodes:
+                args += ["-gate-vault-addr", node.url]
+                if vault_dc_map:
+                    args += ["-gate-vault-dc", "%s=%s" % (node.api_addr, node.dc)]
+        return args + common
     other = [d for d in dcs if d != dc]
     assert len(other) == 1, "ungated: two DCs replicating from each other"
     return ["-prefix", "%s@%s" % (PREFIX, other[0])] + common
