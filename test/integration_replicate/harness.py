@@ -198,6 +198,81 @@ def run_once(binary, args, env=None, timeout=60):
     return rc, r.log(), "\n".join(r.out)
 
 
+# ---------------------------------------------------------------- byte relay
+
+class Relay:
+    """Listens on a Unix socket path or on 127.0.0.1 (path=None) and pipes every connection, byte
+    for byte, to the TCP address `target` ("host:port"). Counts the connections it accepted, so a test
+    can see how a client uses its connections. Use as a context manager."""
+
+    def __init__(self, target, path=None):
+        import socket
+        import threading
+        self.target = target
+        self.path = path
+        self.accepted = 0
+        self._lock = threading.Lock()
+        if path:
+            self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._srv.bind(path)
+            self.addr = "unix://" + path
+        else:
+            self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._srv.bind(("127.0.0.1", 0))
+            self.addr = "127.0.0.1:%d" % self._srv.getsockname()[1]
+        self._srv.listen(64)
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        host, port = self.target.rsplit(":", 1)
+        while not self._closed:
+            try:
+                client, _ = self._srv.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+            upstream = socket.create_connection((host, int(port)))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        import socket
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                b.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def count(self):
+        with self._lock:
+            return self.accepted
+
+    def close(self):
+        self._closed = True
+        self._srv.close()
+        if self.path and os.path.exists(self.path):
+            os.unlink(self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 # ---------------------------------------------------------------- test runner
 
 class Context:

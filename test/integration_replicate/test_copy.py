@@ -188,6 +188,43 @@ def test_checkpoint_escaping(ctx):
         assert h.dump(p.dst) == {"out//k": (b"v", 0)}
 
 
+def test_unix_socket_address(ctx):
+    """-consul-addr unix:///path speaks HTTP over a Unix domain socket (a relay in front of the sim)."""
+    import tempfile
+    with ctx.federation() as p, tempfile.TemporaryDirectory() as tmp:
+        load_source(p.src)
+        with h.Relay(p.dst.addr, path=os.path.join(tmp, "consul.sock")) as relay:
+            rc, err, _ = h.run_once(ctx.replicate_bin, ["-consul-addr", relay.addr, "-prefix", "app@dc1:ux/"])
+            assert rc == 0, err
+            assert relay.count() >= 1
+        assert h.dump(p.dst) == h.mapped(h.dump(p.src), "app", "ux/")
+    rc, err, _ = h.run_once(ctx.replicate_bin, ["-consul-addr", "unix://relative.sock", "-prefix", "app@dc1"])
+    assert rc != 0 and "absolute socket path" in err, (rc, err)
+
+
+def test_transport_keep_alives(ctx):
+    """Connections are reused by default; -consul-transport-disable-keep-alives opens one per request.
+    The other transport settings are accepted and a copy still works with them."""
+    with ctx.federation() as p:
+        load_source(p.src)
+        counts = {}
+        for name, extra in (("pooled", []), ("no-keepalive", ["-consul-transport-disable-keep-alives"])):
+            with h.Relay(p.dst.addr) as relay:
+                rc, err, _ = h.run_once(ctx.replicate_bin, [
+                    "-consul-addr", relay.addr, "-prefix", "app@dc1:%s/" % name, "-log-level", "debug",
+                    "-consul-transport-dial-keep-alive", "7s", "-consul-transport-tls-handshake-timeout", "3s",
+                    "-consul-transport-max-idle-conns-per-host", "4", *extra])
+                assert rc == 0, err
+                requests = err.count("[DEBUG] (clients) consul ")
+                counts[name] = (relay.count(), requests)
+            assert h.dump(p.dst) == {**h.mapped(h.dump(p.src), "app", "pooled/"),
+                                     **({} if name == "pooled" else h.mapped(h.dump(p.src), "app", name + "/"))}
+        pooled, no_ka = counts["pooled"], counts["no-keepalive"]
+        print("connections, requests:", counts)
+        assert no_ka[0] >= no_ka[1] >= 4, counts  # one connection per request
+        assert pooled[0] < pooled[1], counts      # some request reused a connection
+
+
 CASES = {f.__name__[5:]: f for f in [
     test_checkpoint_escaping,
     test_initial_copy,
@@ -202,6 +239,8 @@ CASES = {f.__name__[5:]: f for f in [
     test_config_file,
     test_env_address,
     test_consul_auth,
+    test_unix_socket_address,
+    test_transport_keep_alives,
 ]}
 
 if __name__ == "__main__":

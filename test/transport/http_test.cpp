@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <optional>
+#include <thread>
 #include <stdexcept>
 
 using namespace kvship;
@@ -17,10 +18,14 @@ namespace {
 
 using kvship::test::run;
 
-awaitable<http_reply> echo(http_request req, request_context)
+awaitable<http_reply> echo(http_request req, request_context ctx)
 {
     http_reply rep;
     rep.res.result(http::status::ok);
+    if (req.target() == "/port") {  // which client connection the request came on
+        rep.res.body() = std::to_string(ctx.remote.port());
+        co_return rep;
+    }
     if (req.target() == "/sleep") {
         asio::steady_timer t(co_await asio::this_coro::executor, 2s);
         co_await t.async_wait(use_awaitable);
@@ -154,4 +159,65 @@ TEST_CASE("parse_endpoint names what is wrong", "[transport]")
     CHECK_THROWS_WITH(parse_endpoint("1.2.3.4:x"), Catch::Contains("bad port"));
     CHECK_THROWS_WITH(parse_endpoint("1.2.3.4:70000"), Catch::Contains("65535"));
     CHECK_THROWS_WITH(parse_endpoint("host.example:80"), Catch::Contains("not an IP"));
+}
+
+namespace {
+
+std::string port_seen(asio::io_context& ioc, http_client& client, std::string const& address)
+{
+    auto r = run(ioc, client.send(address, http_request{http::verb::get, "/port", 11}, 5s));
+    REQUIRE(r);
+    return r->body();
+}
+
+}  // namespace
+
+TEST_CASE("an idle connection past idle_timeout is not reused", "[transport]")
+{
+    fixture f;
+    client_params p;
+    p.idle_timeout = 30ms;
+    http_client c{f.ioc.get_executor(), p};
+    auto const first = port_seen(f.ioc, c, f.address);
+    CHECK(port_seen(f.ioc, c, f.address) == first);  // well within the timeout
+    std::this_thread::sleep_for(80ms);
+    CHECK(port_seen(f.ioc, c, f.address) != first);
+    CHECK(port_seen(f.ioc, f.client, f.address) == port_seen(f.ioc, f.client, f.address));  // default: no limit
+}
+
+TEST_CASE("disable_keep_alives opens one connection per request", "[transport]")
+{
+    fixture f;
+    client_params p;
+    p.disable_keep_alives = true;
+    http_client c{f.ioc.get_executor(), p};
+    auto const first = port_seen(f.ioc, c, f.address);
+    CHECK(port_seen(f.ioc, c, f.address) != first);
+}
+
+TEST_CASE("max_idle_total bounds the idle connections over all addresses", "[transport]")
+{
+    fixture f;
+    http_server other{f.ioc.get_executor(), server_params{}, echo, too_large};
+    other.listen(parse_endpoint("127.0.0.1:0"));
+    other.start();
+    auto const other_address = "127.0.0.1:" + std::to_string(other.local_endpoint().port());
+    client_params p;
+    p.max_idle_total = 1;
+    http_client c{f.ioc.get_executor(), p};
+    auto const a1 = port_seen(f.ioc, c, f.address);
+    auto const b1 = port_seen(f.ioc, c, other_address);  // the pool is full: not kept
+    CHECK(port_seen(f.ioc, c, f.address) == a1);
+    CHECK(port_seen(f.ioc, c, other_address) != b1);
+}
+
+TEST_CASE("tcp_keep_alive and tls_handshake_timeout leave plain exchanges working", "[transport]")
+{
+    fixture f;
+    client_params p;
+    p.tcp_keep_alive = 7s;
+    p.tls_handshake_timeout = 1s;
+    http_client c{f.ioc.get_executor(), p};
+    auto const first = port_seen(f.ioc, c, f.address);
+    CHECK(port_seen(f.ioc, c, f.address) == first);
 }

@@ -6,6 +6,14 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <utility>
@@ -18,14 +26,34 @@ namespace {
 namespace ssl = asio::ssl;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-// One connection: plain, or TLS over TCP.
+using local_stream = beast::basic_stream<asio::local::stream_protocol>;
+
+constexpr std::string_view unix_scheme = "unix:";
+
+// One connection: plain TCP, TLS over TCP, or a Unix domain socket.
 struct pooled_connection
 {
     std::optional<beast::tcp_stream> plain;
     std::optional<tls_stream> tls;
+    std::optional<local_stream> local;
     beast::flat_buffer buffer;
+    std::chrono::steady_clock::time_point idle_since{};
 
-    beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+    void expires_at(std::chrono::steady_clock::time_point t)
+    {
+        if (local)
+            local->expires_at(t);
+        else
+            (tls ? beast::get_lowest_layer(*tls) : *plain).expires_at(t);
+    }
+
+    void expires_never()
+    {
+        if (local)
+            local->expires_never();
+        else
+            (tls ? beast::get_lowest_layer(*tls) : *plain).expires_never();
+    }
 };
 
 bool is_stale_connection_error(boost::system::error_code const& ec)
@@ -51,6 +79,17 @@ std::pair<std::string, std::string> split_address(std::string const& address)
         host = host.substr(1, host.size() - 2);
     }
     return {host, address.substr(colon + 1)};
+}
+
+// SO_KEEPALIVE with the first probe after `period` of silence and then one every `period`, as Go's
+// net.Dialer.KeepAlive sets them.
+void set_tcp_keep_alive(tcp::socket& sock, std::chrono::milliseconds period)
+{
+    boost::system::error_code ignored;
+    sock.set_option(asio::socket_base::keep_alive(true), ignored);
+    int const secs = static_cast<int>(std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(period).count()));
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &secs, sizeof secs);
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &secs, sizeof secs);
 }
 
 bool is_ip_address(std::string const& host)
@@ -111,10 +150,64 @@ struct http_client::impl
 
     impl(asio::any_io_executor e, client_params p) : ex(std::move(e)), params(std::move(p)) {}
 
+    // An idle connection to `address` that is not past the idle timeout, or null. Expired ones
+    // (of every address) are closed on the way.
+    std::unique_ptr<pooled_connection> take_idle(std::string const& address)
+    {
+        if (params.idle_timeout.count() > 0) {
+            auto const oldest = std::chrono::steady_clock::now() - params.idle_timeout;
+            for (auto it = idle.begin(); it != idle.end();) {
+                auto& v = it->second;
+                std::erase_if(v, [&](auto const& c) { return c->idle_since < oldest; });
+                it = v.empty() ? idle.erase(it) : std::next(it);
+            }
+        }
+        auto it = idle.find(address);
+        if (it == idle.end() || it->second.empty()) {
+            return nullptr;
+        }
+        auto conn = std::move(it->second.back());
+        it->second.pop_back();
+        return conn;
+    }
+
+    void put_idle(std::string const& address, std::unique_ptr<pooled_connection> conn)
+    {
+        if (params.disable_keep_alives) {
+            return;
+        }
+        auto& back = idle[address];
+        if (back.size() >= params.max_idle_per_host) {
+            return;
+        }
+        if (params.max_idle_total > 0) {
+            std::size_t total = 0;
+            for (auto const& [a, v] : idle) total += v.size();
+            if (total >= params.max_idle_total) {
+                return;
+            }
+        }
+        conn->expires_never();
+        conn->idle_since = std::chrono::steady_clock::now();
+        back.push_back(std::move(conn));
+    }
+
     awaitable<boost::system::result<std::unique_ptr<pooled_connection>>> connect(
         std::string address, std::chrono::steady_clock::time_point deadline
     )
     {
+        auto const connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + params.connect_timeout);
+        if (address.starts_with(unix_scheme)) {
+            auto conn = std::make_unique<pooled_connection>();
+            conn->local.emplace(ex);
+            conn->local->expires_at(connect_deadline);
+            asio::local::stream_protocol::endpoint const ep(address.substr(unix_scheme.size()));
+            auto [uec] = co_await conn->local->async_connect(ep, nothrow_awaitable);
+            if (uec) {
+                co_return map_timeout(uec);
+            }
+            co_return conn;
+        }
         auto [host, port] = split_address(address);
         tcp::resolver resolver(ex);
         auto [rec, results] = co_await resolver.async_resolve(host, port, nothrow_awaitable);
@@ -123,7 +216,6 @@ struct http_client::impl
         }
         auto conn = std::make_unique<pooled_connection>();
         conn->plain.emplace(ex);
-        auto const connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + params.connect_timeout);
         conn->plain->expires_at(connect_deadline);
         auto [cec, ep] = co_await conn->plain->async_connect(results, nothrow_awaitable);
         (void)ep;
@@ -131,6 +223,9 @@ struct http_client::impl
             co_return map_timeout(cec);
         }
         conn->plain->socket().set_option(tcp::no_delay(true));
+        if (params.tcp_keep_alive.count() > 0) {
+            set_tcp_keep_alive(conn->plain->socket(), params.tcp_keep_alive);
+        }
         if (!params.tls) {
             co_return conn;
         }
@@ -151,7 +246,12 @@ struct http_client::impl
         } else {
             conn->tls->set_verify_mode(ssl::verify_none);
         }
-        conn->tcp().expires_at(deadline);
+        auto handshake_deadline = deadline;
+        if (params.tls_handshake_timeout.count() > 0) {
+            handshake_deadline =
+                std::min(deadline, std::chrono::steady_clock::now() + params.tls_handshake_timeout);
+        }
+        conn->expires_at(handshake_deadline);
         auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, nothrow_awaitable);
         if (hec) {
             co_return map_timeout(hec);
@@ -174,30 +274,32 @@ awaitable<boost::system::result<http_response>> http_client::send(
     auto self = impl_;
     auto const deadline = std::chrono::steady_clock::now() + timeout;
     if (req.find(http::field::host) == req.end()) {
-        req.set(http::field::host, address);
+        // A Unix socket has no host name; HTTP/1.1 still needs a Host header.
+        req.set(http::field::host, address.starts_with(unix_scheme) ? std::string("localhost") : address);
     }
-    req.keep_alive(true);
+    req.keep_alive(!self->params.disable_keep_alives);
     req.prepare_payload();
 
     for (int attempt = 0;; ++attempt) {
         std::unique_ptr<pooled_connection> conn;
         bool reused = false;
-        auto& pool = self->idle[address];
-        if (!pool.empty() && attempt == 0) {
-            conn = std::move(pool.back());
-            pool.pop_back();
-            reused = true;
-        } else {
+        if (attempt == 0) {
+            conn = self->take_idle(address);
+            reused = conn != nullptr;
+        }
+        if (!conn) {
             auto c = co_await self->connect(address, deadline);
             if (!c) {
                 co_return c.error();
             }
             conn = std::move(*c);
         }
-        conn->tcp().expires_at(deadline);
+        conn->expires_at(deadline);
         exchange_result x;
         if (conn->tls) {
             x = co_await exchange(*conn->tls, conn->buffer, req, self->params.body_limit);
+        } else if (conn->local) {
+            x = co_await exchange(*conn->local, conn->buffer, req, self->params.body_limit);
         } else {
             x = co_await exchange(*conn->plain, conn->buffer, req, self->params.body_limit);
         }
@@ -210,11 +312,7 @@ awaitable<boost::system::result<http_response>> http_client::send(
             co_return map_timeout(x.ec);
         }
         if (x.res.keep_alive()) {
-            conn->tcp().expires_never();
-            auto& back = self->idle[address];
-            if (back.size() < self->params.max_idle_per_host) {
-                back.push_back(std::move(conn));
-            }
+            self->put_idle(address, std::move(conn));
         }
         co_return std::move(x.res);
     }

@@ -43,7 +43,8 @@ struct client_logger
 
 struct consul_params
 {
-    // "host:port" of the agent. "http://" is accepted; "https://" also turns TLS on.
+    // "host:port" of the agent. "http://" is accepted; "https://" also turns TLS on; "unix:///path"
+    // speaks plain HTTP over a Unix domain socket.
     std::string address = "127.0.0.1:8500";
     // Sent as X-Consul-Token; never in a URL, a log line or an error message.
     std::string token{};
@@ -59,7 +60,13 @@ struct consul_params
     // The largest response body accepted: a 100,000-key listing is ~24 MB of JSON, Beast's
     // default of 8 MB is far too small.
     std::size_t body_limit = std::size_t{1} << 30;
-    std::size_t max_idle_connections = 16;
+    std::size_t max_idle_connections = 16;  // per address
+    // The rest of consul-replicate's `transport` block (see client_params): 0 / false = off.
+    std::size_t max_idle_total = 0;
+    std::chrono::milliseconds idle_timeout{0};
+    std::chrono::milliseconds tcp_keep_alive{0};
+    bool disable_keep_alives = false;
+    std::chrono::milliseconds tls_handshake_timeout{0};
     // Reads (list, keys, get, agent_self, datacenters) retry on is_retryable() errors; writes never.
     // Each call starts its own backoff from retry 0, so a success resets the count (as
     // consul-replicate does); the last error comes back when the attempts run out.
@@ -99,6 +106,19 @@ public:
     virtual awaitable<consul_result<agent_info>> agent_self() = 0;
     // GET /v1/catalog/datacenters, closest first.
     virtual awaitable<consul_result<std::vector<std::string>>> datacenters() = 0;
+
+    // GET /v1/health/service/<name>[?tag=][&passing][&dc=]: the instances (an unknown service is an
+    // empty list). Health and catalog reads carry no X-Consul-Index requirement. Retried like reads.
+    virtual awaitable<consul_result<std::vector<service_instance>>> health_service(
+        std::string name, health_query q
+    ) = 0;
+    // GET /v1/catalog/service/<name>[?dc=]: the registered instances, healthy or not.
+    virtual awaitable<consul_result<std::vector<service_instance>>> catalog_service(
+        std::string name, std::string dc
+    ) = 0;
+    // Vault's GET <base_url>/v1/sys/leader (base_url "http(s)://host:port"; https uses the client's
+    // TLS settings for trust). Sends no Consul token and no basic auth. Not retried: the gate polls.
+    virtual awaitable<consul_result<vault_leader>> vault_sys_leader(std::string base_url) = 0;
 
     // PUT /v1/session/create → the session ID.
     virtual awaitable<consul_result<std::string>> session_create(session_params p, std::string dc) = 0;

@@ -23,6 +23,19 @@ struct client_params
     std::size_t body_limit = 512ull * 1024 * 1024;  // the largest prefix listing we accept
     std::chrono::milliseconds connect_timeout{5000};
     std::size_t max_idle_per_host = 16;
+    // Idle connections kept over all addresses together; 0 = no limit (Go's MaxIdleConns).
+    std::size_t max_idle_total = 0;
+    // An idle pooled connection older than this is closed instead of reused; 0 = no limit (Go's
+    // IdleConnTimeout).
+    std::chrono::milliseconds idle_timeout{0};
+    // TCP keep-alive probes on every TCP connection, first probe and interval both this period;
+    // 0 = off (Go's Dialer.KeepAlive).
+    std::chrono::milliseconds tcp_keep_alive{0};
+    // One request per connection: `Connection: close` is sent and nothing is pooled (Go's
+    // DisableKeepAlives).
+    bool disable_keep_alives = false;
+    // Bound on the TLS handshake, within the request's own deadline; 0 = the request deadline only.
+    std::chrono::milliseconds tls_handshake_timeout{0};
     // Set: every connection speaks TLS with this context (see transport/tls.hpp). With tls_verify,
     // the chain is checked and so is the name (tls_server_name, else the host of the address);
     // tls_server_name is also sent as SNI (the host is when it is not an IP address).
@@ -39,7 +52,8 @@ public:
     http_client(http_client const&) = delete;
     http_client& operator=(http_client const&) = delete;
 
-    // Sends `req` to `address` ("host:port") and reads the whole response; the exchange (connect,
+    // Sends `req` to `address` ("host:port", or "unix:/path/to/socket" for a Unix domain socket,
+    // plain HTTP only) and reads the whole response; the exchange (connect,
     // write, read) must finish within `timeout`. Reuses an idle keep-alive connection when one is
     // there, and retries once on a fresh connection when a reused one turns out closed before any
     // response byte arrived. Errors: connection refused, timed out (asio::error::timed_out),
