@@ -115,7 +115,7 @@ def test_example_configs(ctx):
             for dc in DCS:
                 m = h.parse_metrics(h.http_get(metrics[dc], "/metrics")[1])
                 assert m.get("kvship_lock_held") == 1, (dc, m.get("kvship_lock_held"))
-                status, body = sims[dc].request("GET", "/v1/kv/locks/consul-replicate/.lock")
+                status, _, body = sims[dc].request("GET", "/v1/kv/locks/consul-replicate/.lock")
                 assert status == 200, (dc, status, body)
                 assert h.dump(sims[dc], "vault/sys/expire/") == {
                     "vault/sys/expire/id/local-%s" % dc: (b"stays", 0)}, dc

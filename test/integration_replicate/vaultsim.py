@@ -124,8 +124,12 @@ class VaultNode:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client went away (a replicator stopped, or its deadline passed): not a fixture error.
+                    self.close_connection = True
 
             def _not_allowed(self):
                 self._reply(405, {"errors": []})
