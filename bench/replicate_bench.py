@@ -13,13 +13,19 @@ sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
   B6  during B2: bytes the source DC served for KV reads (the sim's /_sim/stats of dc1, whose reads the
       destination agent forwards) per change, against one full read of the prefix.
 
+  --layout vault (B2/B6 only): a Vault-like prefix instead of bench/d000..d255: N keys under vault/,
+      60% tokens (vault/sys/token/id/h<sha1>), 35% secrets in 20 mounts
+      (vault/logical/<uuid>/app<NNN>/secret<N>), the rest in vault/core/ and 4 vault/auth/<uuid>/ mounts;
+      100-byte values, loaded by 64-op txns. Writes change random existing keys (so 60% hit tokens).
+
   python3 bench/replicate_bench.py [--bin build/bin] [--replicator PATH] [--keys 100000]
                                    [--latency-keys 10000,100000] [--writes 200] [--only b1,b2]
-                                   [--env K=V ...] [--record]
+                                   [--env K=V ...] [--layout bench|vault] [--record]
 """
 import argparse
 import base64
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -106,32 +112,79 @@ def b1_b5(bin_dir, keys, report):
                % (cpu, rss))
 
 
+def vault_keys(n):
+    """The keys of the Vault-like layout (see --layout vault), sorted."""
+    rng = random.Random(11)
+    uuid = lambda: "%08x-%04x-%04x-%04x-%012x" % tuple(rng.getrandbits(b) for b in (32, 16, 16, 16, 48))
+    mounts = [uuid() for _ in range(20)]
+    auths = [uuid() for _ in range(4)]
+    tokens, logical = n * 60 // 100, n * 35 // 100
+    rest = n - tokens - logical
+    keys = ["vault/sys/token/id/h" + hashlib.sha1(b"token %d" % i).hexdigest() for i in range(tokens)]
+    keys += ["vault/logical/%s/app%03d/secret%06d" % (mounts[i % 20], (i // 20) % 40, i) for i in range(logical)]
+    keys += ["vault/core/%s/k%05d" % (("cluster", "mounts", "auth", "audit", "wrapping")[i % 5], i)
+             for i in range(rest // 5)]
+    keys += ["vault/auth/%s/entity%06d" % (auths[i % 4], i) for i in range(rest - rest // 5)]
+    return sorted(keys)
+
+
+def txn_load(sim, keys, value=b"v" * 100, conns=4, ops=64):
+    """Loads keys by `ops`-op txns over `conns` threads."""
+    v = base64.b64encode(value).decode()
+    chunks = [keys[i:i + ops] for i in range(0, len(keys), ops)]
+    errors = []
+
+    def worker(part):
+        for chunk in part:
+            body = json.dumps([{"KV": {"Verb": "set", "Key": k, "Value": v}} for k in chunk]).encode()
+            status, _, data = sim.request("PUT", "/v1/txn", body)
+            if status != 200:
+                errors.append("txn: %s %r" % (status, data[:200]))
+                return
+
+    threads = [threading.Thread(target=worker, args=(chunks[i::conns],)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(errors[0])
+
+
 def percentile(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def b2(bin_dir, keys, writes, report):
+def b2(bin_dir, keys, writes, report, layout="bench"):
     sim_bin = os.path.join(bin_dir, "consul-kvsim")
+    prefix = "vault/" if layout == "vault" else "bench/"
     with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
         src, dst = dcs["dc1"], dcs["dc2"]
-        sim_load(bin_dir, src.addr, keys)
+        if layout == "vault":
+            names = vault_keys(keys)
+            txn_load(src, names)
+        else:
+            sim_load(bin_dir, src.addr, keys)
         proc = subprocess.Popen([replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix",
-                                 "bench/@dc1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 prefix + "@dc1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=replicator_env())
         try:
             deadline = time.monotonic() + 300
-            while keys_count(dst) < keys:
+            while keys_count(dst, prefix) < keys:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("initial copy did not finish")
                 time.sleep(0.2)
-            full = len(src.request("GET", "/v1/kv/bench/?recurse")[2])
+            full = len(src.request("GET", "/v1/kv/%s?recurse" % prefix)[2])
             time.sleep(1.0)  # let the pair settle (grouped watching starts after the first round)
             src.admin("PUT", "stats/reset")
             rng = random.Random(7)
             latencies = []
             for n in range(writes):
-                key = "bench/d%03d/k%08d" % (rng.randrange(256), rng.randrange(keys))
+                if layout == "vault":
+                    key = names[rng.randrange(len(names))]
+                else:
+                    key = "bench/d%03d/k%08d" % (rng.randrange(256), rng.randrange(keys))
                 value = ("change-%d" % n).encode()
                 status, hdrs, _ = dst.request("GET", "/v1/kv/" + key)
                 index = hdrs.get("x-consul-index", "1")
@@ -151,11 +204,12 @@ def b2(bin_dir, keys, writes, report):
                 if pause > 0:
                     time.sleep(pause)
             read = src.json("GET", "/_sim/stats")["by_route"].get("GET /v1/kv", {}).get("bytes_out", 0)
-            report("B2 change latency on %d keys, %d writes at <= 20/s: p50 %.0f ms, p99 %.0f ms, max %.0f ms "
+            what = "%d keys" % keys if layout == "bench" else "%d keys (Vault-like layout)" % keys
+            report("B2 change latency on %s, %d writes at <= 20/s: p50 %.0f ms, p99 %.0f ms, max %.0f ms "
                    "(target p50 <= 50 ms, p99 <= 200 ms; consul-replicate p50 129 ms at 10k, 958 ms at 100k)"
-                   % (keys, writes, percentile(latencies, 50), percentile(latencies, 99), max(latencies)))
-            report("B6 source bytes read per change on %d keys: %.0f KB (%d writes; one full read is %.1f MB; "
-                   "target <= 1 MB at 100k)" % (keys, read / writes / 1e3, writes, full / 1e6))
+                   % (what, writes, percentile(latencies, 50), percentile(latencies, 99), max(latencies)))
+            report("B6 source bytes read per change on %s: %.0f KB (%d writes; one full read is %.1f MB; "
+                   "target <= 1 MB at 100k)" % (what, read / writes / 1e3, writes, full / 1e6))
         finally:
             proc.terminate()
             proc.wait(20)
@@ -170,6 +224,8 @@ def main():
     ap.add_argument("--replicator", help="the consul-replicate binary (default: <bin>/consul-replicate)")
     ap.add_argument("--only", default="b1,b2", help="scenarios to run: b1 (B1+B5), b2 (B2+B6)")
     ap.add_argument("--env", action="append", default=[], help="K=V for the replicator's environment")
+    ap.add_argument("--layout", default="bench", choices=("bench", "vault"),
+                    help="B2/B6 data: bench/d000..d255 (default) or a Vault-like vault/ prefix")
     ap.add_argument("--record", action="store_true", help="prepend the figures to bench/RESULTS.md")
     args = ap.parse_args()
     global REPLICATOR
@@ -188,7 +244,7 @@ def main():
         b1_b5(args.bin, args.keys, report)
     if "b2" in only:
         for n in (int(x) for x in args.latency_keys.split(",") if x):
-            b2(args.bin, n, args.writes, report)
+            b2(args.bin, n, args.writes, report, args.layout)
 
     if args.record:
         path = os.path.join(HERE, "RESULTS.md")

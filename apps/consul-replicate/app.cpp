@@ -3,6 +3,8 @@
 #include "checkpoint_codec.hpp"
 
 #include <prefixes/rule.hpp>
+#include <replicate/flags.hpp>
+#include <replicate/loader.hpp>
 #include <transport/consul_retry.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -14,8 +16,6 @@
 #include <exception>
 #include <fcntl.h>
 #include <functional>
-#include <replicate/flags.hpp>
-#include <replicate/loader.hpp>
 #include <set>
 #include <unistd.h>
 
@@ -188,6 +188,10 @@ readiness app::ready() const
         return {false, "starting"};
     if (stopping_)
         return {false, "stopping"};
+    if (gate_) {
+        if (auto why = gate_->not_ready_reason())
+            return {false, *why};
+    }
     for (auto const& p : pairs_) {
         auto const& st = p.replicator->status();
         auto const& name = p.replicator->label();
@@ -239,8 +243,8 @@ transport::consul_params app::client_params(const std::string& address, const st
     transport::consul_params p;
     p.address = address;
     p.token = token;
-    // -consul-auth belongs to the local agent (-consul-addr), as in consul-replicate; Go sends "user:" when no
-    // password is given.
+    // -consul-auth belongs to the local agent (-consul-addr), as in consul-replicate; Go sends "user:" when
+    // no password is given.
     if (cfg_.consul.auth.enabled && address == cfg_.consul.address)
         p.basic_auth = cfg_.consul.auth.username + ":" + cfg_.consul.auth.password;
     auto const& ssl = cfg_.consul.ssl;
@@ -395,115 +399,20 @@ awaitable<void> app::main_loop()
         endpoint_->stop();
 }
 
-awaitable<app::outcome> app::run_generation()
+void app::start_pairs(
+    const std::vector<prefixes::rule>& rules,
+    const std::optional<std::string>& gate_source,
+    std::uint64_t hold
+)
 {
-    pairs_.clear();
-    running_ = false;
-    stopping_ = false;
-    fatal_.clear();
-    if (kill_requests_ > 0)
-        co_return outcome::killed;
-
-    log_.info("runner", "creating new runner (once: {})", cfg_.once);
-    try {
-        source_client_.reset();
-        destination_client_.reset();
-        destination_client_ = transport::create_consul_client(
-            ioc_.get_executor(), client_params(cfg_.consul.address, cfg_.consul.token)
-        );
-        std::string const source_token = cfg_.source_token.empty() ? cfg_.consul.token : cfg_.source_token;
-        if (!cfg_.source_addr.empty()) {
-            source_client_ = transport::create_consul_client(
-                ioc_.get_executor(), client_params(cfg_.source_addr, source_token)
-            );
-        } else if (source_token != cfg_.consul.token) {
-            source_client_ = transport::create_consul_client(
-                ioc_.get_executor(), client_params(cfg_.consul.address, source_token)
-            );
-        }
-    } catch (const std::exception& e) {
-        fatal_ = e.what();
-        co_return outcome::failed;
-    }
-
-    // consul-replicate's self-replication guard: the local agent's DC must not be a source DC.
-    if (!cfg_.prefixes.empty()) {
-        transport::retry_params retry;
-        retry.enabled = cfg_.consul.retry.enabled;
-        retry.max_attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
-        retry.backoff = to_ms(cfg_.consul.retry.backoff);
-        retry.max_backoff = to_ms(cfg_.consul.retry.max_backoff);
-        asio::cancellation_signal cancel_self;
-        auto self_task = agent_self_with_retry(destination_client_.get(), retry);
-        std::optional<transport::consul_result<transport::agent_info>> self;
-        asio::co_spawn(
-            ioc_,
-            std::move(self_task),
-            asio::bind_cancellation_slot(
-                cancel_self.slot(),
-                [this, &self](std::exception_ptr e, transport::consul_result<transport::agent_info> r) {
-                    if (e)
-                        self.emplace(transport::consul_error{transport::errc::cancelled, 0, exception_text(e)}
-                        );
-                    else
-                        self.emplace(std::move(r));
-                    notify();
-                }
-            )
-        );
-        while (!self) {
-            if (kill_requests_ > 0 || reload_requested_)
-                cancel_self.emit(asio::cancellation_type::terminal);
-            wake_.expires_at(clock::time_point::max());
-            co_await wake_.async_wait(nothrow_awaitable);
-        }
-        if (kill_requests_ > 0)
-            co_return outcome::killed;
-        if (reload_requested_)
-            co_return outcome::reload;
-        if (!*self) {
-            fatal_ = fmt::format("agent/self: {}", self->error().what());
-            co_return outcome::failed;
-        }
-        auto const& local_dc = self->value().datacenter;
-        for (auto const& spec : cfg_.prefixes) {
-            if (spec.datacenter && *spec.datacenter == local_dc) {
-                fatal_ = fmt::format(
-                    "{}: local datacenter cannot be the source datacenter", prefixes::to_string(spec)
-                );
-                co_return outcome::failed;
-            }
-        }
-    }
-
-    // -lock: pairs run only while the lock is held (one holding period per generation).
-    if (lock_ && !lock_->held())
-        log_.info("runner", "standby: waiting for lock {:?}", lock_->key());
-    while (lock_ && !lock_->held()) {
-        if (kill_requests_ > 0)
-            co_return outcome::killed;
-        if (reload_requested_)
-            co_return outcome::reload;
-        if (lock_->state() == lock_state::failed || lock_done_) {
-            fatal_ = lock_->error().empty() ? std::string("the lock manager stopped") : lock_->error();
-            co_return outcome::failed;
-        }
-        wake_.expires_at(clock::time_point::max());
-        co_await wake_.async_wait(nothrow_awaitable);
-    }
-    std::uint64_t const hold = lock_ ? lock_->holds() : 0;
-    auto lock_lost = [this, hold] { return lock_ && (!lock_->held() || lock_->holds() != hold); };
-
-    txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
-    auto const rules =
-        prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
     auto& source = source_client_ ? *source_client_ : *destination_client_;
+    pairs_.clear();
     pairs_.reserve(rules.size());
     std::uint64_t seed = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL;
     for (auto const& rule : rules) {
         pair_params p;
         p.label = prefixes::to_string(rule.spec);
-        p.source_dc = rule.spec.datacenter.value_or(std::string{});
+        p.source_dc = gate_source ? *gate_source : rule.spec.datacenter.value_or(std::string{});
         p.fsm.rule = rule;
         p.fsm.guard.max_delete_percent =
             static_cast<unsigned>(std::clamp(cfg_.delete_guard.max_delete_percent, 0, 100));
@@ -550,7 +459,6 @@ awaitable<app::outcome> app::run_generation()
             false,
             std::nullopt});
     }
-    log_.info("runner", "starting");
     for (std::size_t i = 0; i < pairs_.size(); ++i) {
         auto task = pairs_[i].replicator->run();
         asio::co_spawn(
@@ -566,10 +474,148 @@ awaitable<app::outcome> app::run_generation()
             }
         );
     }
+}
+
+awaitable<app::outcome> app::run_generation()
+{
+    pairs_.clear();
+    running_ = false;
+    stopping_ = false;
+    fatal_.clear();
+    if (kill_requests_ > 0)
+        co_return outcome::killed;
+
+    log_.info("runner", "creating new runner (once: {})", cfg_.once);
+    try {
+        source_client_.reset();
+        destination_client_.reset();
+        destination_client_ = transport::create_consul_client(
+            ioc_.get_executor(), client_params(cfg_.consul.address, cfg_.consul.token)
+        );
+        std::string const source_token = cfg_.source_token.empty() ? cfg_.consul.token : cfg_.source_token;
+        if (!cfg_.source_addr.empty()) {
+            source_client_ = transport::create_consul_client(
+                ioc_.get_executor(), client_params(cfg_.source_addr, source_token)
+            );
+        } else if (source_token != cfg_.consul.token) {
+            source_client_ = transport::create_consul_client(
+                ioc_.get_executor(), client_params(cfg_.consul.address, source_token)
+            );
+        }
+    } catch (const std::exception& e) {
+        fatal_ = e.what();
+        co_return outcome::failed;
+    }
+
+    // consul-replicate's self-replication guard: the local agent's DC must not be a source DC.
+    // The gate needs the local DC too.
+    std::string local_dc;
+    if (!cfg_.prefixes.empty() || cfg_.gate.enabled()) {
+        transport::retry_params retry;
+        retry.enabled = cfg_.consul.retry.enabled;
+        retry.max_attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
+        retry.backoff = to_ms(cfg_.consul.retry.backoff);
+        retry.max_backoff = to_ms(cfg_.consul.retry.max_backoff);
+        asio::cancellation_signal cancel_self;
+        auto self_task = agent_self_with_retry(destination_client_.get(), retry);
+        std::optional<transport::consul_result<transport::agent_info>> self;
+        asio::co_spawn(
+            ioc_,
+            std::move(self_task),
+            asio::bind_cancellation_slot(
+                cancel_self.slot(),
+                [this, &self](std::exception_ptr e, transport::consul_result<transport::agent_info> r) {
+                    if (e)
+                        self.emplace(transport::consul_error{transport::errc::cancelled, 0, exception_text(e)}
+                        );
+                    else
+                        self.emplace(std::move(r));
+                    notify();
+                }
+            )
+        );
+        while (!self) {
+            if (kill_requests_ > 0 || reload_requested_)
+                cancel_self.emit(asio::cancellation_type::terminal);
+            wake_.expires_at(clock::time_point::max());
+            co_await wake_.async_wait(nothrow_awaitable);
+        }
+        if (kill_requests_ > 0)
+            co_return outcome::killed;
+        if (reload_requested_)
+            co_return outcome::reload;
+        if (!*self) {
+            fatal_ = fmt::format("agent/self: {}", self->error().what());
+            co_return outcome::failed;
+        }
+        local_dc = self->value().datacenter;
+        for (auto const& spec : cfg_.prefixes) {
+            if (spec.datacenter && *spec.datacenter == local_dc) {
+                fatal_ = fmt::format(
+                    "{}: local datacenter cannot be the source datacenter", prefixes::to_string(spec)
+                );
+                co_return outcome::failed;
+            }
+        }
+    }
+
+    // -lock: pairs run only while the lock is held (one holding period per generation).
+    if (lock_ && !lock_->held())
+        log_.info("runner", "standby: waiting for lock {:?}", lock_->key());
+    while (lock_ && !lock_->held()) {
+        if (kill_requests_ > 0)
+            co_return outcome::killed;
+        if (reload_requested_)
+            co_return outcome::reload;
+        if (lock_->state() == lock_state::failed || lock_done_) {
+            fatal_ = lock_->error().empty() ? std::string("the lock manager stopped") : lock_->error();
+            co_return outcome::failed;
+        }
+        wake_.expires_at(clock::time_point::max());
+        co_await wake_.async_wait(nothrow_awaitable);
+    }
+    std::uint64_t const hold = lock_ ? lock_->holds() : 0;
+    auto lock_lost = [this, hold] { return lock_ && (!lock_->held() || lock_->holds() != hold); };
+
+    txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
+    auto const rules =
+        prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    log_.info("runner", "starting");
+    if (cfg_.gate.enabled()) {
+        // Pairs start and stop as the gate decides; sources are read through the local agent.
+        try {
+            auto params = client_params(cfg_.consul.address, cfg_.consul.token);
+            params.request_timeout =
+                std::max<std::chrono::milliseconds>(std::chrono::seconds(5), 2 * to_ms(cfg_.gate.interval));
+            gate_client_ = transport::create_consul_client(ioc_.get_executor(), std::move(params));
+        } catch (const std::exception& e) {
+            fatal_ = e.what();
+            co_return outcome::failed;
+        }
+        declare_gate_metrics(metrics_);
+        detector_ = make_primary_detector(cfg_.gate, *gate_client_);
+        gate_ = std::make_unique<gate_runner>(cfg_.gate, local_dc, *detector_, log_, metrics_, [this] {
+            notify();
+        });
+        gate_done_ = false;
+        asio::co_spawn(ioc_, gate_->run(), [this](std::exception_ptr e) {
+            if (e)
+                log_.err("gate", "stopped: {}", exception_text(e));
+            gate_done_ = true;
+            notify();
+        });
+    } else {
+        start_pairs(rules, std::nullopt, hold);
+    }
     running_ = true;
 
     auto deadline = clock::time_point::max();
     bool aborted = false;
+    // With a gate: the DC the running pairs read from, and the stop of a turn or pause under way
+    // (the in-flight batch may finish within the stop grace, then it is abandoned).
+    std::optional<std::string> pairs_source;
+    auto turn_deadline = clock::time_point::max();
+    bool turning = false;
     for (;;) {
         bool any_error = false;
         bool all_done = true;
@@ -577,10 +623,13 @@ awaitable<app::outcome> app::run_generation()
             any_error = any_error || (p.done && p.error);
             all_done = all_done && p.done;
         }
-        if (!stopping_ && (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost())) {
+        if (!stopping_ &&
+            (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_))) {
             stopping_ = true;
             deadline = clock::now() + tuning_.stop_grace;
             stop_pairs(false);
+            if (gate_)
+                gate_->stop();
         }
         if (!aborted && lock_lost()) {
             aborted = true;  // the lock is gone: abort in-flight writes at once (they are fenced anyway)
@@ -590,12 +639,50 @@ awaitable<app::outcome> app::run_generation()
             aborted = true;
             stop_pairs(true);
         }
-        if (all_done && (stopping_ || cfg_.once || !pairs_.empty()))
+        if (stopping_) {
+            if (all_done && gate_done_)
+                break;
+        } else if (gate_) {
+            auto const want = gate_->source_dc();
+            // A stop once begun runs to its end, even if the answer came back meanwhile.
+            if (!pairs_.empty() && (turning || want != pairs_source)) {
+                if (!turning) {
+                    turning = true;
+                    turn_deadline = clock::now() + tuning_.stop_grace;
+                    log_.info(
+                        "runner",
+                        "stopping the pairs reading from {} ({})",
+                        *pairs_source,
+                        want ? "turning to " + *want : engine::describe(gate_->state())
+                    );
+                    stop_pairs(false);
+                } else if (clock::now() >= turn_deadline && turn_deadline != clock::time_point::max()) {
+                    turn_deadline = clock::time_point::max();
+                    stop_pairs(true);
+                }
+                if (all_done) {
+                    pairs_.clear();
+                    pairs_source.reset();
+                    turning = false;
+                    turn_deadline = clock::time_point::max();
+                }
+            }
+            if (pairs_.empty() && want) {
+                log_.info("runner", "starting the pairs from the primary {} (full read)", *want);
+                start_pairs(rules, want, hold);
+                pairs_source = want;
+            }
+        } else if (all_done && (cfg_.once || !pairs_.empty())) {
             break;
-        wake_.expires_at(aborted ? clock::time_point::max() : deadline);
+        }
+        wake_.expires_at(std::min(aborted || !stopping_ ? clock::time_point::max() : deadline, turn_deadline)
+        );
         co_await wake_.async_wait(nothrow_awaitable);
     }
     running_ = false;
+    gate_.reset();
+    detector_.reset();
+    gate_client_.reset();
 
     outcome result = outcome::finished;
     if (kill_requests_ > 0) {

@@ -3,6 +3,7 @@
 // and turns the outcome into consul-replicate's exit code.
 #pragma once
 
+#include "gate.hpp"
 #include "lock.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
@@ -27,7 +28,7 @@ struct app_tuning
     std::chrono::seconds destination_refresh{std::chrono::minutes(10)};  // KVSHIP_DESTINATION_REFRESH
     // Concurrent source blocking queries of the whole process, shared evenly by the pairs (grouped
     // watching; Consul's http_max_conns_per_client is 200 per client IP).
-    std::size_t source_watches = 64;  // KVSHIP_SOURCE_WATCHES
+    std::size_t source_watches = 64;    // KVSHIP_SOURCE_WATCHES
     std::size_t group_min_keys = 2000;  // KVSHIP_GROUP_MIN_KEYS
     // Full reads of the source are streamed: puts go out while the listing arrives (0: off).
     std::size_t stream_full_reads = 1;  // KVSHIP_STREAM_FULL_READS
@@ -65,6 +66,13 @@ private:
     void arm_signals();
     void notify();
     void stop_pairs(bool hard);
+    // One pair_replicator per rule, spawned; `gate_source`: the primary DC every pair reads from;
+    // `hold`: the lock holding period whose fence the pairs' transactions carry.
+    void start_pairs(
+        const std::vector<prefixes::rule>& rules,
+        const std::optional<std::string>& gate_source,
+        std::uint64_t hold
+    );
     [[nodiscard]] readiness ready() const;
     bool write_pid_file();
     void remove_pid_file();
@@ -93,6 +101,12 @@ private:
     std::unique_ptr<transport::consul_client> source_client_;
     txn_limit txn_limit_;
     std::vector<pair_slot> pairs_;
+
+    // The leader-DC gate (-gate): its own client (short deadlines), detector and runner.
+    std::unique_ptr<transport::consul_client> gate_client_;
+    std::unique_ptr<primary_detector> detector_;
+    std::unique_ptr<gate_runner> gate_;
+    bool gate_done_ = true;
 
     // -lock (consul lock on the local DC); created once, kept across reloads.
     std::unique_ptr<transport::consul_client> lock_client_;

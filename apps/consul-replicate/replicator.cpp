@@ -114,7 +114,7 @@ struct pair_replicator::watch_state
 {
     explicit watch_state(asio::any_io_executor ex) : wake(std::move(ex)) {}
 
-    std::vector<std::string> groups;  // sorted, disjoint absolute source prefixes
+    engine::source_layout layout;  // the groups and the directories with a names watch
     std::map<std::string, engine::event::group_listing> pending;  // the newest listing per group
     std::optional<std::pair<std::string, std::string>> failure;   // (error kind, what)
     std::string reset_reason;
@@ -504,21 +504,27 @@ bool pair_replicator::start_watches(const engine::replicator_fsm& fsm)
     auto const& entries = fsm.source()->entries;
     auto const& prefix = params_.fsm.rule.spec.source;
     // Leave room for names that appear later (each becomes a group of its own).
-    std::size_t const room = params_.source_watches - 1;
-    std::size_t const max_groups = std::max<std::size_t>(2, room - std::max<std::size_t>(1, room / 8));
-    auto groups = engine::split_groups(entries, prefix, max_groups);
-    if (groups.empty()) {
+    std::size_t const budget = params_.source_watches;
+    std::size_t const max_watches =
+        std::max<std::size_t>(3, budget - std::max<std::size_t>(1, (budget - 1) / 8));
+    auto layout = engine::split_layout(entries, prefix, max_watches, params_.fsm.rule.filter);
+    if (layout.empty()) {
         log_.debug("runner", "{}: the source cannot be split into groups; watching it whole", params_.label);
         return false;
     }
     auto w = std::make_shared<watch_state>(timer_->get_executor());
-    w->budget = params_.source_watches;
+    w->budget = budget;
     watch_ = w;
-    w->cancels.emplace_back();
-    w->pauses.emplace_back(timer_->get_executor());
-    ++w->running;
-    asio::co_spawn(timer_->get_executor(), watch_root(w, 0, fsm.wait_index()), asio::detached);
-    for (auto& g : groups) {
+    // One names watch per split directory (the source prefix first), all from the full read's index.
+    w->layout.dirs = layout.dirs;
+    for (auto const& dir : layout.dirs) {
+        std::size_t const slot = w->cancels.size();
+        w->cancels.emplace_back();
+        w->pauses.emplace_back(timer_->get_executor());
+        ++w->running;
+        asio::co_spawn(timer_->get_executor(), watch_names(w, slot, dir, fsm.wait_index()), asio::detached);
+    }
+    for (auto& g : layout.groups) {
         // A group's own index is at least its newest entry's ModifyIndex (higher with tombstones:
         // then its first blocking read returns at once and finds nothing new).
         auto const [lo, hi] = engine::prefix_range(entries, g);
@@ -528,11 +534,15 @@ bool pair_replicator::start_watches(const engine::replicator_fsm& fsm)
     }
     log_.info(
         "runner",
-        "{}: watching the source in {} groups ({} keys) plus the top-level names",
+        "{}: watching the source in {} groups ({} keys) plus the names of {} directories",
         params_.label,
-        w->groups.size(),
-        entries.size()
+        w->layout.groups.size(),
+        entries.size(),
+        w->layout.dirs.size()
     );
+    for (auto const& dir : w->layout.dirs)
+        if (dir != prefix)
+            log_.debug("runner", "{}: watching the names in {:?}", params_.label, dir);
     return true;
 }
 
@@ -541,8 +551,9 @@ void pair_replicator::add_group(const std::shared_ptr<watch_state>& w, std::stri
     std::size_t const slot = w->cancels.size();
     w->cancels.emplace_back();
     w->pauses.emplace_back(timer_->get_executor());
-    w->groups.insert(std::upper_bound(w->groups.begin(), w->groups.end(), prefix), prefix);
-    metrics_.set(metric::source_watches, labels(), static_cast<double>(w->groups.size()));
+    auto& groups = w->layout.groups;
+    groups.insert(std::upper_bound(groups.begin(), groups.end(), prefix), prefix);
+    metrics_.set(metric::source_watches, labels(), static_cast<double>(w->layout.watches()));
     ++w->running;
     asio::co_spawn(timer_->get_executor(), watch_group(w, slot, std::move(prefix), index), asio::detached);
 }
@@ -708,13 +719,16 @@ awaitable<void> pair_replicator::watch_group(
     }
 }
 
-awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std::size_t slot, std::uint64_t index)
+awaitable<void> pair_replicator::watch_names(
+    std::shared_ptr<watch_state> w, std::size_t slot, std::string dir, std::uint64_t index
+)
 {
-    // `GET <prefix>?keys&separator=/` lists the top-level names (a few KB for hundreds of
-    // directories) and blocks on the whole prefix's index: it wakes on every change, and a name no
-    // group covers is a key outside every group (group prefixes hold no '/' but a last one).
+    // `GET <dir>?keys&separator=/` lists the names directly in `dir` (a few KB for hundreds of
+    // directories) and blocks on the whole directory's index: it wakes on every change under it,
+    // and a name that no group covers, that is not a split directory and not excluded is a key
+    // outside every group (a group's part below its directory holds no '/' but a last one).
     watch_exit<watch_state> const exit{w.get()};
-    auto const& prefix = params_.fsm.rule.spec.source;
+    auto const& filter = params_.fsm.rule.filter;
     bool const stale = params_.max_stale.count() > 0;
     bool fast = false;
     while (!w->closing) {
@@ -730,7 +744,7 @@ awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std:
         q.wait = params_.blocking_wait;
         q.mode = stale ? transport::consistency::stale : transport::consistency::default_mode;
         auto const started = clock::now();
-        auto op = source_.keys(prefix, std::string("/"), q);
+        auto op = source_.keys(dir, std::string("/"), q);
         auto r = co_await guarded(&w->cancels[slot], std::move(op));
         if (w->closing)
             co_return;
@@ -750,16 +764,23 @@ awaitable<void> pair_replicator::watch_root(std::shared_ptr<watch_state> w, std:
         }
         fast = false;
         index = got;
-        auto fresh = engine::uncovered_names(w->groups, r->keys);
-        if (fresh.empty())
-            continue;
-        for (auto const& n : fresh) {
-            if (engine::contains_group(w->groups, n) || !n.starts_with(prefix)) {
+        std::vector<std::string> fresh;
+        for (auto& n : r->keys) {
+            auto const kind = engine::classify_name(w->layout, filter, dir, n);
+            if (kind == engine::name_kind::covered)
+                continue;
+            if (kind == engine::name_kind::overlaps || !n.starts_with(dir)) {
+                log_.debug(
+                    "runner", "{}: new source name {:?} overlaps the watched groups", params_.label, n
+                );
                 w->reset_reason = "regroup";
                 co_return;
             }
+            fresh.push_back(std::move(n));
         }
-        if (w->groups.size() + 1 + fresh.size() > w->budget) {
+        if (fresh.empty())
+            continue;
+        if (w->layout.watches() + fresh.size() > w->budget) {
             w->reset_reason = "regroup";
             co_return;
         }

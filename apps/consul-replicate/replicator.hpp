@@ -44,7 +44,7 @@ struct pair_params
     // Destination txns in flight at once within a round.
     std::size_t write_window = 4;
     // Grouped watching (DRIVER.md "Grouped watching"): at most this many concurrent blocking
-    // queries on the source for this pair (groups + the root watch); below 3, every change is a
+    // queries on the source for this pair (groups + names watches); below 3, every change is a
     // full read. Used only by a daemon (not -once, -dry-run or -wait) whose source holds at least
     // group_min_keys keys or group_min_bytes bytes.
     std::size_t source_watches = 0;
@@ -107,16 +107,23 @@ public:
 
 private:
     awaitable<engine::replicator_event> read_source(std::uint64_t index);
-    awaitable<engine::replicator_event> read_destination(std::string status_key, std::vector<std::string> ranges);
+    awaitable<engine::replicator_event> read_destination(
+        std::string status_key, std::vector<std::string> ranges
+    );
 
-    // Grouped watching: one blocking `?recurse` per source group plus a root `?keys&separator=/`.
+    // Grouped watching: one blocking `?recurse` per source group plus a `?keys&separator=/` per split
+    // directory (the source prefix and deeper ones).
     struct watch_state;
     [[nodiscard]] bool grouping_wanted(const engine::replicator_fsm& fsm) const;
     bool start_watches(const engine::replicator_fsm& fsm);
     awaitable<engine::replicator_event> next_delta();
     awaitable<void> stop_watches();
-    awaitable<void> watch_group(std::shared_ptr<watch_state> w, std::size_t slot, std::string prefix, std::uint64_t index);
-    awaitable<void> watch_root(std::shared_ptr<watch_state> w, std::size_t slot, std::uint64_t index);
+    awaitable<void> watch_group(
+        std::shared_ptr<watch_state> w, std::size_t slot, std::string prefix, std::uint64_t index
+    );
+    awaitable<void> watch_names(
+        std::shared_ptr<watch_state> w, std::size_t slot, std::string dir, std::uint64_t index
+    );
     awaitable<transport::consul_result<transport::kv_listing>> read_group(
         watch_state& w, std::size_t slot, const std::string& prefix, std::uint64_t index
     );

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 
 namespace kvship::engine {
 
@@ -37,11 +38,27 @@ std::pair<std::size_t, std::size_t> prefix_range(std::span<const kv_entry> entri
     return {static_cast<std::size_t>(lo - entries.begin()), static_cast<std::size_t>(hi - entries.begin())};
 }
 
-std::vector<std::string> split_groups(
-    std::span<const kv_entry> entries, std::string_view source_prefix, std::size_t max_groups
+bool subtree_unselected(const prefixes::key_filter& filter, std::string_view prefix)
+{
+    for (auto const& e : filter.excludes)
+        if (prefix.starts_with(e))
+            return true;
+    if (filter.includes.empty())
+        return false;
+    for (auto const& i : filter.includes)
+        if (prefix.starts_with(i) || std::string_view(i).starts_with(prefix))
+            return false;
+    return true;
+}
+
+source_layout split_layout(
+    std::span<const kv_entry> entries,
+    std::string_view source_prefix,
+    std::size_t max_watches,
+    const prefixes::key_filter& filter
 )
 {
-    if (max_groups < 2)
+    if (max_watches < 3 || subtree_unselected(filter, source_prefix))
         return {};
     auto const [first, last] = prefix_range(entries, source_prefix);
     if (last - first < 2)
@@ -50,14 +67,24 @@ std::vector<std::string> split_groups(
     std::vector<std::uint64_t> cum(all.size() + 1, 0);
     for (std::size_t i = 0; i < all.size(); ++i) cum[i + 1] = cum[i] + entry_weight(all[i]);
     auto const rel = [&](std::size_t i) { return std::string_view(all[i].key).substr(source_prefix.size()); };
+    // A directory costs a names watch of its own: split one only when it holds more than a watch's share.
+    std::uint64_t const share = cum.back() / max_watches;
+    std::string scratch;
+    auto const absolute = [&](std::string_view r) -> std::string_view {
+        scratch.assign(source_prefix);
+        scratch.append(r);
+        return scratch;
+    };
+    std::vector<std::string> dropped;  // trie nodes left out because no key under them can be selected
+    std::vector<std::string> dropping;
 
-    // The children of `n` by the next character, or nothing when `n` may not be split.
-    auto const children = [&](const node& n) {
-        std::vector<node> out;
-        if (!n.rel.empty() && n.rel.back() == '/')
-            return out;  // a directory name: the root watch could not see keys under a deeper split
+    // The children of `n` by the next character (nodes that only hold unselected keys left out and
+    // counted in `dropping`), or nullopt when `n` may not be split.
+    auto const children = [&](const node& n) -> std::optional<std::vector<node>> {
+        dropping.clear();
         if (n.hi - n.lo < 2 || rel(n.lo).size() == n.rel.size())
-            return out;  // one key, or the group's prefix is itself a key (no child would cover it)
+            return std::nullopt;  // one key, or the node's prefix is itself a key (no child would cover it)
+        std::vector<node> out;
         std::size_t const at = n.rel.size();
         std::size_t i = n.lo;
         while (i < n.hi) {
@@ -77,13 +104,18 @@ std::vector<std::string> split_groups(
             child.lo = i;
             child.hi = j;
             child.bytes = cum[j] - cum[i];
-            out.push_back(std::move(child));
             i = j;
+            if (subtree_unselected(filter, absolute(child.rel))) {
+                dropping.push_back(std::string(absolute(child.rel)));
+                continue;
+            }
+            out.push_back(std::move(child));
         }
         return out;
     };
 
     std::vector<node> groups;
+    std::vector<std::string> dirs{std::string(source_prefix)};
     groups.push_back(node{std::string{}, 0, all.size(), cum.back(), false});
     for (;;) {
         auto heaviest = groups.end();
@@ -92,32 +124,86 @@ std::vector<std::string> split_groups(
                 heaviest = it;
         if (heaviest == groups.end())
             break;
+        // The root node ("") is the source prefix's own names watch; any other node ending in '/' is
+        // a directory that the names watch of its parent lists as one name.
+        bool const dir = !heaviest->rel.empty() && heaviest->rel.back() == '/';
+        if (dir && heaviest->bytes <= share) {
+            heaviest->final = true;
+            continue;
+        }
         auto kids = children(*heaviest);
-        if (kids.empty()) {
+        if (!kids) {
             heaviest->final = true;
             continue;
         }
-        if (kids.size() == 1) {
-            *heaviest = std::move(kids.front());
-            continue;
-        }
-        if (groups.size() - 1 + kids.size() > max_groups) {
+        // Replacing the node by its children (and a names watch when it is a directory).
+        std::size_t const after = groups.size() - 1 + kids->size() + dirs.size() + (dir ? 1 : 0);
+        if (after > max_watches) {
             heaviest->final = true;
             continue;
         }
+        if (dir)
+            dirs.push_back(std::string(source_prefix) + heaviest->rel);
+        dropped.insert(dropped.end(), dropping.begin(), dropping.end());
         auto const pos = heaviest - groups.begin();
         groups.erase(heaviest);
         groups.insert(
-            groups.begin() + pos, std::make_move_iterator(kids.begin()), std::make_move_iterator(kids.end())
+            groups.begin() + pos, std::make_move_iterator(kids->begin()), std::make_move_iterator(kids->end())
         );
     }
-    if (groups.size() < 2)
+    source_layout out;
+    out.groups.reserve(groups.size());
+    for (auto const& g : groups) out.groups.push_back(std::string(source_prefix) + g.rel);
+    std::sort(out.groups.begin(), out.groups.end());
+    std::sort(dirs.begin(), dirs.end());
+    out.dirs = std::move(dirs);
+    // A split directory left with a single group under it (its split stopped at the budget) and
+    // nothing excluded costs a names watch for nothing: make it one group again, deepest first.
+    for (bool again = true; again;) {
+        again = false;
+        for (auto d = out.dirs.rbegin(); d != out.dirs.rend(); ++d) {
+            if (*d == source_prefix)
+                continue;
+            auto const [lo, hi] = std::equal_range(
+                out.groups.begin(),
+                out.groups.end(),
+                *d,
+                [n = d->size()](std::string_view a, std::string_view b) {
+                    return a.substr(0, n) < b.substr(0, n);
+                }
+            );
+            bool const subdir = d != out.dirs.rbegin() && std::prev(d)->starts_with(*d);
+            bool const skips = std::any_of(dropped.begin(), dropped.end(), [&](const std::string& x) {
+                return x.starts_with(*d);
+            });
+            if (hi - lo != 1 || subdir || skips)
+                continue;
+            *lo = *d;
+            out.dirs.erase(std::next(d).base());
+            again = true;
+            break;
+        }
+    }
+    if (out.groups.size() < 2 && (out.groups.empty() || dropped.empty()))
         return {};
-    std::vector<std::string> out;
-    out.reserve(groups.size());
-    for (auto const& g : groups) out.push_back(std::string(source_prefix) + g.rel);
-    std::sort(out.begin(), out.end());
     return out;
+}
+
+name_kind classify_name(
+    const source_layout& layout,
+    const prefixes::key_filter& filter,
+    std::string_view dir,
+    std::string_view name
+)
+{
+    if (name != dir && std::binary_search(layout.dirs.begin(), layout.dirs.end(), name))
+        return name_kind::covered;  // a split directory: its own names watch looks inside
+    if (is_covered(layout.groups, name) || subtree_unselected(filter, name))
+        return name_kind::covered;
+    // `name == dir` is the directory's own key (a folder marker): no group can hold it alone.
+    if (name == dir || contains_group(layout.groups, name) || contains_group(layout.dirs, name))
+        return name_kind::overlaps;
+    return name_kind::fresh;
 }
 
 bool is_covered(const std::vector<std::string>& groups, std::string_view key)

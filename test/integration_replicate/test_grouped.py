@@ -2,7 +2,9 @@
 a root watch of its top-level names, so a change reads one group instead of the whole prefix.
 Forced on small data with KVSHIP_GROUP_MIN_KEYS=1. Changes in many groups, a key under a brand-new
 top-level name, a deleted group, a whole-prefix delete (refused by the guard), the index going
-backwards; every case checks the exact destination content."""
+backwards, a Vault-like layout split below the first '/' with an excluded tree; every case checks
+the exact destination content."""
+import hashlib
 import json
 import time
 
@@ -151,6 +153,93 @@ def test_metrics_name_grouped_watching(ctx):
             groups = [v for k, v in m.items() if k.startswith("kvship_source_watches{")]
             assert groups and 2 <= groups[0] <= 15, m
             assert r.running(), json.dumps(m)[:500]
+
+
+# ---- A Vault-like layout: groups below the first '/', names watches of split directories, an
+# excluded tree never read. Tokens dominate (as in a real Vault), so vault/sys/, vault/sys/token/,
+# vault/sys/token/id/ and vault/logical/ are split; -exclude vault/sys/expire is never read after the
+# initial full read.
+
+VAULT_ENV = {"KVSHIP_GROUP_MIN_KEYS": "1", "KVSHIP_SOURCE_WATCHES": "48", "KVSHIP_BLOCKING_WAIT": "30s"}
+MOUNTS = ["%d%07x-1111-2222-3333-444455556666" % (m + 1, m * 7919) for m in range(6)]
+EXCLUDE = "vault/sys/expire"
+
+
+def token(i):
+    return "vault/sys/token/id/h" + hashlib.sha1(b"token %d" % i).hexdigest()
+
+
+def vault_load(p):
+    items = {token(i): b"t" * 300 for i in range(160)}
+    items.update({"vault/sys/expire/id/auth/token/create/h%08x" % i: b"e" * 300 for i in range(40)})
+    for m in MOUNTS:
+        items.update({"vault/logical/%s/secret/s%02d" % (m, i): b"l" * 150 for i in range(8)})
+    items.update({"vault/core/k%d" % i: b"c" for i in range(5)})
+    items.update({"vault/auth/a1b2c3d4-aaaa-bbbb-cccc-ddddeeeeffff/k%d" % i: b"a" for i in range(5)})
+    items["vault/sys/policy/default"] = b"p"
+    for start in range(0, len(items), 64):
+        h.txn_put(p.src, dict(list(items.items())[start:start + 64]))
+
+
+def vault_converged(p):
+    # dumps of "" (not "vault/") keep the sims' request logs free of reads that look like the pair's
+    want = h.mapped(h.dump(p.src, ""), "vault/", "vault/", excludes=[EXCLUDE])
+    got = {k: v for k, v in h.dump(p.dst, "").items() if k.startswith("vault/")}
+    return want == got
+
+
+def source_gets(p, since=0):
+    """Paths of the GETs the source sim served after its log line `since` (-log-level debug)."""
+    out = []
+    for line in p.src.lines[since:]:
+        parts = line.split()
+        for i, word in enumerate(parts[:-1]):
+            if word == "GET" and parts[i + 1].startswith("/v1/kv/"):
+                out.append(parts[i + 1])
+    return out
+
+
+def test_vault_layout(ctx):
+    with ctx.federation(src_args=["-log-level", "debug"]) as p:
+        vault_load(p)
+        r = ctx.replicator(p, ["-prefix", "vault/@dc1", "-exclude", EXCLUDE, "-log-level", "debug"], env=VAULT_ENV)
+        with r:
+            h.wait_for(lambda: vault_converged(p), 30, what="the initial copy")
+            r.wait_log("watching the source in")
+            for d in ("vault/sys/", "vault/sys/token/", "vault/sys/token/id/", "vault/logical/"):
+                r.wait_log('watching the names in "%s"' % d)
+            since = len(p.src.lines)
+            # a token changes, a new one appears, one is revoked
+            h.put(p.src, token(7), b"renewed")
+            h.put(p.src, token(1000), b"a new token")
+            h.delete(p.src, token(9))
+            h.wait_for(lambda: vault_converged(p), 30, what="token changes")
+            # changes deep inside a mount
+            h.put(p.src, "vault/logical/%s/secret/deeper/still/s99" % MOUNTS[2], b"deep")
+            h.put(p.src, "vault/logical/%s/secret/s03" % MOUNTS[4], b"changed")
+            # a new mount whose uuid starts with a character no group covers
+            h.put(p.src, "vault/logical/f00dfeed-0000-1111-2222-333344445555/config", b"new mount")
+            # the excluded tree changes too; none of it may be read or copied
+            h.put(p.src, "vault/sys/expire/id/auth/token/create/hnew", b"lease")
+            h.delete(p.src, "vault/sys/expire/id/auth/token/create/h00000001")
+            h.wait_for(lambda: vault_converged(p), 30, what="mount changes")
+            r.wait_log('new source name "vault/logical/f00dfeed-0000-1111-2222-333344445555/"')
+            h.put(p.src, "vault/logical/f00dfeed-0000-1111-2222-333344445555/config", b"changed again")
+            h.wait_for(lambda: vault_converged(p), 30, what="a change in the new mount")
+            dst = h.dump(p.dst, "")
+            assert dst["vault/logical/f00dfeed-0000-1111-2222-333344445555/config"][0] == b"changed again"
+            assert not any(k.startswith(EXCLUDE) for k in dst), sorted(dst)[:5]
+
+            gets = source_gets(p, since)
+            assert not any(g.startswith("/v1/kv/" + EXCLUDE) for g in source_gets(p)), \
+                [g for g in source_gets(p) if EXCLUDE in g]
+            assert "/v1/kv/vault/" in gets, gets            # the root names watch
+            assert "/v1/kv/vault/sys/token/id/" in gets, gets  # the names watch of a split directory
+            assert any(g.startswith("/v1/kv/vault/sys/token/id/h") for g in gets), gets  # a token group
+            assert any(g.startswith("/v1/kv/vault/logical/%s" % MOUNTS[2][:1]) for g in gets), gets
+            # never the whole prefix again: `/v1/kv/vault/` is only ever the root names watch
+            assert "starting over" not in r.log(), r.log()
+            assert r.running(), r.log()
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 using kvship::prefixes::parse_options;
 using kvship::prefixes::parse_prefix_block;
 using kvship::prefixes::parse_prefix_spec;
 using kvship::prefixes::prefix_errc;
+using kvship::prefixes::prefix_error;
 using kvship::prefixes::prefix_spec;
 
 namespace {
@@ -113,6 +115,47 @@ TEST_CASE("parse_prefix_spec can leave the datacenter out for the leader gate", 
     // the other errors stay
     CHECK(parse_prefix_spec("@dc1", optional_dc).error().code == prefix_errc::invalid_source_format);
     CHECK(parse_prefix_spec(" ", optional_dc).error().code == prefix_errc::missing_prefix);
+}
+
+TEST_CASE("the DC-less form (with a gate): a table", "[prefixes]")
+{
+    struct row
+    {
+        std::string_view input;
+        prefix_spec want;
+    };
+
+    parse_options const optional_dc{.require_datacenter = false};
+    for (auto const& [input, want] : std::vector<row>{
+             {"vault/", {"vault/", std::nullopt, "vault/"}},
+             {"/vault/", {"vault/", std::nullopt, "vault/"}},
+             {"vault/:vault/", {"vault/", std::nullopt, "vault/"}},
+             {"vault/:", {"vault/", std::nullopt, "vault/"}},
+             {"vault/:backup/vault/", {"vault/", std::nullopt, "backup/vault/"}},
+             {"a:b:c", {"a", std::nullopt, "b:c"}},
+             {"app?x:y", {"app?x", std::nullopt, "y"}},
+             {"/",
+              {"/", std::nullopt, "/"}},  // `/` alone: the greedy `/` fails, the body takes it (as with @dc)
+         }) {
+        CAPTURE(input);
+        auto const r = parse_prefix_spec(input, optional_dc);
+        REQUIRE(r.has_value());
+        CHECK(*r == want);
+        // the canonical text parses back to the same spec
+        auto const again = parse_prefix_spec(to_string(*r), optional_dc);
+        REQUIRE(again.has_value());
+        CHECK(*again == want);
+        // and without the option it stays consul-replicate's error
+        auto const strict = parse_prefix_spec(input);
+        REQUIRE_FALSE(strict.has_value());
+        CHECK(strict.error() == prefix_error{prefix_errc::missing_datacenter, "missing datacenter"});
+    }
+    auto const block = parse_prefix_block("vault/", "", "copy/", optional_dc);
+    REQUIRE(block.has_value());
+    CHECK(*block == prefix_spec{"vault/", std::nullopt, "copy/"});
+    CHECK(to_string(*block) == "vault/:copy/");
+    CHECK(parse_prefix_spec("@", optional_dc).error().code == prefix_errc::invalid_source_format);
+    CHECK(parse_prefix_spec("a@", optional_dc).error().code == prefix_errc::invalid_source_format);
 }
 
 TEST_CASE("parse_prefix_block rebuilds source[@dc][:dest] as consul-replicate does", "[prefixes]")

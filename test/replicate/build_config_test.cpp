@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -344,4 +345,125 @@ TEST_CASE("lint: warnings that are not errors", "[replicate][build][validate]")
     CHECK(
         lint(build({"-prefix=a@dc1", "-dry-run", "-allow-empty-source", "-allow-mass-delete"})).size() == 3
     );
+}
+
+TEST_CASE("gate: settings resolve, files below flags", "[replicate][build][gate]")
+{
+    auto const f = file(R"(gate { mode = "key" key = "ops/primary" settle = "5s" } prefix = "vault/")");
+    auto const c = build({"-gate-settle=2s", "-prefix=app/:copy/"}, f);
+    CHECK(c.gate.mode == gate_mode::key);
+    CHECK(c.gate.key == "ops/primary");
+    CHECK(c.gate.settle == nanos(2s));
+    CHECK(c.gate.interval == nanos(1s));
+    REQUIRE(c.prefixes.size() == 2);
+    CHECK_FALSE(c.prefixes[0].datacenter);
+    CHECK(c.prefixes[1].destination == "copy/");
+
+    auto const d = build({});
+    CHECK_FALSE(d.gate.enabled());
+    CHECK(d.gate.vault_service == "vault");
+    CHECK(d.gate.vault_tag == "active");
+    CHECK(d.gate.key == "service/kvship/primary");
+    CHECK(d.gate.settle == nanos(10s));
+
+    // a later layer's address list replaces the earlier one
+    auto const v = build(
+        {"-gate=vault", "-gate-vault-addr=http://b:1", "-prefix=v/"},
+        file(R"(gate { vault_addrs = ["http://a:1"] })")
+    );
+    CHECK(v.gate.vault_addrs == std::vector<std::string>{"http://b:1"});
+    CHECK(
+        build({"-gate=vault", "-prefix=v/"}, file(R"(gate { vault_addrs = ["http://a:1"] })"))
+            .gate.vault_addrs == std::vector<std::string>{"http://a:1"}
+    );
+}
+
+TEST_CASE(
+    "gate: a prefix without @dc needs a gate, one with @dc is refused with a gate", "[replicate][build][gate]"
+)
+{
+    // consul-replicate's own text and exit code for a flag ...
+    auto r = build_config(cli({"-prefix=global"}), {}, {});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == flag_error(R"(invalid value "global" for flag -prefix: missing datacenter)"));
+    // ... and for a file
+    r = build_config(cli({}), file(R"(prefix = "global")"), {});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == file_error(R"(prefix "global": missing datacenter)"));
+    // a gate in a file makes a DC-less flag prefix fine
+    CHECK(build({"-prefix=global"}, file(R"(gate { mode = "vault" })")).prefixes.size() == 1);
+
+    CHECK(
+        build_error({"-gate=vault", "-prefix=global@dc1"}).message ==
+        R"(prefix "global@dc1:global" names the source datacenter "dc1", but with a gate the source is the primary datacenter: leave "@dc1" out)"
+    );
+    CHECK(
+        build_error({}, file(R"(gate { mode = "primary" })")).message ==
+        R"(invalid gate mode "primary", valid gate modes are vault, key)"
+    );
+}
+
+TEST_CASE("gate: validation", "[replicate][build][gate][validate]")
+{
+    struct row
+    {
+        args in;
+        std::string message;
+    };
+
+    for (auto const& [in, message] : std::vector<row>{
+             {{"-gate=key", "-prefix=v/", "-source-addr=dc1:8500"},
+              "source_addr does not apply with a gate: sources are read through the local agent with "
+              "?dc=<primary>"},
+             {{"-gate=key", "-prefix=v/", "-once"},
+              "-once cannot be combined with a gate (the gate runs until stopped)"},
+             {{"-gate=key", "-prefix=v/", "-gate-settle=-1s"}, "gate settle must not be negative, got -1s"},
+             {{"-gate=key", "-prefix=v/", "-gate-interval=0s"}, "gate interval must be positive, got 0s"},
+             {{"-gate=key", "-prefix=v/", "-gate-key="},
+              R"(gate key "" must be a KV key not starting with "/")"},
+             {{"-gate=key", "-prefix=v/", "-gate-key=/k"},
+              R"(gate key "/k" must be a KV key not starting with "/")"},
+             {{"-gate=key", "-prefix=v/", "-gate-vault-addr=http://v:1"},
+              "gate vault_addrs and vault_dc_map apply only to the vault mode"},
+             {{"-gate=vault", "-prefix=v/", "-gate-vault-service="}, "gate vault_service is empty"},
+             {{"-gate=vault", "-prefix=v/", "-gate-vault-addr=v:8200"},
+              R"(gate vault address "v:8200": want http://host:port or https://host:port)"},
+             {{"-gate=vault", "-prefix=v/", "-gate-vault-dc=http://v:1=dc1"},
+              "gate vault_dc_map needs vault_addrs (the map belongs to the Vault way)"},
+             {{"-gate=vault", "-prefix=v/", "-gate-vault-addr=http://v:1", "-gate-vault-dc=v:1=dc1"},
+              R"(gate vault_dc_map key "v:1": want an http(s):// leader address)"},
+             {{"-gate=vault", "-prefix=v/", "-gate-vault-addr=http://v:1", "-gate-vault-dc=http://v:1=dc 1"},
+              R"(gate vault_dc_map "http://v:1": "dc 1" is not a datacenter name)"},
+         }) {
+        CAPTURE(in);
+        CHECK(build_error(in).message == message);
+    }
+    CHECK(build({"-gate=key", "-prefix=v/", "-gate-settle=0s"}).gate.settle == nanos(0));
+    CHECK(
+        build({"-gate=vault", "-prefix=v/", "-gate-vault-addr=https://v:1", "-gate-vault-dc=https://v:1=dc-1"}
+        )
+            .gate.vault_dc_map.at("https://v:1") == "dc-1"
+    );
+}
+
+TEST_CASE("gate: the summary shows the gate, credentials redacted", "[replicate][build][gate]")
+{
+    auto const text =
+        redacted_summary(build({"-gate=vault", "-prefix=v/", "-gate-vault-addr=https://u:p@v:1"}));
+    CHECK(text.find("gate {\n  mode = \"vault\"") != std::string::npos);
+    CHECK(text.find(R"(vault_addrs = ["https://<redacted>@v:1"])") != std::string::npos);
+    CHECK(text.find("u:p") == std::string::npos);
+    CHECK(redacted_summary(build({})).find("gate {") == std::string::npos);
+}
+
+TEST_CASE("gate: lint warns about gate settings without a gate", "[replicate][build][gate]")
+{
+    auto const warn = "gate settings are given without -gate (gate mode): they have no effect";
+    auto has = [&](const config& c) {
+        auto const w = lint(c);
+        return std::find(w.begin(), w.end(), warn) != w.end();
+    };
+    CHECK(has(build({"-gate-settle=1s", "-prefix=a@dc1"})));
+    CHECK_FALSE(has(build({"-prefix=a@dc1"})));
+    CHECK_FALSE(has(build({"-gate=key", "-gate-settle=1s", "-prefix=a"})));
 }

@@ -193,8 +193,16 @@ TEST_CASE("prefix: block, string, or a list of either - blocks accumulate", "[re
 
 TEST_CASE("prefix errors", "[replicate][config_file]")
 {
-    CHECK(err(R"({"prefix": "global"})") == R"(prefix "global": missing datacenter)");
-    CHECK(err(R"({"prefix": {"source": "global"}})") == R"(prefix {source = "global"}: missing datacenter)");
+    // Without `@dc` a prefix parses; without a gate the resolved config refuses it with this text.
+    CHECK(
+        ok(R"({"prefix": "global"})").layer.prefixes_needing_gate ==
+        std::vector<config_error>{file_error(R"(prefix "global": missing datacenter)")}
+    );
+    CHECK(
+        ok(R"({"prefix": {"source": "global"}})").layer.prefixes_needing_gate ==
+        std::vector<config_error>{file_error(R"(prefix {source = "global"}: missing datacenter)")}
+    );
+    CHECK(ok(R"({"prefix": "global@dc1"})").layer.prefixes_needing_gate.empty());
     // consul-replicate rebuilds `source@dc` and parses it: a dc in both places fails.
     CHECK(
         err(R"({"prefix": {"source": "x@dc1", "datacenter": "dc2"}})") ==
@@ -399,4 +407,53 @@ max_stale: "3s"
     CHECK(l.max_stale == nanos(3s));
     // `key "label" {}` reads as a nested key, which the decoder then names.
     CHECK(err(R"(consul "dc1" { address = "x" })") == "'consul' has invalid keys: dc1");
+}
+
+TEST_CASE("the gate block, in JSON and in HCL", "[replicate][config_file][gate]")
+{
+    auto const json = ok(R"({"gate": {"mode": "vault", "vault_service": "v", "vault_tag": "t",
+        "vault_addrs": ["https://v1:8200", "https://v2:8200"], "vault_dc_map": {"https://v1:8200": "dc1"},
+        "key": "k", "settle": "3s", "interval": 500000000}, "prefix": "vault/"})");
+    auto const hcl = ok(R"(
+gate {
+  mode = "vault"
+  vault_service = "v"
+  vault_tag = "t"
+  vault_addrs = ["https://v1:8200", "https://v2:8200"]
+  vault_dc_map = { "https://v1:8200" = "dc1" }
+  key = "k"
+  settle = "3s"
+  interval = "500ms"
+}
+prefix = "vault/"
+)");
+    for (auto const* p : {&json, &hcl}) {
+        auto const& g = p->layer.gate;
+        CHECK(g.mode == "vault");
+        CHECK(g.vault_service == "v");
+        CHECK(g.vault_tag == "t");
+        CHECK(g.vault_addrs == std::vector<std::string>{"https://v1:8200", "https://v2:8200"});
+        CHECK(g.vault_dc_map == std::map<std::string, std::string>{{"https://v1:8200", "dc1"}});
+        CHECK(g.key == "k");
+        CHECK(g.settle == nanos(3s));
+        CHECK(g.interval == nanos(500ms));
+        CHECK(p->layer.prefixes.size() == 1);
+        CHECK(p->layer.prefixes_needing_gate.size() == 1);
+    }
+    CHECK(ok(R"(gate { mode = "key" })").layer.gate.mode == "key");
+    CHECK(
+        ok(R"({"gate": {"vault_addrs": "https://v1:8200"}})").layer.gate.vault_addrs ==
+        std::vector<std::string>{"https://v1:8200"}
+    );
+    CHECK(err(R"({"gate": {"mode": "key", "foo": 1}})") == "'gate' has invalid keys: foo");
+    CHECK(err(R"({"gate": {"settle": "x"}})") == R"('gate.settle': time: invalid duration "x")");
+    CHECK(
+        err(R"({"gate": {"vault_addrs": [1]}})") ==
+        "'gate.vault_addrs' expected type 'string', got unconvertible type 'int'"
+    );
+    CHECK(
+        err(R"({"gate": {"vault_dc_map": {"https://v1:8200": 1}}})") ==
+        "'gate.vault_dc_map.https://v1:8200' expected type 'string', got unconvertible type 'int'"
+    );
+    CHECK(err(R"({"gate": 5})") == "'gate' expected type 'object', got unconvertible type 'int'");
 }

@@ -353,8 +353,11 @@ TEST_CASE("help flags (h, help) ask for the usage text and stop parsing", "[repl
 
 TEST_CASE("flag values are checked as consul-replicate checks them", "[replicate][flags]")
 {
+    // `-prefix=global` (no @dc) parses: it is an error only without a gate (build_config_test).
     CHECK(
-        err({"-prefix=global"}).message == R"(invalid value "global" for flag -prefix: missing datacenter)"
+        ok({"-prefix=global"}).flags.prefixes_needing_gate ==
+        std::vector<config_error>{
+            flag_error(R"(invalid value "global" for flag -prefix: missing datacenter)")}
     );
     CHECK(err({"-prefix="}).message == R"(invalid value "" for flag -prefix: missing prefix)");
     CHECK(err({"-prefix= "}).message == R"(invalid value " " for flag -prefix: missing prefix)");
@@ -420,4 +423,52 @@ TEST_CASE("the consul-auth flag replaces the whole auth setting", "[replicate][f
 TEST_CASE("version text", "[replicate][flags]")
 {
     CHECK(version_text("kvship 0.1.0") == "consul-replicate v0.4.0 (kvship 0.1.0)");
+}
+
+TEST_CASE("gate flags", "[replicate][flags][gate]")
+{
+    auto const c =
+        ok({"-gate=vault",
+            "-gate-vault-service=v",
+            "-gate-vault-tag=leader",
+            "-gate-vault-addr=https://v1:8200",
+            "-gate-vault-addr",
+            "http://v2:8200",
+            "-gate-vault-dc=https://v1:8200=dc1",
+            "-gate-vault-dc=http://v2:8200=dc2",
+            "-gate-key=k/primary",
+            "-gate-settle=2s",
+            "-gate-interval=200ms",
+            "-prefix=vault/",
+            "-prefix=/a:b/"});
+    auto const& g = c.flags.gate;
+    CHECK(g.mode == "vault");
+    CHECK(g.vault_service == "v");
+    CHECK(g.vault_tag == "leader");
+    CHECK(g.vault_addrs == std::vector<std::string>{"https://v1:8200", "http://v2:8200"});
+    CHECK(
+        g.vault_dc_map ==
+        std::map<std::string, std::string>{{"https://v1:8200", "dc1"}, {"http://v2:8200", "dc2"}}
+    );
+    CHECK(g.key == "k/primary");
+    CHECK(g.settle == nanos(2s));
+    CHECK(g.interval == nanos(200ms));
+    REQUIRE(c.flags.prefixes.size() == 2);
+    CHECK(c.flags.prefixes[1] == kvship::prefixes::prefix_spec{"a", std::nullopt, "b/"});
+    CHECK(c.flags.prefixes_needing_gate.size() == 2);
+    CHECK(
+        c.flags.prefixes_needing_gate[1].message ==
+        R"(invalid value "/a:b/" for flag -prefix: missing datacenter)"
+    );
+
+    CHECK(
+        err({"-gate=leader"}).message == R"(invalid value "leader" for flag -gate: must be "vault" or "key")"
+    );
+    CHECK(err({"-gate="}).message == R"(invalid value "" for flag -gate: must be "vault" or "key")");
+    CHECK(
+        err({"-gate-vault-dc=https://v1:8200"}).message ==
+        R"(invalid value "https://v1:8200" for flag -gate-vault-dc: want URL=DC)"
+    );
+    CHECK(err({"-gate-vault-dc=x="}).message == R"(invalid value "x=" for flag -gate-vault-dc: want URL=DC)");
+    CHECK(err({"-gate-settle=x"}).code == exit_code::parse_flags);
 }

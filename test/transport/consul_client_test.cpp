@@ -562,3 +562,59 @@ TEST_CASE("basic auth goes in the Authorization header and never into errors", "
     CHECK_THAT(r.error().message, !Catch::Contains("hunter2"));
     CHECK_THAT(r.error().message, !Catch::Contains("cmVwbGljYXRvcjpodW50ZXIyLXNlY3JldA"));
 }
+
+TEST_CASE("health and catalog service reads: targets, answers, errors", "[transport][client][gate]")
+{
+    fixture f;
+    f.consul.push(reply(200, R"([{"Node": {"Node": "n1", "Address": "10.0.0.1", "Datacenter": "dc2"},
+        "Service": {"Service": "vault", "Tags": ["active"], "Address": "", "Port": 8200}}])"));
+    health_query const q{"active", true, "dc2"};
+    auto r = f.run(f.client->health_service("vault", q));
+    REQUIRE(r);
+    REQUIRE(r->size() == 1);
+    CHECK((*r)[0].address == "10.0.0.1");
+    CHECK(f.consul.requests()[0].target == "/v1/health/service/vault?tag=active&passing&dc=dc2");
+    CHECK(f.consul.requests()[0].token == std::optional<std::string>(token));
+
+    f.consul.push(reply(200, "[]"));
+    auto c = f.run(f.client->catalog_service("vault", "dc1"));
+    REQUIRE(c);
+    CHECK(c->empty());
+    CHECK(f.consul.requests()[1].target == "/v1/catalog/service/vault?dc=dc1");
+
+    // an error is an error, never "no instance"
+    f.consul.push(reply(500, "No path to datacenter"));
+    auto e = f.run(f.client->health_service("vault", q));
+    REQUIRE_FALSE(e);
+    CHECK(e.error() == errc::no_path_to_datacenter);
+    f.consul.push(reply(200, "{}"));
+    e = f.run(f.client->health_service("vault", q));
+    REQUIRE_FALSE(e);
+    CHECK(e.error() == errc::malformed_response);
+}
+
+TEST_CASE("Vault's sys/leader goes to the Vault address without any Consul credential", "[transport][client][gate]")
+{
+    fixture f([](consul_params& p) { p.basic_auth = "user:pw"; });
+    test::fake_consul v{f.ioc};
+    v.push(reply(200, R"({"ha_enabled": true, "is_self": true, "leader_address": "http://10.0.0.1:8200"})"));
+    auto r = f.run(f.client->vault_sys_leader("http://" + v.address() + "/"));
+    REQUIRE(r);
+    CHECK(r->is_self);
+    CHECK(r->leader_address == "http://10.0.0.1:8200");
+    REQUIRE(v.requests().size() == 1);
+    CHECK(v.requests()[0].target == "/v1/sys/leader");
+    CHECK_FALSE(v.requests()[0].token.has_value());
+    CHECK(v.requests()[0].authorization.empty());
+    CHECK(f.consul.requests().empty());
+
+    v.push(reply(503, R"({"errors":["Vault is sealed"]})"));
+    auto e = f.run(f.client->vault_sys_leader("http://" + v.address()));
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.error().what(), Catch::Contains("/v1/sys/leader"));
+    f.check_no_token_anywhere(e.error());
+
+    e = f.run(f.client->vault_sys_leader("ftp://" + v.address()));
+    REQUIRE_FALSE(e);
+    CHECK(e.error() == errc::bad_request);
+}

@@ -259,3 +259,75 @@ TEST_CASE("a 100,000-entry listing decodes completely", "[transport][codec]")
     CHECK(r->back().modify_index == 3304740253564472344ULL + 99999);
     CHECK(r->back().value->size() == 120);
 }
+
+TEST_CASE("health and catalog service listings: instances checked, addresses defaulted", "[transport][codec][gate]")
+{
+    auto r = decode_health_service(R"([
+      {"Node": {"Node": "n1", "Address": "10.0.0.1", "Datacenter": "dc1"},
+       "Service": {"ID": "vault", "Service": "vault", "Tags": ["active"], "Address": "", "Port": 8200},
+       "Checks": []},
+      {"Node": {"Node": "n2", "Address": "10.0.0.2"},
+       "Service": {"Service": "vault", "Tags": null, "Address": "vault.dc1", "Port": 8201}}])");
+    REQUIRE(r);
+    REQUIRE(r->size() == 2);
+    CHECK((*r)[0] == service_instance{"n1", "dc1", "10.0.0.1", 8200, {"active"}});
+    CHECK((*r)[1] == service_instance{"n2", "", "vault.dc1", 8201, {}});
+    CHECK(decode_health_service("[]").value().empty());
+
+    auto c = decode_catalog_service(R"([{"Node": "n1", "Address": "10.0.0.1", "Datacenter": "dc2",
+        "ServiceName": "vault", "ServiceAddress": "", "ServicePort": 8200, "ServiceTags": ["standby"]}])");
+    REQUIRE(c);
+    CHECK(c->at(0) == service_instance{"n1", "dc2", "10.0.0.1", 8200, {"standby"}});
+
+    for (auto const* bad : {
+             R"({})",
+             R"([1])",
+             R"([{"Service": {"Service": "v", "Port": 1}}])",
+             R"([{"Node": {"Node": "n", "Address": "a"}, "Service": {"Service": "v", "Port": 70000}}])",
+             R"([{"Node": {"Node": "n", "Address": "a"}, "Service": {"Service": "v", "Port": -1}}])",
+             R"([{"Node": {"Node": "n", "Address": "a"}, "Service": {"Service": "v", "Port": 1, "Tags": [1]}}])",
+             R"([{"Node": {"Node": "n", "Address": ""}, "Service": {"Service": "v", "Port": 1}}])",
+             R"([{"Node": {"Node": 5, "Address": "a"}, "Service": {"Service": "v", "Port": 1}}])",
+         }) {
+        CAPTURE(bad);
+        auto e = decode_health_service(bad);
+        REQUIRE_FALSE(e);
+        CHECK(e.error() == errc::malformed_response);
+    }
+    CHECK_FALSE(decode_catalog_service(R"([{"Node": "n", "Address": "a", "ServiceName": "v"}])"));
+    CHECK(decode_catalog_service(R"([{"Node": "n", "Address": "a", "ServiceName": "v", "ServicePort": "1"}])")
+              .error()
+              .message == R"(instance 0 "ServicePort" is not a port number)");
+}
+
+TEST_CASE("Vault's sys/leader: the leader address is checked", "[transport][codec][gate]")
+{
+    auto r = decode_vault_leader(
+        R"({"ha_enabled": true, "is_self": false, "leader_address": "https://10.0.0.1:8200/", "x": 1})");
+    REQUIRE(r);
+    CHECK(r->ha_enabled);
+    CHECK_FALSE(r->is_self);
+    CHECK(r->leader_address == "https://10.0.0.1:8200");
+    r = decode_vault_leader(R"({"ha_enabled": true, "is_self": true, "leader_address": ""})");
+    REQUIRE(r);
+    CHECK(r->leader_address.empty());
+    CHECK(decode_vault_leader(R"({"leader_address": "http://[::1]:8200"})").value().leader_address ==
+          "http://[::1]:8200");
+    for (auto const* bad : {
+             R"([])",
+             R"({})",
+             R"({"leader_address": null})",
+             R"({"leader_address": "10.0.0.1:8200"})",
+             R"({"leader_address": "https://10.0.0.1"})",
+             R"({"leader_address": "https://10.0.0.1:99999"})",
+             R"({"leader_address": "https://a b:8200"})",
+             R"({"leader_address": "https://u@h:8200"})",
+             R"({"leader_address": "https://h:8200/path"})",
+             R"({"ha_enabled": "yes", "leader_address": ""})",
+         }) {
+        CAPTURE(bad);
+        auto e = decode_vault_leader(bad);
+        REQUIRE_FALSE(e);
+        CHECK(e.error() == errc::malformed_response);
+    }
+}

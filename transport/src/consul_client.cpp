@@ -98,8 +98,9 @@ public:
     client_impl(asio::any_io_executor ex, consul_params params)
         : params_(std::move(params)),
           address_(normalize_address(params_.address, params_.tls.enabled)),
-          http_(std::move(ex), make_http_params(params_)),
-          seed_(params_.retry.seed != 0 ? params_.retry.seed : std::random_device{}())
+          http_(ex, make_http_params(params_)),
+          seed_(params_.retry.seed != 0 ? params_.retry.seed : std::random_device{}()),
+          ex_(std::move(ex))
     {
         check_token(params_.token);
         if (!params_.basic_auth.empty()) {
@@ -268,6 +269,58 @@ public:
         co_return out;
     }
 
+    awaitable<consul_result<std::vector<service_instance>>> health_service(std::string name, health_query q)
+        override
+    {
+        target_builder t("/v1/health/service/" + escape_path(name));
+        if (!q.tag.empty()) {
+            t.param("tag", q.tag);
+        }
+        if (q.passing) {
+            t.flag("passing");
+        }
+        if (!q.dc.empty()) {
+            t.param("dc", q.dc);
+        }
+        auto attempt = [this, target = t.str()] { return get_json(target, decode_health_service); };
+        auto r = co_await with_retry(params_.retry, next_seed(), attempt, observer());
+        co_return r;
+    }
+
+    awaitable<consul_result<std::vector<service_instance>>> catalog_service(std::string name, std::string dc)
+        override
+    {
+        target_builder t("/v1/catalog/service/" + escape_path(name));
+        if (!dc.empty()) {
+            t.param("dc", dc);
+        }
+        auto attempt = [this, target = t.str()] { return get_json(target, decode_catalog_service); };
+        auto r = co_await with_retry(params_.retry, next_seed(), attempt, observer());
+        co_return r;
+    }
+
+    awaitable<consul_result<vault_leader>> vault_sys_leader(std::string base_url) override
+    {
+        bool tls = false;
+        std::string host;
+        try {
+            host = normalize_address(base_url, tls);
+        } catch (std::invalid_argument const& e) {
+            co_return fail(consul_error{errc::bad_request, 0, e.what()});
+        }
+        auto const what = fmt::format("GET {}/v1/sys/leader", tls ? "https://" + host : "http://" + host);
+        http_request req{http::verb::get, "/v1/sys/leader", 11};
+        req.set(http::field::user_agent, "kvship");
+        auto& client = foreign_client(tls);
+        auto r = co_await client.send(host, std::move(req), params_.request_timeout);
+        if (!r) {
+            auto const code = classify_transport_error(r.error());
+            co_return fail(consul_error{code, 0, fmt::format("{}: {}", what, r.error().message())});
+        }
+        auto out = co_await decode_ok(std::move(*r), what, decode_vault_leader);
+        co_return out;
+    }
+
     void close_idle() override { http_.close_idle(); }
 
 private:
@@ -295,6 +348,25 @@ private:
             cp.tls_server_name = p.tls.server_name;
         }
         return cp;
+    }
+
+    // Vault answers on other hosts, with or without TLS whatever the Consul agent speaks.
+    asio::any_io_executor ex_;
+    std::unique_ptr<http_client> foreign_plain_;
+    std::unique_ptr<http_client> foreign_tls_;
+
+    // Their own pools: the Consul pool may speak TLS with the agent's server name.
+    http_client& foreign_client(bool tls)
+    {
+        auto& slot = tls ? foreign_tls_ : foreign_plain_;
+        if (!slot) {
+            consul_params p = params_;
+            p.tls.enabled = tls;
+            p.tls.server_name.clear();
+            p.body_limit = std::size_t{1} << 20;
+            slot = std::make_unique<http_client>(ex_, make_http_params(p));
+        }
+        return *slot;
     }
 
     std::uint64_t next_seed() { return seed_ + 0x9E3779B97F4A7C15ULL * ++calls_; }

@@ -751,6 +751,226 @@ consul_result<std::string> decode_session_renew(std::string body)
     return std::string(sv(ttl->value));
 }
 
+namespace {
+
+// A member that must be a string (or absent when `optional`); `out` untouched when absent.
+consul_result<bool> string_member(
+    rj::Value const& obj, char const* name, std::string& out, bool optional, std::string_view where
+)
+{
+    auto const m = obj.FindMember(name);
+    if (m == obj.MemberEnd() || (optional && m->value.IsNull())) {
+        if (optional) {
+            return false;
+        }
+        return malformed(fmt::format("{} has no \"{}\" string", where, name));
+    }
+    if (!m->value.IsString()) {
+        return malformed(fmt::format("{} \"{}\" is not a string", where, name));
+    }
+    out.assign(m->value.GetString(), m->value.GetStringLength());
+    return true;
+}
+
+consul_result<bool> port_member(
+    rj::Value const& obj, char const* name, std::uint16_t& out, std::string_view where
+)
+{
+    auto const m = obj.FindMember(name);
+    if (m == obj.MemberEnd() || !m->value.IsUint() || m->value.GetUint() > 65535) {
+        return malformed(fmt::format("{} \"{}\" is not a port number", where, name));
+    }
+    out = static_cast<std::uint16_t>(m->value.GetUint());
+    return true;
+}
+
+consul_result<bool> tags_member(
+    rj::Value const& obj, char const* name, std::vector<std::string>& out, std::string_view where
+)
+{
+    auto const m = obj.FindMember(name);
+    if (m == obj.MemberEnd() || m->value.IsNull()) {
+        return true;
+    }
+    if (!m->value.IsArray()) {
+        return malformed(fmt::format("{} \"{}\" is not an array", where, name));
+    }
+    for (auto const& t : m->value.GetArray()) {
+        if (!t.IsString()) {
+            return malformed(fmt::format("{} \"{}\" holds a non-string", where, name));
+        }
+        out.emplace_back(t.GetString(), t.GetStringLength());
+    }
+    return true;
+}
+
+template <class DecodeOne>
+consul_result<std::vector<service_instance>> decode_instances(std::string& body, DecodeOne one)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsArray()) {
+        return malformed("a service listing is not a JSON array");
+    }
+    std::vector<service_instance> out;
+    std::size_t i = 0;
+    for (auto const& v : doc.GetArray()) {
+        auto const where = fmt::format("instance {}", i++);
+        if (!v.IsObject()) {
+            return malformed(fmt::format("{} is not an object", where));
+        }
+        service_instance s;
+        if (auto r = one(v, s, where); !r) {
+            return r.error();
+        }
+        if (s.address.empty()) {
+            return malformed(fmt::format("{} has no address", where));
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+bool is_port(std::string_view s)
+{
+    if (s.empty() || s.size() > 5) {
+        return false;
+    }
+    unsigned n = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        n = n * 10 + static_cast<unsigned>(c - '0');
+    }
+    return n <= 65535;
+}
+
+}  // namespace
+
+consul_result<std::vector<service_instance>> decode_health_service(std::string body)
+{
+    return decode_instances(
+        body,
+        [](rj::Value const& v, service_instance& s, std::string const& where) -> consul_result<bool> {
+            auto const node = v.FindMember("Node");
+            auto const svc = v.FindMember("Service");
+            if (node == v.MemberEnd() || !node->value.IsObject()) {
+                return malformed(fmt::format("{} has no \"Node\" object", where));
+            }
+            if (svc == v.MemberEnd() || !svc->value.IsObject()) {
+                return malformed(fmt::format("{} has no \"Service\" object", where));
+            }
+            std::string name;
+            std::string node_address;
+            for (auto r :
+                 {string_member(node->value, "Node", s.node, false, where + " Node"),
+                  string_member(node->value, "Datacenter", s.datacenter, true, where + " Node"),
+                  string_member(node->value, "Address", node_address, true, where + " Node"),
+                  string_member(svc->value, "Service", name, false, where + " Service"),
+                  string_member(svc->value, "Address", s.address, true, where + " Service"),
+                  port_member(svc->value, "Port", s.port, where + " Service"),
+                  tags_member(svc->value, "Tags", s.tags, where + " Service")}) {
+                if (!r) {
+                    return r.error();
+                }
+            }
+            if (s.address.empty()) {
+                s.address = std::move(node_address);
+            }
+            return true;
+        }
+    );
+}
+
+consul_result<std::vector<service_instance>> decode_catalog_service(std::string body)
+{
+    return decode_instances(
+        body,
+        [](rj::Value const& v, service_instance& s, std::string const& where) -> consul_result<bool> {
+            std::string name;
+            std::string node_address;
+            for (auto r :
+                 {string_member(v, "Node", s.node, false, where),
+                  string_member(v, "Datacenter", s.datacenter, true, where),
+                  string_member(v, "Address", node_address, true, where),
+                  string_member(v, "ServiceName", name, false, where),
+                  string_member(v, "ServiceAddress", s.address, true, where),
+                  port_member(v, "ServicePort", s.port, where),
+                  tags_member(v, "ServiceTags", s.tags, where)}) {
+                if (!r) {
+                    return r.error();
+                }
+            }
+            if (s.address.empty()) {
+                s.address = std::move(node_address);
+            }
+            return true;
+        }
+    );
+}
+
+consul_result<vault_leader> decode_vault_leader(std::string body)
+{
+    rj::Document doc;
+    auto p = parse(doc, body);
+    if (!p) {
+        return p.error();
+    }
+    if (!doc.IsObject()) {
+        return malformed("sys/leader answer is not a JSON object");
+    }
+    vault_leader out;
+    for (auto [name, slot] :
+         {std::pair<char const*, bool*>{"ha_enabled", &out.ha_enabled},
+          std::pair<char const*, bool*>{"is_self", &out.is_self}}) {
+        auto const m = doc.FindMember(name);
+        if (m == doc.MemberEnd()) {
+            continue;
+        }
+        if (!m->value.IsBool()) {
+            return malformed(fmt::format("sys/leader \"{}\" is not a boolean", name));
+        }
+        *slot = m->value.GetBool();
+    }
+    if (auto r = string_member(doc, "leader_address", out.leader_address, false, "sys/leader"); !r) {
+        return r.error();
+    }
+    auto& a = out.leader_address;
+    while (!a.empty() && a.back() == '/') {
+        a.pop_back();
+    }
+    if (a.empty()) {
+        return out;
+    }
+    // http(s)://host:port, nothing else: the address is matched against a map and the catalog.
+    std::string_view rest = a;
+    if (rest.rfind("https://", 0) == 0) {
+        rest.remove_prefix(8);
+    } else if (rest.rfind("http://", 0) == 0) {
+        rest.remove_prefix(7);
+    } else {
+        return malformed(
+            fmt::format("sys/leader \"leader_address\" {:?} is not an http(s) URL", a.substr(0, 200))
+        );
+    }
+    auto const colon = rest.rfind(':');
+    bool ok = colon != std::string_view::npos && colon > 0 && is_port(rest.substr(colon + 1));
+    for (char c : rest.substr(0, colon == std::string_view::npos ? rest.size() : colon)) {
+        auto const u = static_cast<unsigned char>(c);
+        ok = ok && u > 0x20 && u < 0x7F && c != '/' && c != '?' && c != '#' && c != '@';
+    }
+    if (!ok) {
+        return malformed(
+            fmt::format("sys/leader \"leader_address\" {:?} is not http(s)://host:port", a.substr(0, 200))
+        );
+    }
+    return out;
+}
+
 std::string_view txn_verb_name(txn_verb v)
 {
     switch (v) {

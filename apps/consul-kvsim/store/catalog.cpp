@@ -115,8 +115,10 @@ void store::put_check(catalog_check c, catalog_change& ch)
     emit(ev_check_put{stored});
 }
 
-void store::erase_check(std::string const& id, catalog_change& ch)
+void store::erase_check(std::string const& id_ref, catalog_change& ch)
 {
+    // Callers may pass the map's own key; it dies with the erase below.
+    std::string const id = id_ref;
     auto it = checks_.find(id);
     if (it == checks_.end()) {
         return;

@@ -121,6 +121,19 @@ public:
     // GET /v1/catalog/datacenters, closest first.
     virtual awaitable<consul_result<std::vector<std::string>>> datacenters() = 0;
 
+    // GET /v1/health/service/<name>[?tag=][&passing][&dc=]: the instances (an unknown service is an
+    // empty list). Health and catalog reads carry no X-Consul-Index requirement. Retried like reads.
+    virtual awaitable<consul_result<std::vector<service_instance>>> health_service(
+        std::string name, health_query q
+    ) = 0;
+    // GET /v1/catalog/service/<name>[?dc=]: the registered instances, healthy or not.
+    virtual awaitable<consul_result<std::vector<service_instance>>> catalog_service(
+        std::string name, std::string dc
+    ) = 0;
+    // Vault's GET <base_url>/v1/sys/leader (base_url "http(s)://host:port"; https uses the client's
+    // TLS settings for trust). Sends no Consul token and no basic auth. Not retried: the gate polls.
+    virtual awaitable<consul_result<vault_leader>> vault_sys_leader(std::string base_url) = 0;
+
     // PUT /v1/session/create → the session ID.
     virtual awaitable<consul_result<std::string>> session_create(session_params p, std::string dc) = 0;
     // PUT /v1/session/renew/<id> → the TTL the server returned. Unknown id → errc::not_found.

@@ -92,6 +92,17 @@ private:
 // PUT /v1/session/renew/<id>: [session] → its TTL string ("" when it has none).
 [[nodiscard]] consul_result<std::string> decode_session_renew(std::string body);
 
+// GET /v1/health/service/<name>: [{"Node": {...}, "Service": {...}, "Checks": [...]}, ...].
+// Every instance needs a string Node.Node and Service.Service, a Service.Port in 0..65535 and an
+// address (Service.Address, else Node.Address); Tags may be null.
+[[nodiscard]] consul_result<std::vector<service_instance>> decode_health_service(std::string body);
+// GET /v1/catalog/service/<name>: [{"Node", "Address", "Datacenter", "ServiceAddress", "ServicePort",
+// "ServiceTags", ...}, ...], checked the same way.
+[[nodiscard]] consul_result<std::vector<service_instance>> decode_catalog_service(std::string body);
+// Vault's GET /v1/sys/leader: an object with a string "leader_address" (an http(s)://host:port URL
+// or ""), booleans "ha_enabled" and "is_self" when present.
+[[nodiscard]] consul_result<vault_leader> decode_vault_leader(std::string body);
+
 // The /v1/txn request body: [{"KV": {"Verb": ..., "Key": ..., ...}}, ...].
 [[nodiscard]] std::string encode_txn(std::vector<txn_op> const& ops);
 // The /v1/session/create body; empty fields are left out.

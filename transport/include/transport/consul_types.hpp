@@ -140,6 +140,37 @@ struct agent_info
     std::string node_name{};
 };
 
+// One instance of a service, as /v1/health/service/<name> (Node + Service) or
+// /v1/catalog/service/<name> (flat) lists it. `address` is the service's address, else the node's.
+struct service_instance
+{
+    std::string node{};
+    std::string datacenter{};  // empty when the answer does not say
+    std::string address{};
+    std::uint16_t port = 0;
+    std::vector<std::string> tags{};
+
+    bool operator==(service_instance const&) const = default;
+};
+
+// GET /v1/health/service/<name>: `tag` (empty: any), `passing` (only instances whose checks all
+// pass), `dc` (empty: the agent's).
+struct health_query
+{
+    std::string tag{};
+    bool passing = false;
+    std::string dc{};
+};
+
+// Vault's GET /v1/sys/leader: the active node's API address ("" when this node knows none: sealed,
+// standby without a leader, or HA off).
+struct vault_leader
+{
+    bool ha_enabled = false;
+    bool is_self = false;
+    std::string leader_address{};
+};
+
 // Options of a plain KV PUT. At most one of cas, acquire, release.
 struct put_options
 {

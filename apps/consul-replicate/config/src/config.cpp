@@ -51,6 +51,28 @@ std::optional<std::string> from_env(const env_map& env, std::initializer_list<st
 
 }  // namespace
 
+std::string_view to_string(gate_mode m)
+{
+    switch (m) {
+        case gate_mode::none:
+            return "";
+        case gate_mode::vault:
+            return "vault";
+        case gate_mode::key:
+            return "key";
+    }
+    return "";
+}
+
+std::optional<gate_mode> parse_gate_mode(std::string_view s)
+{
+    if (s == "vault")
+        return gate_mode::vault;
+    if (s == "key")
+        return gate_mode::key;
+    return std::nullopt;
+}
+
 prefixes::result<wait_config, std::string> parse_wait(std::string_view text)
 {
     std::string_view const s = trim(text);
@@ -130,6 +152,16 @@ void merge_into(config_layer& into, const config_layer& from)
     over(into.delete_guard.allow_mass_delete, from.delete_guard.allow_mass_delete);
     over(into.txn_max_ops, from.txn_max_ops);
     over(into.log_format, from.log_format);
+
+    over(into.gate.mode, from.gate.mode);
+    over(into.gate.vault_service, from.gate.vault_service);
+    over(into.gate.vault_tag, from.gate.vault_tag);
+    over(into.gate.vault_addrs, from.gate.vault_addrs);
+    over(into.gate.vault_dc_map, from.gate.vault_dc_map);
+    over(into.gate.key, from.gate.key);
+    over(into.gate.settle, from.gate.settle);
+    over(into.gate.interval, from.gate.interval);
+    append(into.prefixes_needing_gate, from.prefixes_needing_gate);
     over(into.lock.prefix, from.lock.prefix);
     over(into.lock.ttl, from.lock.ttl);
     over(into.lock.delay, from.lock.delay);
@@ -270,6 +302,23 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
     take(cfg.lock.ttl, l.lock.ttl);
     cfg.lock.delay = l.lock.delay;
     take(cfg.lock.name, l.lock.name);
+
+    if (l.gate.mode && !l.gate.mode->empty()) {
+        auto mode = parse_gate_mode(*l.gate.mode);
+        if (!mode)
+            return file_error("invalid gate mode \"" + *l.gate.mode + "\", valid gate modes are vault, key");
+        cfg.gate.mode = *mode;
+    }
+    take(cfg.gate.vault_service, l.gate.vault_service);
+    take(cfg.gate.vault_tag, l.gate.vault_tag);
+    take(cfg.gate.vault_addrs, l.gate.vault_addrs);
+    take(cfg.gate.vault_dc_map, l.gate.vault_dc_map);
+    take(cfg.gate.key, l.gate.key);
+    take(cfg.gate.settle, l.gate.settle);
+    take(cfg.gate.interval, l.gate.interval);
+    // A prefix without `@dc` is consul-replicate's "missing datacenter" unless there is a gate.
+    if (!cfg.gate.enabled() && !l.prefixes_needing_gate.empty())
+        return l.prefixes_needing_gate.front();
 
     if (auto err = validate(cfg))
         return *err;

@@ -79,12 +79,14 @@ public:
         if (!decode_top(root, out.layer))
             return file_error(std::move(error_));
         out.warnings = std::move(warnings_);
+        out.layer.prefixes_needing_gate = std::move(needs_gate_);
         return out;
     }
 
 private:
     std::string error_;
     std::vector<std::string> warnings_;
+    std::vector<config_error> needs_gate_;
 
     bool fail(std::string message)
     {
@@ -382,10 +384,16 @@ private:
 
     bool decode_prefix_item(const node& v, std::vector<prefixes::prefix_spec>& out)
     {
+        // `@dc` may be left out with a gate; without one that is the error remembered here.
+        prefixes::parse_options const optional_dc{.require_datacenter = false};
         if (v.type == kind::string) {
-            auto p = prefixes::parse_prefix_spec(v.text);
+            auto p = prefixes::parse_prefix_spec(v.text, optional_dc);
             if (!p)
                 return fail(fmt::format("prefix {}: {}", go_quote(v.text), p.error().message));
+            if (!p->datacenter)
+                needs_gate_.push_back(
+                    file_error(fmt::format("prefix {}: missing datacenter", go_quote(v.text)))
+                );
             out.push_back(std::move(p).value());
             return true;
         }
@@ -406,9 +414,14 @@ private:
             return fail("prefix block has no source");
         }
         std::string const dc_text = dc ? *dc : datacenter.value_or("");  // `dc` wins, as in Go
-        auto p = prefixes::parse_prefix_block(*source, dc_text, destination.value_or(""));
+        auto p = prefixes::parse_prefix_block(*source, dc_text, destination.value_or(""), optional_dc);
         if (!p) {
             return fail(fmt::format("prefix {{source = {}}}: {}", go_quote(*source), p.error().message));
+        }
+        if (!p->datacenter) {
+            needs_gate_.push_back(
+                file_error(fmt::format("prefix {{source = {}}}: missing datacenter", go_quote(*source)))
+            );
         }
         out.push_back(std::move(p).value());
         return true;
@@ -499,6 +512,62 @@ private:
                read_duration(*obj, "wait", "min", out.min) && read_duration(*obj, "wait", "max", out.max);
     }
 
+    // kvship: gate { mode vault_service vault_tag vault_addrs vault_dc_map key settle interval }.
+    bool decode_gate(const node& v, gate_layer& out)
+    {
+        const node* obj = nullptr;
+        if (!as_block(v, "gate", obj))
+            return false;
+        out = {};
+        if (obj == nullptr)
+            return true;
+        if (!check_keys(
+                *obj,
+                "gate",
+                {"mode",
+                 "vault_service",
+                 "vault_tag",
+                 "vault_addrs",
+                 "vault_dc_map",
+                 "key",
+                 "settle",
+                 "interval"}
+            ))
+            return false;
+        if (auto const* a = last(*obj, "vault_addrs"); a != nullptr) {
+            out.vault_addrs.emplace();
+            auto const* items = a->type == kind::list ? &a->items : nullptr;
+            if (items == nullptr) {
+                if (a->type != kind::string)
+                    return type_error("gate.vault_addrs", "list", *a);
+                out.vault_addrs->push_back(a->text);
+            } else {
+                for (auto const& item : *items) {
+                    if (item.type != kind::string)
+                        return type_error("gate.vault_addrs", "string", item);
+                    out.vault_addrs->push_back(item.text);
+                }
+            }
+        }
+        if (auto const* m = last(*obj, "vault_dc_map"); m != nullptr) {
+            const node* map = nullptr;
+            if (!as_block(*m, "gate.vault_dc_map", map))
+                return false;
+            out.vault_dc_map.emplace();
+            for (auto const& e : map != nullptr ? map->members : std::vector<detail::member>{}) {
+                if (e.value.type != kind::string)
+                    return type_error("gate.vault_dc_map." + e.key, "string", e.value);
+                (*out.vault_dc_map)[e.key] = e.value.text;
+            }
+        }
+        return read_string(*obj, "gate", "mode", out.mode) &&
+               read_string(*obj, "gate", "vault_service", out.vault_service) &&
+               read_string(*obj, "gate", "vault_tag", out.vault_tag) &&
+               read_string(*obj, "gate", "key", out.key) &&
+               read_duration(*obj, "gate", "settle", out.settle) &&
+               read_duration(*obj, "gate", "interval", out.interval);
+    }
+
     bool decode_lock(const node& v, lock_layer& out)
     {
         const node* obj = nullptr;
@@ -548,6 +617,7 @@ private:
                  "allow_mass_delete",
                  "txn_max_ops",
                  "log_format",
+                 "gate",
                  "lock"}
             ))
             return false;
@@ -604,6 +674,8 @@ private:
         if (auto const* s = last(root, "syslog"); s != nullptr && !decode_syslog(*s, l.syslog))
             return false;
         if (auto const* w = last(root, "wait"); w != nullptr && !decode_wait(*w, l.wait))
+            return false;
+        if (auto const* g = last(root, "gate"); g != nullptr && !decode_gate(*g, l.gate))
             return false;
         if (auto const* k = last(root, "lock"); k != nullptr && !decode_lock(*k, l.lock))
             return false;

@@ -1,5 +1,4 @@
 #include <replicate/duration.hpp>
-
 #include <transport/go_duration.hpp>
 
 #include <variant>

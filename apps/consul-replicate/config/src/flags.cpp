@@ -161,9 +161,16 @@ const std::vector<flag_def>& definitions()
          })},
         {{"prefix", k::string},
          string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
-             auto p = prefixes::parse_prefix_spec(s);
+             // `@dc` may be left out with a gate, which may come later or from a file: such a
+             // prefix is kept with the error it is without one (build_config decides).
+             auto p = prefixes::parse_prefix_spec(s, {.require_datacenter = false});
              if (!p)
                  return p.error().message;
+             if (!p->datacenter) {
+                 c.flags.prefixes_needing_gate.push_back(flag_error(fmt::format(
+                     "invalid value {} for flag -prefix: missing datacenter", prefixes::go_quote(s)
+                 )));
+             }
              c.flags.prefixes.push_back(std::move(p).value());
              return std::nullopt;
          })},
@@ -239,6 +246,49 @@ const std::vector<flag_def>& definitions()
              c.flags.log_format = std::string(s);
              return std::nullopt;
          })},
+        {{"gate", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             if (!parse_gate_mode(s))
+                 return std::string("must be \"vault\" or \"key\"");
+             c.flags.gate.mode = std::string(s);
+             return std::nullopt;
+         })},
+        {{"gate-vault-service", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.gate.vault_service = std::string(s);
+             return std::nullopt;
+         })},
+        {{"gate-vault-tag", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.gate.vault_tag = std::string(s);
+             return std::nullopt;
+         })},
+        {{"gate-vault-addr", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             if (!c.flags.gate.vault_addrs)
+                 c.flags.gate.vault_addrs.emplace();
+             c.flags.gate.vault_addrs->emplace_back(s);
+             return std::nullopt;
+         })},
+        {{"gate-vault-dc", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             auto const eq = s.rfind('=');
+             if (eq == std::string_view::npos || eq == 0 || eq + 1 == s.size())
+                 return std::string("want URL=DC");
+             if (!c.flags.gate.vault_dc_map)
+                 c.flags.gate.vault_dc_map.emplace();
+             (*c.flags.gate.vault_dc_map)[std::string(s.substr(0, eq))] = std::string(s.substr(eq + 1));
+             return std::nullopt;
+         })},
+        {{"gate-key", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.gate.key = std::string(s);
+             return std::nullopt;
+         })},
+        {{"gate-settle", k::duration, {}, true},
+         duration_fn([](command_line& c, nanos d) { c.flags.gate.settle = d; })},
+        {{"gate-interval", k::duration, {}, true},
+         duration_fn([](command_line& c, nanos d) { c.flags.gate.interval = d; })},
 
         {{"lock", k::string, {}, true},
          string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
@@ -565,6 +615,21 @@ kvship options:
   -lock-ttl=<duration>     Lock session TTL, 10s..24h (15s).
   -lock-delay=<duration>   Lock session LockDelay, 0..60s (unset: server default 15s).
   -lock-name=<name>        Lock session name.
+
+Leader-DC gate (kvship):
+
+  -gate=<vault|key>        Replicate from the primary datacenter only; -prefix then
+                           leaves out @dc. Unset: the source DC comes from -prefix.
+  -gate-vault-service=<name> Vault's service in the catalog (vault).
+  -gate-vault-tag=<tag>    Tag of the active Vault instance (active).
+  -gate-vault-addr=<url>   Ask this Vault's /v1/sys/leader instead of the catalog.
+                           Repeatable.
+  -gate-vault-dc=<url=dc>  The datacenter of a leader address (else: the catalog).
+                           Repeatable.
+  -gate-key=<key>          Key mode: the local KV key naming the primary DC
+                           (service/kvship/primary).
+  -gate-settle=<duration>  A new primary must hold this long before a turn (10s).
+  -gate-interval=<duration> How often the gate looks (1s).
 )";
 }
 

@@ -1,5 +1,4 @@
 #include <replicate/log_line.hpp>
-
 #include <transport/go_json.hpp>
 
 #include <fmt/format.h>

@@ -131,6 +131,23 @@ std::string redacted_summary(const config& cfg)
     line(0, "allow_mass_delete", b(cfg.delete_guard.allow_mass_delete));
     line(0, "txn_max_ops", std::to_string(cfg.txn_max_ops));
     line(0, "log_format", go_quote(to_string(cfg.format)));
+    if (cfg.gate.enabled()) {
+        auto const& g = cfg.gate;
+        open(0, "gate");
+        line(1, "mode", go_quote(to_string(g.mode)));
+        line(1, "vault_service", go_quote(g.vault_service));
+        line(1, "vault_tag", go_quote(g.vault_tag));
+        std::string addrs;
+        for (auto const& a : g.vault_addrs)
+            addrs += (addrs.empty() ? "" : ", ") + go_quote(redact_address(a));
+        line(1, "vault_addrs", "[" + addrs + "]");
+        for (auto const& [addr, dc] : g.vault_dc_map)
+            line(1, "vault_dc_map " + go_quote(redact_address(addr)), go_quote(dc));
+        line(1, "key", go_quote(g.key));
+        line(1, "settle", d(g.settle));
+        line(1, "interval", d(g.interval));
+        close(0);
+    }
     if (cfg.lock.enabled()) {
         open(0, "lock");
         line(1, "prefix", go_quote(cfg.lock.prefix));

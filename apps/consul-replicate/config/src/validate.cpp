@@ -168,6 +168,89 @@ std::optional<config_error> check_prefixes(const config& cfg)
     return std::nullopt;
 }
 
+bool is_dc_name(std::string_view s)
+{
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '.' || c == '-';
+    });
+}
+
+bool is_http_url(std::string_view s)
+{
+    return (s.starts_with("http://") && s.size() > 7) || (s.starts_with("https://") && s.size() > 8);
+}
+
+// The gate's settings, and what a gate rules out (compat-table: kvship additions).
+std::optional<config_error> check_gate(const config& cfg)
+{
+    auto const& g = cfg.gate;
+    if (!g.enabled()) {
+        for (auto const& p : cfg.prefixes) {
+            if (!p.datacenter)
+                return file_error(fmt::format("prefix {}: missing datacenter", describe(p)));
+        }
+        return std::nullopt;
+    }
+    for (auto const& p : cfg.prefixes) {
+        if (p.datacenter) {
+            return file_error(fmt::format(
+                "prefix {} names the source datacenter {:?}, but with a gate the source is the primary "
+                "datacenter: leave \"@{}\" out",
+                describe(p),
+                *p.datacenter,
+                *p.datacenter
+            ));
+        }
+    }
+    if (!cfg.source_addr.empty()) {
+        return file_error(
+            "source_addr does not apply with a gate: sources are read through the local agent with "
+            "?dc=<primary>"
+        );
+    }
+    if (cfg.once)
+        return file_error("-once cannot be combined with a gate (the gate runs until stopped)");
+    if (g.settle.count() < 0)
+        return file_error(
+            fmt::format("gate settle must not be negative, got {}", format_go_duration(g.settle))
+        );
+    if (g.interval.count() <= 0)
+        return file_error(
+            fmt::format("gate interval must be positive, got {}", format_go_duration(g.interval))
+        );
+    if (g.mode == gate_mode::key) {
+        if (g.key.empty() || g.key.starts_with('/'))
+            return file_error(
+                fmt::format("gate key {} must be a KV key not starting with \"/\"", go_quote(g.key))
+            );
+        if (!g.vault_addrs.empty() || !g.vault_dc_map.empty())
+            return file_error("gate vault_addrs and vault_dc_map apply only to the vault mode");
+        return std::nullopt;
+    }
+    if (g.vault_service.empty())
+        return file_error("gate vault_service is empty");
+    for (auto const& a : g.vault_addrs) {
+        if (!is_http_url(a))
+            return file_error(
+                fmt::format("gate vault address {}: want http://host:port or https://host:port", go_quote(a))
+            );
+    }
+    if (!g.vault_dc_map.empty() && g.vault_addrs.empty())
+        return file_error("gate vault_dc_map needs vault_addrs (the map belongs to the Vault way)");
+    for (auto const& [addr, dc] : g.vault_dc_map) {
+        if (!is_http_url(addr))
+            return file_error(
+                fmt::format("gate vault_dc_map key {}: want an http(s):// leader address", go_quote(addr))
+            );
+        if (!is_dc_name(dc))
+            return file_error(
+                fmt::format("gate vault_dc_map {}: {} is not a datacenter name", go_quote(addr), go_quote(dc))
+            );
+    }
+    return std::nullopt;
+}
+
 std::optional<config_error> check_lock(const config& cfg)
 {
     auto const& l = cfg.lock;
@@ -264,6 +347,8 @@ std::optional<config_error> validate(const config& cfg)
     if (dir.starts_with('/'))
         return file_error(fmt::format("status_dir {} must not begin with \"/\"", go_quote(cfg.status_dir)));
 
+    if (auto err = check_gate(cfg))
+        return err;
     if (auto err = check_prefixes(cfg))
         return err;
     if (cfg.once && cfg.prefixes.empty())
@@ -309,6 +394,8 @@ std::vector<std::string> lint(const config& cfg)
         out.emplace_back("dry run: nothing will be written or deleted");
     if (cfg.delete_guard.allow_empty_source)
         out.emplace_back("delete guard: an empty source may empty the destination (-allow-empty-source)");
+    if (!cfg.gate.enabled() && cfg.gate != gate_config{})
+        out.emplace_back("gate settings are given without -gate (gate mode): they have no effect");
     if (cfg.delete_guard.allow_mass_delete)
         out.emplace_back("delete guard: the share of deleted keys is not limited (-allow-mass-delete)");
     return out;

@@ -112,6 +112,36 @@ struct delete_guard_config
     bool operator==(const delete_guard_config&) const = default;
 };
 
+// kvship: the leader-DC gate (-gate*, `gate { }`). With a gate, every pair replicates from the
+// primary DC into the local DC, and nothing runs while this DC is the primary or the gate is paused.
+enum class gate_mode
+{
+    none,   // consul-replicate's behaviour: the source DC comes from -prefix
+    vault,  // the DC of the active Vault: through the catalog, or through Vault's /v1/sys/leader
+    key,    // the DC named by a KV key in the local DC
+};
+
+[[nodiscard]] std::string_view to_string(gate_mode m);
+[[nodiscard]] std::optional<gate_mode> parse_gate_mode(std::string_view s);  // "vault", "key"
+
+inline constexpr std::string_view default_gate_key = "service/kvship/primary";
+
+struct gate_config
+{
+    gate_mode mode = gate_mode::none;
+    std::string vault_service = "vault";  // the catalog way: a passing instance with vault_tag
+    std::string vault_tag = "active";
+    std::vector<std::string> vault_addrs;             // the Vault way: GET <addr>/v1/sys/leader
+    std::map<std::string, std::string> vault_dc_map;  // leader_address -> DC; else found in the catalog
+    std::string key{default_gate_key};                // key mode
+    nanos settle = std::chrono::seconds{10};
+    nanos interval = std::chrono::seconds{1};
+
+    [[nodiscard]] bool enabled() const noexcept { return mode != gate_mode::none; }
+
+    bool operator==(const gate_config&) const = default;
+};
+
 // kvship: a `consul lock`-compatible session lock (consul-api.md §9) so that only one replicator per DC
 // writes. Active when `prefix` is set; the lock key is lock_key(prefix).
 struct lock_config
@@ -158,6 +188,7 @@ struct config
     delete_guard_config delete_guard;
     int txn_max_ops = 0;  // ops per /v1/txn; 0 = start at 128 and learn from the server's 413
     log_format format = log_format::text;
+    gate_config gate;
     lock_config lock;
 
     bool operator==(const config&) const = default;
@@ -254,6 +285,20 @@ struct delete_guard_layer
     bool operator==(const delete_guard_layer&) const = default;
 };
 
+struct gate_layer
+{
+    opt<std::string> mode;  // validated when the layers are resolved
+    opt<std::string> vault_service;
+    opt<std::string> vault_tag;
+    opt<std::vector<std::string>> vault_addrs;             // a layer's list replaces the one below
+    opt<std::map<std::string, std::string>> vault_dc_map;  // same
+    opt<std::string> key;
+    opt<nanos> settle;
+    opt<nanos> interval;
+
+    bool operator==(const gate_layer&) const = default;
+};
+
 struct lock_layer
 {
     opt<std::string> prefix;
@@ -285,6 +330,10 @@ struct config_layer
     delete_guard_layer delete_guard;
     opt<int> txn_max_ops;
     opt<std::string> log_format;
+    gate_layer gate;
+    // Prefixes given without `@dc`: accepted only when the resolved configuration has a gate;
+    // otherwise the first of these errors is the answer (consul-replicate's own text and exit code).
+    std::vector<config_error> prefixes_needing_gate;
     lock_layer lock;
 
     bool operator==(const config_layer&) const = default;
@@ -337,6 +386,9 @@ struct command_line
 //    percent 0..100, min keys, txn_max_ops >= 0);
 //  * a syslog facility that is not one of syslog's names (when syslog is on);
 //  * metrics_addr that is not host:port;
+//  * the gate: a prefix without `@dc` when there is none; with one, a prefix that names a DC,
+//    source_addr, -once, a negative settle, an interval <= 0, a key-mode key that is empty or
+//    starts with `/`, vault addresses or map entries that are not http(s) URLs (or DC names);
 //  * lock: a TTL outside Consul's [10s, 24h], a delay outside [0, 60s] (or under 1µs, which Consul
 //    reads as seconds), lock settings without a lock prefix, a prefix that is empty once its "/"
 //    are stripped, a lock key under a destination prefix (each pass would delete it).

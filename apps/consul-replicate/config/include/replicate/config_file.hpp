@@ -28,7 +28,10 @@ struct parsed_config
 // {source}, string, or list), kill_signal, reload_signal, log_level, max_stale, pid_file,
 // status_dir, syslog {enabled facility}, wait {min max} or "min:max"; kvship: source_addr,
 // source_token, metrics_addr, dry_run, max_delete_percent, max_delete_min_keys,
-// allow_empty_source, allow_mass_delete, txn_max_ops, log_format.
+// allow_empty_source, allow_mass_delete, txn_max_ops, log_format, gate {mode vault_service
+// vault_tag vault_addrs (list) vault_dc_map (object: leader address = DC) key settle interval}.
+// A prefix without `@dc` is kept, with its `prefix "x": missing datacenter` error in
+// layer.prefixes_needing_gate (the error unless the resolved configuration has a gate).
 // Durations are strings ("10s") or integers (nanoseconds). Repeated single blocks: the last wins.
 // Deprecated forms work with a WARN: `consul = "addr"`, top-level auth {}, ssl {}, token, retry
 // (sets backoff and max_backoff) and path (ignored).

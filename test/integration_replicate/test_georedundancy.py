@@ -1,0 +1,166 @@
+"""The seed's race with the leader-DC gate (issue 4): two federated DCs, one consul-replicate per DC, both
+with -prefix vault/ -gate vault, a writer ("Vault") writing to the current primary, and the Vault leader
+moving between the DCs ten times, the writes pausing across each move (schedule, writer and checks:
+georace.py, shared with examples/flapping/flapping_demo.py, which runs the same schedule ungated).
+
+Afterwards: both DCs hold exactly the same keys and values, no written key was lost, no deleted key came
+back, no key changed against the writer's order in either DC (flaps), nothing was written into the
+primary by replication, and no key in either DC changed during a quiet window (while the leader moved
+and the gate turned). The leader is found three ways: the catalog (Vault's `active` tag), Vault's
+/v1/sys/leader with a static address -> DC map, and /v1/sys/leader mapped through the catalog.
+"""
+import os
+
+import harness as h
+import georace
+import simctl
+import vaultsim
+
+DCS = ["dc1", "dc2"]
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+
+
+def vault_cluster():
+    """One Vault node per DC; their api addresses match the catalog registration (vault-<dc>:8200)."""
+    return vaultsim.VaultCluster({"vault-%s" % dc: dc for dc in DCS},
+                                 api_addrs={"vault-%s" % dc: "https://vault-%s:8200" % dc for dc in DCS})
+
+
+def race(ctx, vault=None, vault_dc_map=True):
+    schedule = georace.Schedule(settle_deadline=60.0)
+    replicators = []
+    log = []
+    with simctl.federation(ctx.kvsim_bin, DCS, args=georace.SIM_ARGS) as sims:
+        metrics = {dc: "127.0.0.1:%d" % simctl.free_port() for dc in DCS}
+
+        def start():
+            for dc in DCS:
+                args = ["-consul-addr", sims[dc].addr] + georace.replicator_args(
+                    dc, DCS, True, metrics[dc], "1s", "200ms", vault=vault, vault_dc_map=vault_dc_map)
+                replicators.append(h.Replicator(ctx.replicate_bin, args))
+
+        def check():
+            for dc, r in zip(DCS, replicators):
+                if not r.running():
+                    raise AssertionError("the replicator in %s exited with %s:\n%s" % (dc, r.proc.poll(), r.log()))
+
+        turn = georace.GateTurn(metrics, h.http_get, h.parse_metrics, deadline=60, check=check)
+        try:
+            res = georace.run(sims, schedule, turn, start, log=log.append, vault_cluster=vault)
+            report = []
+            res.report(report.append)
+            detail = "\n".join(log + report) + "".join(
+                "\n---- replicator in %s (last 40 lines)\n%s" % (dc, "\n".join(r.lines[-40:]))
+                for dc, r in zip(DCS, replicators))
+            c = res.counts()
+            assert c["writer_ops"] == (schedule.moves + 1) * schedule.ops_per_phase, detail
+            for name in ("keys_lost", "deleted_keys_back", "flaps", "quiet_window_changes", "final_differences",
+                         "pauses_not_settled", "turns_not_seen", "excluded_keys_crossed"):
+                assert c[name] == 0, "%s = %d\n%s" % (name, c[name], detail)
+            assert not res.watch_errors, detail
+            # Exactly the same keys and values in both DCs (the excluded prefix aside), and the writer's.
+            final = {dc: georace.values(georace.listing(sims[dc])[1]) for dc in DCS}
+            assert final["dc1"] == final["dc2"], detail
+            want = {k: v for k, v in res.parts[0].model.items()}
+            assert final["dc1"] == want, detail
+            for dc, r in zip(DCS, replicators):
+                assert r.running(), "replicator in %s exited:\n%s" % (dc, r.log())
+                h.wait_for(lambda: h.http_get(metrics[dc], "/readyz")[0] == 200, 30,
+                           what="%s's /readyz to answer 200" % dc)
+                m = h.parse_metrics(h.http_get(metrics[dc], "/metrics")[1])
+                changes = m.get("kvship_gate_direction_changes_total", 0)
+                assert changes >= schedule.moves, "%s: %s direction changes, want >= %d" % (dc, changes,
+                                                                                          schedule.moves)
+        finally:
+            for r in replicators:
+                r.kill()
+
+
+def test_race_gate_catalog(ctx):
+    race(ctx)
+
+
+def test_race_gate_sys_leader_static_map(ctx):
+    with vault_cluster() as vault:
+        race(ctx, vault=vault, vault_dc_map=True)
+
+
+def test_race_gate_sys_leader_catalog_map(ctx):
+    with vault_cluster() as vault:
+        race(ctx, vault=vault, vault_dc_map=False)
+
+
+def test_example_configs(ctx):
+    """examples/dc1.hcl and dc2.hcl as they are (consul address, metrics address and the gate's timings
+    overridden by flags): each takes its DC's lock, and vault/ flows from the DC where Vault is active."""
+    replicators = []
+    with simctl.federation(ctx.kvsim_bin, DCS) as sims:
+        try:
+            vault = georace.VaultControl(sims)
+            vault.set_leader("dc1")
+            metrics = {dc: "127.0.0.1:%d" % simctl.free_port() for dc in DCS}
+            for dc in DCS:
+                replicators.append(h.Replicator(ctx.replicate_bin, [
+                    "-config", os.path.join(EXAMPLES, "%s.hcl" % dc), "-consul-addr", sims[dc].addr,
+                    "-metrics-addr", metrics[dc], "-gate-settle", "1s", "-gate-interval", "200ms"]))
+            turn = georace.GateTurn(metrics, h.http_get, h.parse_metrics, deadline=60)
+            for primary, other in (("dc1", "dc2"), ("dc2", "dc1")):
+                if primary != "dc1":
+                    vault.set_leader(primary)
+                assert turn.wait(primary, print), "\n".join(r.log() for r in replicators)
+                h.put(sims[primary], "vault/core/from-%s" % primary, primary.encode())
+                h.put(sims[primary], "vault/sys/expire/id/local-%s" % primary, b"stays")
+                h.wait_for(lambda: h.dump(sims[other], "vault/core/from-%s" % primary) != {}, 30,
+                           what="vault/ from %s in %s" % (primary, other))
+            for dc in DCS:
+                m = h.parse_metrics(h.http_get(metrics[dc], "/metrics")[1])
+                assert m.get("kvship_lock_held") == 1, (dc, m.get("kvship_lock_held"))
+                status, _, body = sims[dc].request("GET", "/v1/kv/locks/consul-replicate/.lock")
+                assert status == 200, (dc, status, body)
+                assert h.dump(sims[dc], "vault/sys/expire/") == {
+                    "vault/sys/expire/id/local-%s" % dc: (b"stays", 0)}, dc
+        finally:
+            for r in replicators:
+                r.kill()
+
+
+def test_vaultsim(ctx):
+    """The fixture itself: Vault's answer shape, a moving leader, a sealed node, a node that is down."""
+    with vault_cluster() as vault:
+        v1, v2 = vault.nodes
+        vault.set_leader(v1.name)
+        for n in (v1, v2):
+            status, body = h.http_get(n.url[len("http://"):], "/v1/sys/leader")
+            assert status == 200, body
+            doc = __import__("json").loads(body)
+            assert doc["ha_enabled"] is True and doc["is_self"] is (n is v1), doc
+            assert doc["leader_address"] == "https://vault-dc1:8200", doc
+            for field in ("leader_cluster_address", "performance_standby", "active_time"):
+                assert field in doc, doc
+        vault.set_leader_in("dc2")
+        assert vault.leader_dc() == "dc2"
+        status, body = h.http_get(v1.url[len("http://"):], "/v1/sys/leader")
+        assert '"leader_address": "https://vault-dc2:8200"' in body, body
+        vault.seal(v2.name)
+        status, body = h.http_get(v2.url[len("http://"):], "/v1/sys/leader")
+        assert status == 503 and "Vault is sealed" in body, (status, body)
+        vault.down(v1.name)
+        try:
+            h.http_get(v1.url[len("http://"):], "/v1/sys/leader", timeout=5)
+            raise AssertionError("a node that is down answered")
+        except ConnectionRefusedError:
+            pass
+        vault.up(v1.name)
+        vault.set_leader(None)
+        status, body = h.http_get(v1.url[len("http://"):], "/v1/sys/leader")
+        assert status == 200 and '"leader_address": ""' in body, body
+
+
+if __name__ == "__main__":
+    h.main({
+        "test_vaultsim": test_vaultsim,
+        "test_example_configs": test_example_configs,
+        "test_race_gate_catalog": test_race_gate_catalog,
+        "test_race_gate_sys_leader_static_map": test_race_gate_sys_leader_static_map,
+        "test_race_gate_sys_leader_catalog_map": test_race_gate_sys_leader_catalog_map,
+    })
