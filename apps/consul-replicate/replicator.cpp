@@ -1574,7 +1574,8 @@ void pair_replicator::count_applied(const engine::batch& b, std::size_t from, st
     metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
     metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
     metrics_.add(metric::bytes_written, labels(), static_cast<double>(bytes));
-    if (known_)
+    // -once ends after this round (a failure re-reads the destination): nothing to keep.
+    if (known_ && !params_.fsm.once)
         pending_.insert(
             pending_.end(),
             b.ops.begin() + static_cast<std::ptrdiff_t>(from),

@@ -62,7 +62,8 @@ plan make_plan(
     std::uint64_t src_index,
     std::span<const kv_entry> dst,
     const prefixes::rule& rule,
-    const checkpoint& prev
+    const checkpoint& prev,
+    bool with_puts
 )
 {
     plan p;
@@ -123,12 +124,17 @@ plan make_plan(
     auto w = want.begin();
     auto h = have.begin();
     auto const emit_put = [&](const side_entry& s) {
+        auto const& e = *s.entry;
+        if (!with_puts && e.flags != lock_flag_value && e.flags != semaphore_flag_value &&
+            !(e.session && !e.session->empty()))
+            return;  // no op and no warning: skip building the key
         std::string key;
         key.reserve(destination.size() + s.suffix.size());
         key.append(destination);
         key.append(s.suffix);
         warn_about_locks(*s.entry, key, p.warnings);
-        p.puts.push_back(put_op{std::move(key), s.entry->value, s.entry->flags, s.entry->modify_index});
+        if (with_puts)
+            p.puts.push_back(put_op{std::move(key), s.entry->value, s.entry->flags, s.entry->modify_index});
     };
     while (w != want.end() || h != have.end()) {
         if (h == have.end() || (w != want.end() && w->suffix < h->suffix)) {

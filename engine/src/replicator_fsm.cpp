@@ -174,11 +174,14 @@ replicator_action replicator_fsm::on_delta(std::vector<event::group_listing> gro
     return read_destination();
 }
 
-plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& previous)
+plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& previous, bool with_puts)
 {
     escalate_ = false;
     if (ranges_.empty()) {
-        plan p = guard_plan(make_plan(*src_, dst, config_.rule, previous), config_.guard);
+        plan p = guard_plan(
+            make_plan(src_->entries, src_->index, dst.entries, config_.rule, previous, with_puts),
+            config_.guard
+        );
         next_managed_ = p.refused ? p.stats.destination_keys : p.stats.selected_keys;
         return p;
     }
@@ -239,13 +242,15 @@ replicator_action replicator_fsm::plan_and_apply(
 )
 {
     checkpoint const previous = prev.value_or(checkpoint{});
-    plan p = make_round_plan(dst, previous);
+    // A streamed round has planned its puts chunk by chunk already: they are not built again.
+    bool const with_puts = streamed_rest == nullptr;
+    plan p = make_round_plan(dst, previous, with_puts);
     if (escalate_)
         return start_over();
 
     current_ = round_report{};
     current_.source_index = src_->index;
-    current_.puts = p.puts.size();
+    current_.puts = with_puts ? p.puts.size() : p.stats.selected_keys - p.stats.unchanged;
     current_.deletes = p.deletes.size();
     current_.stats = p.stats;
     current_.warnings = p.warnings;
@@ -259,7 +264,7 @@ replicator_action replicator_fsm::plan_and_apply(
     // Rewrite the checkpoint only when it moves or data changes (consul-replicate wrote it on
     // every pass); never for a refused plan.
     if (config_.encode_checkpoint && p.next_checkpoint &&
-        (!prev || *prev != *p.next_checkpoint || has_changes(p))) {
+        (!prev || *prev != *p.next_checkpoint || has_changes(p) || streamed > 0)) {
         checkpoint_op =
             txn_op{txn_verb::set, config_.rule.status_key, config_.encode_checkpoint(*p.next_checkpoint), 0};
     }

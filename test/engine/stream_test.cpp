@@ -392,3 +392,25 @@ TEST_CASE("property: streamed rounds give the same destination as whole-snapshot
     CHECK(refusals > 10);
     CHECK(failures > 20);
 }
+
+TEST_CASE("make_plan without puts: the same plan minus its puts", "[engine][stream]")
+{
+    auto const r = pair_rule("s/", "d/", {"s/x"});
+    auto const src = snap(
+        9,
+        {kv("s/a", "1"),
+         kv("s/b", "2", 1, lock_flag_value),
+         with_session(kv("s/c", "3"), "sess"),
+         kv("s/d", "same"),
+         kv("s/x1", "excluded")}
+    );
+    auto const dst = snap(3, {kv("d/d", "same"), kv("d/e", "gone")});
+    auto full = make_plan(src.entries, src.index, dst.entries, r, checkpoint{});
+    auto const lean = make_plan(src.entries, src.index, dst.entries, r, checkpoint{}, false);
+    CHECK(full.puts.size() == 3);
+    CHECK(full.puts.size() == full.stats.selected_keys - full.stats.unchanged);
+    CHECK(lean.puts.empty());
+    CHECK(lean.warnings.size() == 2);  // the lock flag and the session, as with puts
+    full.puts.clear();
+    CHECK(lean == full);
+}

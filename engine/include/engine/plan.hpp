@@ -122,13 +122,16 @@ struct plan
 );
 
 // The same over plain entry ranges (e.g. one source group and the destination keys it maps to);
-// `src_index` is the index the checkpoint records.
+// `src_index` is the index the checkpoint records. Without `with_puts`, `puts` stays empty (a
+// streamed round has planned them already; they number stats.selected_keys - stats.unchanged)
+// and everything else is the same.
 [[nodiscard]] plan make_plan(
     std::span<const kv_entry> src,
     std::uint64_t src_index,
     std::span<const kv_entry> dst,
     const prefixes::rule& rule,
-    const checkpoint& prev
+    const checkpoint& prev,
+    bool with_puts = true
 );
 
 // Applies a plan's puts and deletes to `dst` entries, as Consul would (puts keep the destination

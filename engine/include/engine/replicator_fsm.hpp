@@ -311,7 +311,7 @@ private:
     replicator_action on_source(snapshot src);
     replicator_action on_delta(std::vector<event::group_listing> groups);
     replicator_action start_over();
-    plan make_round_plan(const snapshot& dst, const checkpoint& previous);
+    plan make_round_plan(const snapshot& dst, const checkpoint& previous, bool with_puts = true);
     [[nodiscard]] std::size_t selected_count(std::span<const kv_entry> entries) const;
     replicator_action on_destination(snapshot dst, const std::optional<checkpoint>& prev);
     replicator_action on_failure(std::string what);
