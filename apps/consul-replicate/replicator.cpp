@@ -843,6 +843,21 @@ void pair_replicator::start_stream()
 
 awaitable<void> pair_replicator::stream_reader(std::shared_ptr<stream_state> s)
 {
+    // Whatever happens, the loop must learn that the reader has ended.
+    struct done_guard
+    {
+        stream_state& s;
+
+        ~done_guard()
+        {
+            if (!s.end_index && !s.read_failure)
+                s.read_failure.emplace("source_read", "the streamed source read was abandoned");
+            s.reader_done = true;
+            s.wake.cancel();
+        }
+    } const guard{*s};
+    // A cancelled read returns its error like any other failure (no exception at the next co_await).
+    co_await asio::this_coro::throw_if_cancelled(false);
     auto const& prefix = params_.fsm.rule.spec.source;
     transport::query_options q;
     q.dc = params_.source_dc;
@@ -914,8 +929,6 @@ awaitable<void> pair_replicator::stream_reader(std::shared_ptr<stream_state> s)
         s->meta.last_contact = r->last_contact;
         s->end_index = r->index;
     }
-    s->reader_done = true;
-    s->wake.cancel();
 }
 
 void pair_replicator::spawn_stream_chunk(
@@ -979,8 +992,7 @@ awaitable<void> pair_replicator::close_stream()
     s->reader_wake.cancel();
     if (!s->reader_done)
         s->reader_cancel.emit(asio::cancellation_type::terminal);
-    if (stopping_)
-        for (auto& c : s->write_cancel) c.emit(asio::cancellation_type::terminal);
+    // In-flight txns finish (abort() cancels them).
     // The reader and the txns point at this object: wait until every one has ended. Txns are
     // atomic; what committed is counted (and kept in the known destination).
     while (!s->reader_done || s->in_flight > 0) {
