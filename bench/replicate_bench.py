@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks of kvship's consul-replicate on consul-kvsim (BENCHMARKS.md B1, B2, B5, B6).
+"""Benchmarks of kvship's consul-replicate on consul-kvsim (BENCHMARKS.md B1, B2, B3, B5, B6).
 
 Two federated sims (dc1 source, dc2 destination) with -commit-latency 1ms, data spread over 256
 sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
@@ -10,6 +10,8 @@ sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
   B5  the replicator's CPU seconds (user + sys) for B1.
   B2  steady state: single-key writes at 20/s to random sub-prefixes of a prefix holding N keys,
       write-to-visible latency in the destination, p50 / p99 (at 10,000 and 100,000 keys).
+  B3  sustained load: 200 and 2,000 writes/s for 30 s on 10,000 keys; lag of a marker key written every
+      100 ms (p50/p99/max, and p99 of the first third against the last third: does it grow?).
   B6  during B2: bytes the source DC served for KV reads (the sim's /_sim/stats of dc1, whose reads the
       destination agent forwards) per change, against one full read of the prefix.
 
@@ -19,7 +21,7 @@ sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
       100-byte values, loaded by 64-op txns. Writes change random existing keys (so 60% hit tokens).
 
   python3 bench/replicate_bench.py [--bin build/bin] [--replicator PATH] [--keys 100000]
-                                   [--latency-keys 10000,100000] [--writes 200] [--only b1,b2]
+                                   [--latency-keys 10000,100000] [--writes 200] [--only b1,b2,b3]
                                    [--env K=V ...] [--layout bench|vault] [--record]
 """
 import argparse
@@ -215,6 +217,105 @@ def b2(bin_dir, keys, writes, report, layout="bench"):
             proc.wait(20)
 
 
+def b3(bin_dir, keys, rates, seconds, report):
+    """Sustained load: writer threads put random keys into the source at `rate` writes/s for `seconds`;
+    every 100 ms a marker key carries the monotonic time it was written; a blocking watcher on the
+    destination records how long each marker it sees took to arrive (lag). Growth: p99 of the first
+    third against the last third."""
+    import http.client
+    sim_bin = os.path.join(bin_dir, "consul-kvsim")
+    with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
+        src, dst = dcs["dc1"], dcs["dc2"]
+        sim_load(bin_dir, src.addr, keys)
+        proc = subprocess.Popen([replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix", "bench/@dc1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=replicator_env())
+        try:
+            deadline = time.monotonic() + 300
+            while keys_count(dst) < keys:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("initial copy did not finish")
+                time.sleep(0.2)
+            time.sleep(1.0)
+            for rate in rates:
+                stop = threading.Event()
+                done = [0]
+                lock = threading.Lock()
+                lags = []  # (seconds since start, lag ms)
+                marker = "bench/d000/marker-%d" % rate
+                start = time.monotonic()
+
+                def writer(share, seed):
+                    rng = random.Random(seed)
+                    conn = http.client.HTTPConnection("127.0.0.1", src.port, timeout=30)
+                    next_t = time.monotonic()
+                    n = 0
+                    while not stop.is_set():
+                        key = "/v1/kv/bench/d%03d/k%08d" % (rng.randrange(256), rng.randrange(keys))
+                        conn.request("PUT", key, body=("w%d" % rng.randrange(1 << 30)).encode())
+                        conn.getresponse().read()
+                        n += 1
+                        next_t += 1.0 / share
+                        pause = next_t - time.monotonic()
+                        if pause > 0:
+                            time.sleep(pause)
+                    with lock:
+                        done[0] += n
+                    conn.close()
+
+                def marker_writer():
+                    conn = http.client.HTTPConnection("127.0.0.1", src.port, timeout=30)
+                    while not stop.is_set():
+                        conn.request("PUT", "/v1/kv/" + marker, body=str(time.monotonic()).encode())
+                        conn.getresponse().read()
+                        time.sleep(0.1)
+                    conn.close()
+
+                def watcher():
+                    conn = http.client.HTTPConnection("127.0.0.1", dst.port, timeout=30)
+                    index = "0"
+                    seen = None
+                    while not stop.is_set():
+                        conn.request("GET", "/v1/kv/%s?index=%s&wait=2s" % (marker, index))
+                        res = conn.getresponse()
+                        body = res.read()
+                        index = res.getheader("X-Consul-Index", index)
+                        if res.status == 200:
+                            value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+                            if value != seen:
+                                seen = value
+                                now = time.monotonic()
+                                lags.append((now - start, (now - float(value)) * 1000.0))
+                    conn.close()
+
+                threads_n = max(1, rate // 200)
+                threads = [threading.Thread(target=writer, args=(rate / threads_n, 100 + i))
+                           for i in range(threads_n)]
+                threads += [threading.Thread(target=marker_writer), threading.Thread(target=watcher)]
+                for t in threads:
+                    t.start()
+                time.sleep(seconds)
+                stop.set()
+                for t in threads:
+                    t.join(60)
+                if proc.poll() is not None:
+                    raise RuntimeError("the replicator exited")
+                achieved = done[0] / seconds
+                ms = [l for _, l in lags if _ > 1.0]  # the first second is the start-up
+                if not ms:
+                    raise RuntimeError("no marker arrived")
+                first = [l for t, l in lags if 1.0 < t <= seconds / 3]
+                last = [l for t, l in lags if t > 2 * seconds / 3]
+                report("B3 sustained %d writes/s for %d s on %d keys (achieved %.0f/s): marker lag p50 %.0f ms, "
+                       "p99 %.0f ms, max %.0f ms; p99 first third %.0f ms, last third %.0f ms "
+                       "(target p99 <= 100 ms at 200/s, <= 1 s at 2,000/s, no growth; consul-replicate p99 2.7 s at 200/s)"
+                       % (rate, seconds, keys, achieved, percentile(ms, 50), percentile(ms, 99), max(ms),
+                          percentile(first, 99) if first else float("nan"),
+                          percentile(last, 99) if last else float("nan")))
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="build/bin")
@@ -222,7 +323,10 @@ def main():
     ap.add_argument("--latency-keys", default="10000,100000")
     ap.add_argument("--writes", type=int, default=200)
     ap.add_argument("--replicator", help="the consul-replicate binary (default: <bin>/consul-replicate)")
-    ap.add_argument("--only", default="b1,b2", help="scenarios to run: b1 (B1+B5), b2 (B2+B6)")
+    ap.add_argument("--only", default="b1,b2,b3", help="scenarios to run: b1 (B1+B5), b2 (B2+B6), b3")
+    ap.add_argument("--b3-keys", type=int, default=10000)
+    ap.add_argument("--b3-rates", default="200,2000")
+    ap.add_argument("--b3-seconds", type=int, default=30)
     ap.add_argument("--env", action="append", default=[], help="K=V for the replicator's environment")
     ap.add_argument("--layout", default="bench", choices=("bench", "vault"),
                     help="B2/B6 data: bench/d000..d255 (default) or a Vault-like vault/ prefix")
@@ -245,6 +349,8 @@ def main():
     if "b2" in only:
         for n in (int(x) for x in args.latency_keys.split(",") if x):
             b2(args.bin, n, args.writes, report, args.layout)
+    if "b3" in only:
+        b3(args.bin, args.b3_keys, [int(x) for x in args.b3_rates.split(",") if x], args.b3_seconds, report)
 
     if args.record:
         path = os.path.join(HERE, "RESULTS.md")
