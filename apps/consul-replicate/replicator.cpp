@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <stdexcept>
 #include <map>
 #include <replicate/duration.hpp>
 #include <utility>
@@ -150,6 +151,8 @@ struct pair_replicator::stream_state
         chunk_outcome outcome;
     };
     std::vector<finished_chunk> finished;
+    // Chunks to send again in smaller pieces (a 413), waiting for a free window slot.
+    std::deque<std::pair<std::shared_ptr<const engine::batch>, chunk>> resend;
     std::size_t in_flight = 0;
     std::optional<std::pair<std::string, std::string>> write_failure;
     bool fenced = false;
@@ -936,7 +939,9 @@ void pair_replicator::spawn_stream_chunk(
 )
 {
     std::size_t slot = 0;
-    while (s->write_busy[slot]) ++slot;
+    while (slot < s->write_busy.size() && s->write_busy[slot]) ++slot;
+    if (slot == s->write_busy.size())
+        throw std::logic_error("spawn_stream_chunk: no free txn slot");  // callers check in_flight first
     s->write_busy[slot] = true;
     ++s->in_flight;
     auto task = send_chunk(b.get(), c);
@@ -965,14 +970,16 @@ void pair_replicator::take_stream_outcomes(stream_state& s)
     for (auto& f : done) {
         std::deque<chunk> retry;
         judge_outcome(*f.batch, f.outcome, retry, s.write_failure, s.fenced);
-        // A txn the server found too large goes again in smaller pieces (the window has room: one
-        // just finished).
-        auto self = stream_;
-        for (auto const& c : retry) {
-            if (s.write_failure || s.fenced || stopping_ || !self)
-                break;
-            spawn_stream_chunk(self, f.batch, c);
-        }
+        // A txn the server found too large goes again in smaller pieces, as window slots free up.
+        for (auto const& c : retry) s.resend.emplace_back(f.batch, c);
+    }
+    auto self = stream_;
+    while (!s.resend.empty() && s.in_flight < s.write_busy.size()) {
+        if (s.write_failure || s.fenced || stopping_ || !self)
+            break;
+        auto [b, c] = std::move(s.resend.front());
+        s.resend.pop_front();
+        spawn_stream_chunk(self, std::move(b), c);
     }
 }
 
@@ -1051,7 +1058,7 @@ awaitable<engine::replicator_event> pair_replicator::next_stream_event()
             co_await close_stream();
             co_return fail(f.first, f.second);
         }
-        if (s->reader_done && s->in_flight == 0) {
+        if (s->reader_done && s->in_flight == 0 && s->resend.empty()) {
             // The whole listing arrived and every put written so far has committed: the machine
             // may now decide deletes and the checkpoint.
             auto const meta = s->meta;
