@@ -661,6 +661,32 @@ struct watch_exit
     }
 };
 
+// A blocking read that came back at once with nothing new is followed by a short pause, so a
+// watch does not spin. Returns false when the watches are closing.
+template <class W>
+awaitable<bool> pause_if_fast(W& w, std::size_t slot, bool fast)
+{
+    if (fast) {
+        w.pauses[slot].expires_after(std::chrono::milliseconds(100));
+        co_await w.pauses[slot].async_wait(nothrow_awaitable);
+    }
+    co_return !w.closing;
+}
+
+enum class watch_wake
+{
+    index_reset,  // the index went backwards: the pair starts over with a full read
+    no_change,
+    changed,
+};
+
+watch_wake classify_watch_wake(std::uint64_t got, std::uint64_t index)
+{
+    if (got < index)
+        return watch_wake::index_reset;
+    return got == index ? watch_wake::no_change : watch_wake::changed;
+}
+
 }  // namespace
 
 awaitable<void> pair_replicator::watch_group(
@@ -670,13 +696,9 @@ awaitable<void> pair_replicator::watch_group(
     watch_exit<watch_state> const exit{w.get()};
     bool fast = false;
     while (!w->closing) {
-        if (fast) {
-            // A blocking read that came back at once with nothing new: do not spin.
-            w->pauses[slot].expires_after(std::chrono::milliseconds(100));
-            co_await w->pauses[slot].async_wait(nothrow_awaitable);
-            if (w->closing)
-                co_return;
-        }
+        auto pause = pause_if_fast(*w, slot, fast);
+        if (!co_await std::move(pause))
+            co_return;
         auto const started = clock::now();
         auto r = co_await read_group(*w, slot, prefix, index);
         if (w->closing)
@@ -697,12 +719,13 @@ awaitable<void> pair_replicator::watch_group(
             co_return;
         }
         std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
-        if (got < index) {
+        auto const wake = classify_watch_wake(got, index);
+        if (wake == watch_wake::index_reset) {
             metrics_.add(metric::wakeups, labels("result", "index_reset"));
             w->reset_reason = "index_reset";
             co_return;
         }
-        if (got == index) {
+        if (wake == watch_wake::no_change) {
             metrics_.add(metric::wakeups, labels("result", "no_change"));
             fast = clock::now() - started < std::chrono::milliseconds(100);
             continue;
@@ -735,12 +758,9 @@ awaitable<void> pair_replicator::watch_names(
     bool const stale = params_.max_stale.count() > 0;
     bool fast = false;
     while (!w->closing) {
-        if (fast) {
-            w->pauses[slot].expires_after(std::chrono::milliseconds(100));
-            co_await w->pauses[slot].async_wait(nothrow_awaitable);
-            if (w->closing)
-                co_return;
-        }
+        auto pause = pause_if_fast(*w, slot, fast);
+        if (!co_await std::move(pause))
+            co_return;
         transport::query_options q;
         q.dc = params_.source_dc;
         q.index = index;
@@ -756,12 +776,13 @@ awaitable<void> pair_replicator::watch_names(
             co_return;
         }
         std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
-        if (got < index) {
+        auto const wake = classify_watch_wake(got, index);
+        if (wake == watch_wake::index_reset) {
             metrics_.add(metric::wakeups, labels("result", "index_reset"));
             w->reset_reason = "index_reset";
             co_return;
         }
-        if (got == index) {
+        if (wake == watch_wake::no_change) {
             fast = clock::now() - started < std::chrono::milliseconds(100);
             continue;
         }
