@@ -24,7 +24,7 @@ std::string encode_checkpoint(const engine::checkpoint& c)
 engine::result<engine::checkpoint, std::string> decode_checkpoint(std::string_view text)
 {
     rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());  // no recursion on hostile nesting
     if (doc.HasParseError()) {
         return fmt::format(
             "invalid status record: {} at offset {}",

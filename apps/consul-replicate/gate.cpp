@@ -55,6 +55,30 @@ std::string host_port(std::string_view url)
     return std::string(url);
 }
 
+// A failed GET /v1/sys/leader, named as Vault's: transport's texts speak of Consul (its agent, its
+// ACLs), which would send the operator to the wrong system.
+std::string vault_error_text(const transport::consul_error& e)
+{
+    using transport::errc;
+    if (e.code.category() != transport::consul_category())
+        return e.what();
+    std::string_view what;
+    switch (static_cast<errc>(e.code.value())) {
+    case errc::forbidden: what = "permission denied by Vault"; break;
+    case errc::connect_failed: what = "could not connect to Vault"; break;
+    case errc::connection_lost: what = "connection to Vault lost mid-request"; break;
+    case errc::timed_out: what = "Vault request timed out"; break;
+    case errc::tls_failed: what = "TLS handshake with Vault failed"; break;
+    case errc::malformed_response: what = "malformed Vault answer"; break;
+    case errc::server_error: what = "Vault server error"; break;
+    case errc::not_found: what = "not found on Vault"; break;
+    case errc::bad_request: what = "Vault rejected the request"; break;
+    case errc::rate_limited: what = "rate limited by Vault"; break;
+    default: what = "unexpected answer from Vault"; break;
+    }
+    return e.message.empty() ? std::string(what) : fmt::format("{}: {}", what, e.message);
+}
+
 std::string trim_slashes(std::string s)
 {
     while (!s.empty() && s.back() == '/') s.pop_back();
@@ -121,7 +145,7 @@ public:
         for (auto const& addr : cfg_.vault_addrs) {
             auto r = co_await client_.vault_sys_leader(addr);
             if (!r) {
-                errors.emplace_back(r.error().what());
+                errors.emplace_back(vault_error_text(r.error()));
                 continue;
             }
             answered = true;

@@ -324,6 +324,13 @@ metrics_endpoint::metrics_endpoint(
     transport::server_params params;
     params.body_limit = 64 * 1024;
     params.max_connections = 256;
+    // A scraper or probe sends its request at once: idle or slow connections are cut after 30 s
+    // (the header read), a request's body must arrive within 10 s, and at the cap the longest-idle
+    // connection makes room, so /healthz answers however many idle connections are open.
+    params.idle_timeout = std::chrono::seconds(30);
+    params.read_timeout = std::chrono::seconds(10);
+    params.write_timeout = std::chrono::seconds(10);
+    params.evict_idle_at_cap = true;
     server_ = std::make_unique<transport::http_server>(
         std::move(ex), params, std::move(handler), std::move(too_large)
     );

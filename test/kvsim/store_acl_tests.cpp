@@ -276,3 +276,20 @@ TEST_CASE("permission denied text", "[kvsim][acl]")
         "Permission denied: provided token lacks permission 'key:write'"
     );
 }
+
+TEST_CASE("ACL rules nested too deep are an error and no stack overflow", "[kvsim][acl]")
+{
+    std::string hcl = "key_prefix";
+    for (int i = 0; i < 100000; ++i) hcl += " \"a\"";
+    hcl += " { policy = \"read\" }";
+    std::string json_like = "key = ";
+    for (int i = 0; i < 100000; ++i) json_like += "{a = ";
+    std::string lists = "key = " + std::string(100000, '[');
+    std::string json = "{";
+    for (int i = 0; i < 100000; ++i) json += "\"key\": {";
+    for (auto const& bad : {hcl, json_like, lists, json}) {
+        auto r = parse_acl_rules(bad);
+        REQUIRE(std::holds_alternative<std::string>(r));
+        CHECK(std::get<std::string>(r).find("nested more than 64 levels deep") != std::string::npos);
+    }
+}

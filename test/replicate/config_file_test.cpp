@@ -457,3 +457,32 @@ prefix = "vault/"
     );
     CHECK(err(R"({"gate": 5})") == "'gate' expected type 'object', got unconvertible type 'int'");
 }
+
+TEST_CASE("deep nesting is an error and no stack overflow", "[replicate][config_file]")
+{
+    auto const deep = [](std::string_view open, std::string_view close, std::size_t n) {
+        std::string s;
+        for (std::size_t i = 0; i < n; ++i) s += open;
+        for (std::size_t i = 0; i < n; ++i) s += close;
+        return s;
+    };
+    // 100,000 levels: JSON arrays and objects, HCL objects, lists, `=` objects and block labels.
+    CHECK(err("{\"a\": " + deep("[", "]", 100000) + "}") ==
+          "error decoding config: JSON nested more than 64 levels deep");
+    std::string objects;
+    for (int i = 0; i < 100000; ++i) objects += "{\"a\":";
+    objects += "1";
+    objects += std::string(100000, '}');
+    CHECK(err(objects) == "error decoding config: JSON nested more than 64 levels deep");
+    CHECK(err("a = " + deep("[", "]", 100000)).ends_with("nested more than 64 levels deep"));
+    CHECK(err("a = " + deep("{ b = ", "}", 100000)).ends_with("nested more than 64 levels deep"));
+    CHECK(err("a " + deep("{ b ", "}", 100000)).ends_with("nested more than 64 levels deep"));
+    std::string labels = "a";
+    for (int i = 0; i < 100000; ++i) labels += " \"l\"";
+    CHECK(err(labels + " { }").ends_with("nested more than 64 levels deep"));
+    // Unterminated deep input fails on the depth, before the end of the file is looked for.
+    CHECK(err("a = " + std::string(100000, '[')).find("64 levels") != std::string::npos);
+    CHECK(err("{\"a\": " + std::string(100000, '[')).find("JSON parse error") != std::string::npos);
+    // At the bound, nesting is fine (the decoder then judges the keys).
+    CHECK(err("a = " + deep("[", "]", 60)).find("nested") == std::string::npos);
+}

@@ -221,3 +221,25 @@ TEST_CASE("tcp_keep_alive and tls_handshake_timeout leave plain exchanges workin
     auto const first = port_seen(f.ioc, c, f.address);
     CHECK(port_seen(f.ioc, c, f.address) == first);
 }
+
+TEST_CASE("request framing as Go's net/http: one Transfer-Encoding, chunked only", "[transport][http][framing]")
+{
+    using kvship::transport::scan_request_framing;
+    using kvship::transport::without_content_length;
+    auto const head = [](std::string fields) { return "PUT /v1/kv/a HTTP/1.1\r\nHost: x\r\n" + fields + "\r\n"; };
+    CHECK_FALSE(scan_request_framing(head("")).unsupported_coding);
+    CHECK_FALSE(scan_request_framing(head("Content-Length: 3\r\n")).unsupported_coding);
+    CHECK_FALSE(scan_request_framing(head("Transfer-Encoding: chunked\r\n")).unsupported_coding);
+    CHECK_FALSE(scan_request_framing(head("transfer-encoding:   ChUnKeD \r\n")).unsupported_coding);
+    for (std::string te : {"gzip", "identity", "chunked, gzip", "gzip, chunked", "xchunked", ""}) {
+        INFO(te);
+        CHECK(scan_request_framing(head("Transfer-Encoding: " + te + "\r\n")).unsupported_coding);
+    }
+    CHECK(scan_request_framing(head("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n")).unsupported_coding);
+    auto const both = head("Transfer-Encoding: chunked\r\nContent-Length: 10\r\nX-A: b\r\n");
+    auto const f = scan_request_framing(both);
+    CHECK_FALSE(f.unsupported_coding);
+    CHECK(f.drop_content_length);
+    CHECK(without_content_length(both) == head("Transfer-Encoding: chunked\r\nX-A: b\r\n"));
+    CHECK_FALSE(scan_request_framing(head("Content-Length: 10\r\n")).drop_content_length);
+}

@@ -7,6 +7,9 @@
 #include <fmt/format.h>
 
 #include <exception>
+#include <cctype>
+#include <cstring>
+#include <limits>
 #include <list>
 #include <sstream>
 #include <stdexcept>
@@ -20,6 +23,7 @@ struct connection_slot
 {
     beast::tcp_stream* stream = nullptr;
     bool idle = true;
+    bool evicted = false;  // cancelled to make room (evict_idle_at_cap); ends at its next wake-up
 };
 
 http_reply plain_reply(http::status status, std::string body, unsigned version)
@@ -94,7 +98,21 @@ struct http_server::impl : std::enable_shared_from_this<impl>
     {
         boost::system::error_code ignored;
         tcp::endpoint remote = sock.remote_endpoint(ignored);
-        if (self->connections.size() >= self->params.max_connections) {
+        if (self->connections.size() >= self->params.max_connections && self->params.evict_idle_at_cap) {
+            // The list is in arrival order: the first idle slot has waited longest.
+            for (auto& c : self->connections) {
+                if (c.idle && !c.evicted) {
+                    c.evicted = true;
+                    c.stream->socket().cancel(ignored);
+                    break;
+                }
+            }
+        }
+        std::size_t live = 0;
+        for (auto const& c : self->connections) {
+            live += c.evicted ? 0 : 1;
+        }
+        if (live >= self->params.max_connections) {
             beast::tcp_stream stream(std::move(sock));
             stream.expires_after(std::chrono::seconds(5));
             auto rep = plain_reply(http::status::too_many_requests, "Your IP is issuing too many concurrent connections, please rate limit your calls\n", 11);
@@ -114,12 +132,64 @@ struct http_server::impl : std::enable_shared_from_this<impl>
 
         beast::flat_buffer buffer;
         auto const& p = self->params;
-        while (!self->stopping) {
+        while (!self->stopping && !slot->evicted) {
             http::request_parser<http::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(p.header_limit));
             parser.body_limit(boost::none);  // checked below from Content-Length, then set for the body
             slot->idle = true;
             stream.expires_after(p.idle_timeout);
+            {
+                // The head's raw bytes first (at most header_limit), to frame as Consul does.
+                // (asio::async_read_until would copy a Beast buffer: read by hand into ours.)
+                std::size_t head_size = 0;
+                boost::system::error_code uec;
+                for (std::size_t scanned = 0;;) {
+                    std::string_view const have(static_cast<char const*>(buffer.data().data()), buffer.size());
+                    auto const at = have.find("\r\n\r\n", scanned);
+                    if (at != std::string_view::npos) {
+                        head_size = at + 4;
+                        break;
+                    }
+                    if (have.size() > p.header_limit) {
+                        uec = asio::error::not_found;
+                        break;
+                    }
+                    scanned = have.size() < 3 ? 0 : have.size() - 3;
+                    auto [rec, rn] = co_await stream.async_read_some(buffer.prepare(4096), nothrow_awaitable);
+                    buffer.commit(rn);
+                    if (rec) {
+                        uec = rec;
+                        break;
+                    }
+                }
+                if (uec && uec != asio::error::not_found) {
+                    break;  // closed, timed out, cancelled: nothing to answer
+                }
+                if (!uec) {
+                    std::string_view const head(static_cast<char const*>(buffer.data().data()), head_size);
+                    auto const framing = scan_request_framing(head);
+                    if (framing.unsupported_coding) {
+                        slot->idle = false;
+                        auto rep = plain_reply(http::status::not_implemented, "Unsupported transfer encoding", 11);
+                        rep.res.set(http::field::content_type, "text/plain; charset=utf-8");
+                        rep.res.keep_alive(false);
+                        rep.res.prepare_payload();
+                        stream.expires_after(p.write_timeout);
+                        co_await write_reply(stream, rep);
+                        break;
+                    }
+                    if (framing.drop_content_length) {
+                        std::string rest = without_content_length(head);
+                        auto const all = buffer.data();
+                        rest.append(static_cast<char const*>(all.data()) + head_size, all.size() - head_size);
+                        buffer.consume(buffer.size());
+                        auto out = buffer.prepare(rest.size());
+                        std::memcpy(out.data(), rest.data(), rest.size());
+                        buffer.commit(rest.size());
+                    }
+                }
+                // not_found: the head is over header_limit; Beast's parser says so below (400).
+            }
             auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, nothrow_awaitable);
             (void)hn;
             slot->idle = false;
@@ -256,6 +326,81 @@ void http_server::stop()
 std::size_t http_server::connection_count() const
 {
     return impl_->connections.size();
+}
+
+namespace {
+
+bool iequal(std::string_view a, std::string_view b)
+{
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string_view trim_blanks(std::string_view v)
+{
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
+    return v;
+}
+
+// Calls fn(name, value, line) for each field line of the head (the request line skipped).
+template <class Fn>
+void for_each_field(std::string_view head, Fn fn)
+{
+    std::size_t pos = head.find('\n');
+    while (pos != std::string_view::npos && pos + 1 < head.size()) {
+        std::size_t const start = pos + 1;
+        std::size_t const end = head.find('\n', start);
+        std::string_view const line = head.substr(start, end == std::string_view::npos ? head.npos : end + 1 - start);
+        auto const colon = line.find(':');
+        if (colon != std::string_view::npos) {
+            fn(trim_blanks(line.substr(0, colon)), trim_blanks(line.substr(colon + 1)), line);
+        }
+        pos = end;
+    }
+}
+
+}  // namespace
+
+request_framing scan_request_framing(std::string_view head)
+{
+    std::size_t codings = 0;
+    bool chunked = false;
+    bool content_length = false;
+    for_each_field(head, [&](std::string_view name, std::string_view value, std::string_view) {
+        if (iequal(name, "transfer-encoding")) {
+            ++codings;
+            chunked = iequal(value, "chunked");
+        } else if (iequal(name, "content-length")) {
+            content_length = true;
+        }
+    });
+    request_framing out;
+    out.unsupported_coding = codings > 1 || (codings == 1 && !chunked);
+    out.drop_content_length = codings == 1 && chunked && content_length;
+    return out;
+}
+
+std::string without_content_length(std::string_view head)
+{
+    std::string out(head.substr(0, std::min(head.find('\n'), head.size() - 1) + 1));
+    for_each_field(head, [&](std::string_view name, std::string_view, std::string_view line) {
+        if (!iequal(name, "content-length")) {
+            out += line;
+        }
+    });
+    // lines without a colon (the final blank line) are kept too
+    if (!out.ends_with("\r\n\r\n")) {
+        out += "\r\n";
+    }
+    return out;
 }
 
 tcp::endpoint parse_endpoint(std::string const& host_port)

@@ -480,6 +480,9 @@ private:
         if (!is_punct("{")) {
             return fail("expected '=' or '{'");
         }
+        if (auto err = too_deep(labels.size() + 1)) {
+            return err;
+        }
         ++p_;
         hnode inner;
         inner.k = hnode::kind::object;
@@ -487,6 +490,7 @@ private:
             return err;
         }
         ++p_;
+        depth_ -= labels.size() + 1;
         // `a "b" "c" { ... }` is `a = { "b" = { "c" = { ... } } }`
         for (auto it = labels.rbegin(); it != labels.rend(); ++it) {
             hnode wrap;
@@ -508,15 +512,22 @@ private:
             return std::nullopt;
         }
         if (is_punct("{")) {
+            if (auto err = too_deep()) {
+                return err;
+            }
             ++p_;
             v.k = hnode::kind::object;
             if (auto err = body(v, "}")) {
                 return err;
             }
             ++p_;
+            --depth_;
             return std::nullopt;
         }
         if (is_punct("[")) {
+            if (auto err = too_deep()) {
+                return err;
+            }
             ++p_;
             v.k = hnode::kind::list;
             while (!is_punct("]")) {
@@ -533,13 +544,28 @@ private:
                 }
             }
             ++p_;
+            --depth_;
             return std::nullopt;
         }
         return fail("expected a value");
     }
 
+    // Objects, lists and block labels nest at most this deep: a real rule set nests three levels, and a
+    // bound keeps hostile rules from overflowing the stack (here and in hnode's destructor).
+    static constexpr std::size_t max_nesting = 64;
+
+    std::optional<std::string> too_deep(std::size_t more = 1)
+    {
+        depth_ += more;
+        if (depth_ > max_nesting) {
+            return fmt::format("line {}: rules nested more than {} levels deep", t_[p_].line, max_nesting);
+        }
+        return std::nullopt;
+    }
+
     std::vector<token> t_;
     std::size_t p_ = 0;
+    std::size_t depth_ = 0;
 };
 
 // Calls fn(name, object) for an object, or for each object of a list of objects (HCL's JSON form).

@@ -48,7 +48,26 @@ struct server_params
     std::chrono::seconds read_timeout{std::chrono::seconds(60)};  // one request, header to end of body
     std::chrono::seconds write_timeout{std::chrono::seconds(60)};
     std::size_t max_connections = 20000;
+    // At max_connections: false answers the new connection 429 (as Consul's per-client limit does);
+    // true closes the longest-waiting idle connection (one sending no request, or one too slowly) to
+    // make room, so idle or slow clients cannot lock out a health probe; 429 only when every
+    // connection is busy in a handler.
+    bool evict_idle_at_cap = false;
 };
+
+// What a request head (request line and fields, up to the blank line) says about its framing, read from
+// the raw bytes before Beast parses them, so that we frame as Go's net/http (Consul) does: at most one
+// Transfer-Encoding field, and only "chunked" (any case, blanks trimmed), else 501; with chunked a
+// Content-Length field is ignored (dropped), where Beast would refuse the pair.
+struct request_framing
+{
+    bool unsupported_coding = false;  // answer 501 "Unsupported transfer encoding" and close
+    bool drop_content_length = false;  // chunked: remove the Content-Length fields before parsing
+};
+request_framing scan_request_framing(std::string_view head);
+
+// The head with every Content-Length field removed (for request_framing::drop_content_length).
+std::string without_content_length(std::string_view head);
 
 // Accepts on one endpoint and runs each connection as a coroutine on the acceptor's executor.
 class http_server

@@ -68,6 +68,20 @@ private:
     std::string_view s_;
     std::size_t pos_ = 0;
     std::string error_;
+    int depth_ = 0;  // objects, lists and block labels open around pos_
+
+    // Entered one level deeper (an object, a list, a block label); false past max_nesting.
+    bool descend()
+    {
+        if (++depth_ > max_nesting)
+            return fail(fmt::format("nested more than {} levels deep", max_nesting));
+        return true;
+    }
+    bool ascend(bool ok)
+    {
+        --depth_;
+        return ok;
+    }
 
     bool fail(std::string_view what)
     {
@@ -174,7 +188,7 @@ private:
             if (!parse_key(label))
                 return false;
             node inner;
-            if (!parse_item_value(inner))
+            if (!descend() || !ascend(parse_item_value(inner)))
                 return false;
             if (inner.type != node::kind::object)
                 return fail("expected '{' after a block label");
@@ -195,10 +209,10 @@ private:
         if (c == '{') {
             ++pos_;
             value.type = node::kind::object;
-            return parse_items(value, '}');
+            return descend() && ascend(parse_items(value, '}'));
         }
         if (c == '[')
-            return parse_list(value);
+            return descend() && ascend(parse_list(value));
         if (c == '-' || c == '+' || is_digit(c) || c == '.')
             return parse_number(value);
         if (is_ident_start(c)) {

@@ -9,9 +9,11 @@ namespace kvship::replicate::detail {
 
 namespace {
 
-prefixes::result<node, std::string> convert(const rapidjson::Value& v)
+prefixes::result<node, std::string> convert(const rapidjson::Value& v, int depth)
 {
     node n;
+    if ((v.IsArray() || v.IsObject()) && depth >= max_nesting)
+        return fmt::format("JSON nested more than {} levels deep", max_nesting);
     if (v.IsNull()) {
         n.type = node::kind::null;
     } else if (v.IsBool()) {
@@ -31,7 +33,7 @@ prefixes::result<node, std::string> convert(const rapidjson::Value& v)
     } else if (v.IsArray()) {
         n.type = node::kind::list;
         for (auto const& item : v.GetArray()) {
-            auto child = convert(item);
+            auto child = convert(item, depth + 1);
             if (!child)
                 return std::move(child).error();
             n.items.push_back(std::move(child).value());
@@ -39,7 +41,7 @@ prefixes::result<node, std::string> convert(const rapidjson::Value& v)
     } else if (v.IsObject()) {
         n.type = node::kind::object;
         for (auto const& m : v.GetObject()) {
-            auto child = convert(m.value);
+            auto child = convert(m.value, depth + 1);
             if (!child)
                 return std::move(child).error();
             n.members.push_back(member{
@@ -53,8 +55,10 @@ prefixes::result<node, std::string> convert(const rapidjson::Value& v)
 
 prefixes::result<node, std::string> parse_json(std::string_view text)
 {
+    // Iterative: RapidJSON's recursive parser would overflow the stack on a deeply nested file
+    // before convert() could refuse it.
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+    doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
     if (doc.HasParseError()) {
         return fmt::format(
             "JSON parse error at offset {}: {}",
@@ -62,7 +66,7 @@ prefixes::result<node, std::string> parse_json(std::string_view text)
             rapidjson::GetParseError_En(doc.GetParseError())
         );
     }
-    return convert(doc);
+    return convert(doc, 0);
 }
 
 }  // namespace kvship::replicate::detail

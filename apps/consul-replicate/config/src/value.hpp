@@ -42,6 +42,11 @@ struct member
     node value;
 };
 
+// How deep objects, lists and block labels may nest in a config file. A real one nests four or five
+// levels; a bound keeps a hostile file from overflowing the stack (of the readers, of the decoder
+// walking the tree, of the tree's destructor) and gets a clear error instead.
+inline constexpr int max_nesting = 64;
+
 // Reads JSON (RFC 8259) into a node; on failure a message with the byte offset.
 [[nodiscard]] prefixes::result<node, std::string> parse_json(std::string_view text);
 
