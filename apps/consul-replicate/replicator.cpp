@@ -1692,7 +1692,7 @@ void pair_replicator::on_report(const engine::round_report& r)
         log_.info(
             "runner", "{}: dry run: would replicate {} updates, {} deletes", params_.label, puts, r.deletes
         );
-    } else if (puts + r.deletes > 0) {
+    } else if (puts + r.deletes > 0 && !r.batch_err) {  // a refused plan applied nothing
         log_.info("runner", "replicated {} updates, {} deletes", puts, r.deletes);
     }
     log_.debug(

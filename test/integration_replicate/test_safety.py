@@ -191,6 +191,12 @@ def test_bad_source_answers_delete_nothing(ctx):
         {"status": 200, "body": "[{\"Key\": "},
         {"status": 403, "body": "Permission denied"},
         {"status": 200, "body": "[]"},
+        # keys outside the prefix asked for: a broken or hostile source, never written nor used to delete
+        {"status": 200, "body": "[{\"Key\":\"other/x\",\"Value\":\"dg==\",\"Flags\":0,\"LockIndex\":0,"
+                                "\"CreateIndex\":5,\"ModifyIndex\":5}]"},
+        {"status": 200, "body": "[{\"Key\":\"app/00\",\"Value\":\"dg==\",\"Flags\":0,\"LockIndex\":0,"
+                                "\"CreateIndex\":5,\"ModifyIndex\":5},{\"Key\":\"ap\",\"Value\":null,"
+                                "\"Flags\":0,\"LockIndex\":0,\"CreateIndex\":5,\"ModifyIndex\":5}]"},
     ]
     with ctx.federation() as p:
         for i in range(20):
