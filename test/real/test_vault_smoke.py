@@ -181,7 +181,14 @@ def main():
             st, h = b.health()
             mark("B while sealed: seal-status initialized=%s sealed=%s; sys/health %s" % (bs["initialized"], bs["sealed"], st))
 
-            wait_replicated(dc1, dc2, "A's init, mount and %d secrets" % N_SECRETS)
+            copied = wait_replicated(dc1, dc2, "A's init, mount and %d secrets" % N_SECRETS)
+            groups = {}
+            for k in copied:
+                rel = k[len("vault/"):]
+                g = "logical/<mount>/" if rel.startswith("logical/") else rel.rsplit("/", 1)[0] + "/" if "/" in rel else rel
+                groups[g] = groups.get(g, 0) + 1
+            mark("dc2 holds: %s" % ", ".join("%s%s" % (g, "" if n == 1 else " x%d" % n) for g, n in sorted(groups.items())))
+            check(sum(1 for k in copied if k.startswith("vault/logical/")) >= N_SECRETS, "secrets' storage copied")
             lock2 = lock_entry(dc2)
             mark("dc2 core/lock (copied as data): value==A's %s, flags %s, session %s"
                  % (lock2 and lock2["value"] == a_lock["value"], lock2 and lock2["flags"], lock2 and lock2["session"]))
@@ -206,7 +213,11 @@ def main():
                  % (after and after["value"] == a_lock["value"], after and after["session"], leader_entries(dc1)))
             check(after is None or not after["session"], "A released core/lock on shutdown: %s" % after)
             wait_replicated(dc1, dc2, "A's final state")
+            mark("dc2 after the final copy: core/lock %s; core/leader/: %s" % (lock_entry(dc2), leader_entries(dc2)))
             rc = repl.stop()
+            for line in repl.lines:
+                if "[WARN]" in line or "[ERR]" in line:
+                    mark("consul-replicate said: %s" % line.split("] ", 1)[-1])
             mark("consul-replicate stopped (SIGINT), exit %s (12 is its documented status after the kill signal)" % rc)
             check(rc == 12, "consul-replicate (exit 12 on its kill signal, as v0.4.0; DRIVER.md) exit status: %s\n%s" % (rc, "\n".join(repl.lines[-40:])))
             final = data_view(kv_dump(dc2))
