@@ -127,7 +127,8 @@ class Vault:
         """Starts `vault server` (again, with the same ports and config); waits until its API answers."""
         if self.running():
             raise VaultError("vault %s is already running" % self.name)
-        self.lines = []
+        if self.lines:
+            self.lines.append("==== kvship realvault: %s restarted ====" % self.name)
         self._logf = open(os.path.join(self.workdir, "vault.log"), "a")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True, env=self._env(),
@@ -149,6 +150,7 @@ class Vault:
                 pass
 
     def log(self):
+        """Everything Vault printed, over all starts (restarts are marked)."""
         return "\n".join(self.lines)
 
     def log_has(self, text):
@@ -304,7 +306,9 @@ class Vault:
         return r
 
     def seal(self):
-        """PUT /v1/sys/seal (root token): seals this node (an active one releases core/lock first)."""
+        """PUT /v1/sys/seal (root token): seals this node, which must be the active one (it releases core/lock
+        first). Vault 1.4.3 answers 400 "error performing token check: Vault is in standby mode" on an unsealed
+        standby (raises VaultError): stop() or restart it instead."""
         return self.json("PUT", "/v1/sys/seal", expect=(200, 204))
 
     def step_down(self):
@@ -402,10 +406,10 @@ class Vault:
 def VaultSet():
     """A bag of Vaults cleaned up together; prints every Vault's log tail when the body raises."""
     class _Set(list):
-        def add(self, *a, **kw):
-            v = Vault(*a, **kw)
-            self.append(v)
-            return v
+        def add(self, *a, start=True, **kw):
+            v = Vault(*a, start=False, **kw)
+            self.append(v)  # cleaned up even if start() fails
+            return v.start() if start else v
     vs = _Set()
     try:
         yield vs
