@@ -18,6 +18,17 @@ http://127.0.0.1:<api> and cluster_addr https://127.0.0.1:<cluster> (a second fr
 cluster_address binds it), disable_mlock, ui off. Several Vaults on one Consul path are an HA set (one active,
 the others standbys).
 
+API (a Vault v):
+  process   start(wait_ready=True)  stop() (SIGTERM by pid, returns the exit status)  kill() (SIGKILL)  restart(kill=)
+            running()  pid  log()  log_has(text)  cleanup()  addr (api_addr)  cluster_addr  workdir  config_text()
+  sys       init() -> (unseal_key, root_token)  adopt(other) (use another Vault's key and token)  unseal(key=None)
+            seal()  step_down()  seal_status()  health() -> (status, body)  sys_leader()  status_cli() -> (rc, json)
+  secrets   enable_kv(mount="kvtest", version=1)  write(path, dict)  read(path) -> dict or None  list(path)
+  raw       request(method, path, body, token=None) -> (status, headers, bytes)  json(method, path, ..., expect=)
+  waiting   wait_api()  wait_unsealed()  wait_sealed()  wait_active() -> sys/leader  wait_standby(leader=addr)
+            wait_for(what, predicate, timeout)    (all raise VaultError with the log tail; timeout default 60 s)
+  VaultSet() context: vs.add(binary, consul, ..., start=True) -> Vault; all cleaned up together.
+
 Secrets: init() keeps the unseal key and root token in memory and in <workdir>/keys.json (mode 0600); they are
 never printed. The log (`log()`) is kept in memory and in <workdir>/vault.log; VaultSet prints every Vault's log
 tail when the body raises.
