@@ -200,8 +200,14 @@ def main():
             check(st == 503, "B sealed: sys/health should be 503, got %s %s" % (st, h))
             rc, out = b.status_cli()
             check(rc == 2 and out and out["sealed"], "`vault status` on B: exit %s %s" % (rc, out))
+            st, _, body = b.request("GET", "/v1/sys/leader", token="")
+            check(st == 503 and b"sealed" in body, "sys/leader on sealed B: %s %r" % (st, body))
             st, _, _ = b.request("GET", "/v1/kvtest/s00", token=a.root_token)
             check(st == 503, "a read through sealed B should be 503, got %s" % st)
+            lead = a.sys_leader()
+            check(lead["is_self"] and lead["leader_address"] == a.addr and a.health()[0] == 200,
+                  "A still active after dc2 caught up: %s" % lead)
+            mark("before the switch: A sys/leader is_self; B sys/leader 503 \"Vault is sealed\"")
 
             # Controlled switch.
             t_switch = time.monotonic()
