@@ -108,7 +108,7 @@ class Consul:
     kind = "real"
 
     def __init__(self, binary, dc="dc1", wan=(), acl=False, master_token=None, primary_dc=None, args=(),
-                 extra_config=None, start=True, ready_timeout=60, workdir=None):
+                 extra_config=None, start=True, ready_timeout=60, workdir=None, tls=None):
         self.binary = binary
         self.dc = dc
         self.wan = list(wan)  # serf WAN addresses of the other DCs
@@ -122,6 +122,11 @@ class Consul:
         self.workdir = workdir or tempfile.mkdtemp(prefix="kvship-consul-%s-" % dc)
         self.data_dir = os.path.join(self.workdir, "data")
         self.ports = {k: free_port() for k in ("http", "serf_lan", "serf_wan", "server")}
+        # tls: {"cert_file", "key_file", "ca_file", "verify_incoming_https"}: HTTPS on a port of its own
+        # (https_addr) beside the plain HTTP port the fixture itself uses.
+        self.tls = dict(tls or {})
+        if self.tls:
+            self.ports["https"] = free_port()
         self.port = self.ports["http"]
         self.proc = None
         self.lines = []
@@ -135,6 +140,10 @@ class Consul:
     @property
     def addr(self):
         return "127.0.0.1:%d" % self.port
+
+    @property
+    def https_addr(self):
+        return "127.0.0.1:%d" % self.ports["https"]
 
     @property
     def wan_addr(self):
@@ -162,6 +171,9 @@ class Consul:
             "performance": {"raft_multiplier": 1},
             "leave_on_terminate": False,
         }
+        if self.tls:
+            cfg["ports"]["https"] = self.ports["https"]
+            cfg.update(self.tls)
         if self.acl:
             tokens = {"master": self.master_token, "agent": self.master_token}
             if self.dc != self.primary_dc:

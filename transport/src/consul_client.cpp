@@ -1,4 +1,5 @@
 #include <transport/consul_client.hpp>
+#include <transport/tls.hpp>
 #include <transport/base64.hpp>
 #include <transport/consul_codec.hpp>
 #include <transport/consul_request.hpp>
@@ -77,7 +78,8 @@ errc classify_transport_error(boost::system::error_code const& ec)
     if (ec == ssl::error::stream_truncated) {
         return errc::connection_lost;
     }
-    if (ec.category() == ae::get_ssl_category() || ec.category() == ssl::error::get_stream_category()) {
+    if (ec.category() == ae::get_ssl_category() || ec.category() == ssl::error::get_stream_category() ||
+        ec.category() == tls_verify_category()) {
         return errc::tls_failed;
     }
     if (ec == ae::connection_refused || ec == ae::host_unreachable || ec == ae::network_unreachable ||

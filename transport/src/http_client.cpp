@@ -1,10 +1,13 @@
 #include <transport/http_client.hpp>
+#include <transport/tls.hpp>
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <openssl/x509_vfy.h>
 
 #include <boost/asio/local/stream_protocol.hpp>
 
@@ -316,7 +319,14 @@ struct http_client::impl
         }
         if (params.tls_verify) {
             conn->tls->set_verify_mode(ssl::verify_peer);
-            conn->tls->set_verify_callback(ssl::host_name_verification(name));
+            conn->tls->set_verify_callback(
+                [check = ssl::host_name_verification(name)](bool preverified, ssl::verify_context& vctx) mutable {
+                    bool const ok = check(preverified, vctx);
+                    if (!ok && preverified) {  // the chain was fine: the name is what failed
+                        X509_STORE_CTX_set_error(vctx.native_handle(), X509_V_ERR_HOSTNAME_MISMATCH);
+                    }
+                    return ok;
+                });
         } else {
             conn->tls->set_verify_mode(ssl::verify_none);
         }
@@ -328,6 +338,11 @@ struct http_client::impl
         conn->expires_at(handshake_deadline);
         auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, nothrow_awaitable);
         if (hec) {
+            // A refused certificate says why ("certificate has expired", "Hostname mismatch").
+            long const verdict = SSL_get_verify_result(conn->tls->native_handle());
+            if (params.tls_verify && verdict != X509_V_OK) {
+                co_return boost::system::error_code(static_cast<int>(verdict), tls_verify_category());
+            }
             co_return map_timeout(hec);
         }
         co_return conn;

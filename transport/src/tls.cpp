@@ -7,9 +7,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <openssl/x509_vfy.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
+#include <vector>
 
 namespace kvship::transport {
 
@@ -35,7 +39,24 @@ void require_readable(std::string_view what, std::string const& file, bool direc
     }
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+class verify_category_impl final : public boost::system::error_category
+{
+public:
+    char const* name() const noexcept override { return "kvship.tls_verify"; }
+    std::string message(int ev) const override { return X509_verify_cert_error_string(ev); }
+};
+#pragma GCC diagnostic pop
+
+verify_category_impl const verify_category_instance;
+
 }  // namespace
+
+boost::system::error_category const& tls_verify_category() noexcept
+{
+    return verify_category_instance;
+}
 
 std::shared_ptr<ssl::context> make_client_tls_context(tls_params const& p)
 {
@@ -51,10 +72,29 @@ std::shared_ptr<ssl::context> make_client_tls_context(tls_params const& p)
             fail("CA file", p.ca_file, ec);
         }
     } else if (!p.ca_path.empty()) {
+        // As Go's consul-replicate (go-rootcerts LoadCAPath): every regular file of the directory is a PEM
+        // bundle, whatever its name (OpenSSL's own CA directory wants c_rehash names).
         require_readable("CA directory", p.ca_path, true);
-        ctx->add_verify_path(p.ca_path, ec);
-        if (ec) {
-            fail("CA directory", p.ca_path, ec);
+        std::vector<std::string> files;
+        std::error_code dec;
+        for (auto const& entry : std::filesystem::directory_iterator(p.ca_path, dec)) {
+            std::error_code fec;
+            if (entry.is_regular_file(fec)) {
+                files.push_back(entry.path().string());
+            }
+        }
+        if (dec) {
+            throw std::runtime_error(fmt::format("TLS: cannot list CA directory {:?}: {}", p.ca_path, dec.message()));
+        }
+        std::sort(files.begin(), files.end());
+        if (files.empty()) {
+            throw std::runtime_error(fmt::format("TLS: CA directory {:?} holds no files", p.ca_path));
+        }
+        for (auto const& f : files) {
+            ctx->load_verify_file(f, ec);
+            if (ec) {
+                fail("CA file", f, ec);
+            }
         }
     } else {
         ctx->set_default_verify_paths(ec);  // best effort: a system without a bundle still works with verify off
