@@ -360,13 +360,13 @@ class Consul:
 
 
 @contextlib.contextmanager
-def federation(dcs, binary=None, acl=False, extra_config=None, attempts=3, ready_timeout=90):
+def federation(dcs, binary=None, acl=False, extra_config=None, attempts=3, ready_timeout=90, master_token=None):
     """Starts one real Consul server per DC name, WAN-joined to each other; the first DC is the primary (ACLs
     replicate from it). Yields {dc: Consul}. On an exception from the body, every server's log tail is printed."""
     binary = binary or find_consul()
     if not binary:
         raise ConsulError("no consul binary: set KVSHIP_CONSUL_BIN or put consul on PATH")
-    master = str(uuid.uuid4()) if acl else None
+    master = (master_token or str(uuid.uuid4())) if acl else None
     for attempt in range(attempts):
         servers = {}
         try:

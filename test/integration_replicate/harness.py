@@ -2,7 +2,14 @@
 source, dc2 = the destination, whose agent the replicator talks to), the replicator as a process,
 and assertions on the destination's exact content. Python 3 standard library only.
 
-Each test script is run as:  python3 <script> <consul-replicate> <consul-kvsim> [case ...]
+Each test script is run as:  python3 <script> <consul-replicate> <consul-kvsim> [--backend sim|real] [case ...]
+
+With --backend real, ctx.federation() starts two real Consul servers (test/integration/realconsul.py) in
+place of the sims, with the same interface. Sim flags passed to federation() are mapped where real Consul
+has the same thing (-acl-default-policy / -acl-master-token: ACLs on in both DCs, the master token given;
+-commit-latency, -log-level: real Consul has its own) and refused otherwise. A case that needs what only
+the sim has (/_sim/ faults, WAN cuts, request statistics) is listed by the script as sim-only with its
+reason, and reported as skipped on the real backend.
 """
 import base64
 import http.client
@@ -17,7 +24,10 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import realconsul  # noqa: E402  (test/integration/realconsul.py: real Consul, the sim's judge)
 import simctl  # noqa: E402  (test/integration/simctl.py: the sim's own process helper)
+
+BACKEND = "sim"  # set by main() from --backend
 
 STATUS_DIR = "service/consul-replicate/statuses"
 
@@ -273,22 +283,167 @@ class Relay:
         self.close()
 
 
+# ---------------------------------------------------------------- counting HTTP proxy
+
+class CountingProxy:
+    """An HTTP/1.1 proxy on 127.0.0.1 in front of `target` ("host:port") that counts requests by "METHOD
+    /path" (query left out) and answers by status, on any backend: the real-Consul stand-in for the sim's
+    /_sim/stats. One request at a time per connection (no pipelining), bodies by Content-Length or
+    chunked. Use as a context manager; point the replicator at .addr."""
+
+    def __init__(self, target):
+        import collections
+        import socket
+        self.target = target
+        self.routes = collections.Counter()
+        self.statuses = collections.Counter()
+        self.bytes_in = collections.Counter()  # request body bytes by route
+        self._lock = threading.Lock()
+        self._srv = socket.socket()
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(64)
+        self.addr = "127.0.0.1:%d" % self._srv.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def count(self, route):
+        with self._lock:
+            return self.routes.get(route, 0)
+
+    def status_count(self, status):
+        with self._lock:
+            return self.statuses.get(status, 0)
+
+    def reset(self):
+        with self._lock:
+            self.routes.clear()
+            self.statuses.clear()
+            self.bytes_in.clear()
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                client, _ = self._srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def _head(f):
+        lines = []
+        while True:
+            line = f.readline(65537)
+            if not line:
+                return None, None
+            lines.append(line)
+            if line in (b"\r\n", b"\n"):
+                break
+        headers = {}
+        for raw in lines[1:-1]:
+            name, _, value = raw.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return b"".join(lines), headers
+
+    @staticmethod
+    def _body(f, headers, until_eof):
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            out = []
+            while True:
+                size_line = f.readline()
+                out.append(size_line)
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while True:  # trailers up to the blank line
+                        t = f.readline()
+                        out.append(t)
+                        if t in (b"\r\n", b"\n", b""):
+                            return b"".join(out)
+                out.append(f.read(size + 2))
+        if "content-length" in headers:
+            return f.read(int(headers["content-length"]))
+        return f.read() if until_eof else b""
+
+    def _serve(self, client):
+        import socket
+        host, port = self.target.rsplit(":", 1)
+        try:
+            upstream = socket.create_connection((host, int(port)))
+        except OSError:
+            client.close()
+            return
+        cf, uf = client.makefile("rb"), upstream.makefile("rb")
+        try:
+            while True:
+                head, hdrs = self._head(cf)
+                if head is None:
+                    break
+                method, path = head.split(b" ", 2)[:2]
+                body = self._body(cf, hdrs, False)
+                upstream.sendall(head + body)
+                route = "%s %s" % (method.decode(), path.decode().split("?", 1)[0])
+                rhead, rhdrs = self._head(uf)
+                if rhead is None:
+                    break
+                status = int(rhead.split(b" ", 2)[1])
+                no_body = method == b"HEAD" or status in (204, 304) or 100 <= status < 200
+                rbody = b"" if no_body else self._body(uf, rhdrs, True)
+                with self._lock:
+                    self.routes[route] += 1
+                    self.statuses[status] += 1
+                    self.bytes_in[route] += len(body)
+                client.sendall(rhead + rbody)
+                if "close" in (hdrs.get("connection", "") + rhdrs.get("connection", "")).lower():
+                    break
+        except (OSError, ValueError, IndexError):
+            pass
+        finally:
+            for sock in (client, upstream):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self._closed = True
+        self._srv.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 # ---------------------------------------------------------------- test runner
 
 class Context:
-    def __init__(self, replicate_bin, kvsim_bin):
+    def __init__(self, replicate_bin, kvsim_bin, backend="sim"):
         self.replicate_bin = replicate_bin
         self.kvsim_bin = kvsim_bin
+        self.backend = backend
+
+    @property
+    def real(self):
+        return self.backend == "real"
 
     def federation(self, args=(), dst_args=(), src_args=()):
         """A started dc1 (source) + dc2 (destination) pair; the caller kills them (see Pair)."""
+        if self.real:
+            return RealPair(list(args) + list(src_args) + list(dst_args))
         return Pair(self.kvsim_bin, args, src_args, dst_args)
 
-    def replicator(self, pair, args, env=None, start=True):
-        return Replicator(self.replicate_bin, ["-consul-addr", pair.dst.addr] + list(args), env, start)
+    def servers(self, dcs, args=()):
+        """{dc: server} for several federated DCs (sims, or real Consul servers), killed on exit."""
+        if self.real:
+            return realconsul.federation(list(dcs), acl=_real_acl(list(args))[0])
+        return simctl.federation(self.kvsim_bin, list(dcs), args=args)
 
-    def once(self, pair, args, env=None, timeout=60):
-        return run_once(self.replicate_bin, ["-consul-addr", pair.dst.addr] + list(args), env, timeout)
+    def replicator(self, pair, args, env=None, start=True, addr=None):
+        return Replicator(self.replicate_bin, ["-consul-addr", addr or pair.dst.addr] + list(args), env, start)
+
+    def once(self, pair, args, env=None, timeout=60, addr=None):
+        """addr: the agent address given to the replicator (default: the destination's; e.g. a CountingProxy)."""
+        return run_once(self.replicate_bin, ["-consul-addr", addr or pair.dst.addr] + list(args), env, timeout)
 
 
 class Pair:
@@ -319,16 +474,79 @@ class Pair:
         self.kill()
 
 
-def main(cases):
-    """cases: {name: fn(ctx)}. argv: <consul-replicate> <consul-kvsim> [case names...]"""
+def _real_acl(flags):
+    """(acl on?, master token) from sim flags, refusing flags real Consul has no equivalent for."""
+    acl, master = False, None
+    i = 0
+    while i < len(flags):
+        f = flags[i]
+        if f == "-txn-max-ops" and flags[i + 1] == "64":  # Consul 1.10's own limit
+            i += 2
+            continue
+        if f in ("-acl-default-policy", "-acl-master-token", "-commit-latency", "-log-level", "-wan-latency"):
+            if f == "-acl-default-policy":
+                if flags[i + 1] != "deny":
+                    raise realconsul.NotSupported("the real fixture runs ACLs with default deny only")
+                acl = True
+            if f == "-acl-master-token":
+                master = flags[i + 1]
+            i += 2
+            continue
+        raise realconsul.NotSupported("sim flag %s has no real-Consul equivalent in the fixture" % f)
+    return acl, master
+
+
+class RealPair:
+    """dc1 (source) + dc2 (destination) as two federated real Consul servers."""
+
+    def __init__(self, sim_flags):
+        acl, master = _real_acl(sim_flags)
+        self._fed = realconsul.federation(["dc1", "dc2"], acl=acl, master_token=master)
+        servers = self._fed.__enter__()
+        self.src, self.dst = servers["dc1"], servers["dc2"]
+
+    def kill(self):
+        if self._fed is not None:
+            fed, self._fed = self._fed, None
+            fed.__exit__(None, None, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            for s in (self.src, self.dst):
+                print("---- consul %s log (last lines) ----\n%s" % (s.dc, "\n".join(s.lines[-40:])), file=sys.stderr)
+        self.kill()
+
+
+def main(cases, sim_only=None):
+    """cases: {name: fn(ctx)}; sim_only: {name: why it cannot run on real Consul}.
+    argv: <consul-replicate> <consul-kvsim> [--backend sim|real] [case names...]"""
+    global BACKEND
     argv = sys.argv[1:]
+    if "--backend" in argv:
+        i = argv.index("--backend")
+        BACKEND = argv[i + 1]
+        del argv[i:i + 2]
+    if BACKEND not in ("sim", "real"):
+        sys.exit("--backend: sim or real, not %r" % BACKEND)
     if len(argv) < 2:
         build = os.path.join(HERE, "..", "..", "build", "bin")
         argv = [os.path.join(build, "consul-replicate"), os.path.join(build, "consul-kvsim")] + argv
-    ctx = Context(argv[0], argv[1])
+    if BACKEND == "real" and not realconsul.find_consul():
+        realconsul.skip_or_fail("real Consul")
+    ctx = Context(argv[0], argv[1], BACKEND)
     wanted = argv[2:] or list(cases)
+    sim_only = sim_only or {}
     failed = []
+    ran = skipped = 0
     for name in wanted:
+        if BACKEND == "real" and name in sim_only:
+            skipped += 1
+            print("skip %-40s (sim-only: %s)" % (name, sim_only[name]), flush=True)
+            continue
+        ran += 1
         start = time.monotonic()
         try:
             cases[name](ctx)
@@ -337,6 +555,7 @@ def main(cases):
             failed.append(name)
             print("FAIL %-40s %.1fs" % (name, time.monotonic() - start), flush=True)
             traceback.print_exc()
+    print("%d passed, %d failed, %d skipped" % (ran - len(failed), len(failed), skipped), flush=True)
     if failed:
         print("failed: %s" % ", ".join(failed))
         sys.exit(1)
