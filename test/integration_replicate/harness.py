@@ -546,6 +546,10 @@ def main(cases, sim_only=None):
             skipped += 1
             print("skip %-40s (sim-only: %s)" % (name, sim_only[name]), flush=True)
             continue
+        if BACKEND == "sim" and name.endswith("_real"):
+            skipped += 1
+            print("skip %-40s (real-only: run with --backend real)" % name, flush=True)
+            continue
         ran += 1
         start = time.monotonic()
         try:
