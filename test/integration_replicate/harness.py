@@ -298,6 +298,7 @@ class CountingProxy:
         self.routes = collections.Counter()
         self.statuses = collections.Counter()
         self.bytes_in = collections.Counter()  # request body bytes by route
+        self.forwarded_bytes = 0  # response body bytes of requests with ?dc= (reads of another DC)
         self._lock = threading.Lock()
         self._srv = socket.socket()
         self._srv.bind(("127.0.0.1", 0))
@@ -319,6 +320,7 @@ class CountingProxy:
             self.routes.clear()
             self.statuses.clear()
             self.bytes_in.clear()
+            self.forwarded_bytes = 0
 
     def _accept(self):
         while not self._closed:
@@ -391,6 +393,8 @@ class CountingProxy:
                     self.routes[route] += 1
                     self.statuses[status] += 1
                     self.bytes_in[route] += len(body)
+                    if b"dc=" in path.partition(b"?")[2]:
+                        self.forwarded_bytes += len(rbody)
                 client.sendall(rhead + rbody)
                 if "close" in (hdrs.get("connection", "") + rhdrs.get("connection", "")).lower():
                     break

@@ -354,6 +354,58 @@ def test_consul_lock_interplay(ctx):
             a.r.kill()
 
 
+def test_real_consul_lock_cli_real(ctx):
+    """The real `consul lock` CLI against kvship's -lock, both ways, on real Consul: while `consul lock` holds
+    the lock (running a child that only waits), kvship stays in standby and writes nothing; once the CLI
+    ends (its child exits: release, then session destroy), kvship acquires and replicates; while kvship
+    holds, a second `consul lock` cannot get it (it waits), and gets it after kvship's SIGTERM."""
+    import subprocess
+    with ctx.federation() as p:
+        h.put(p.src, "app/a", b"1")
+        marker = os.path.join(os.path.dirname(p.dst.data_dir), "lock-held")
+        child = "touch %s && sleep 600" % marker
+        cli = p.dst.consul_cli("lock", "-name", "consul-lock-cli", LOCK, child,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            h.wait_for(lambda: os.path.exists(marker), 30, what="consul lock to run its child")
+            cli_sid = lock_entry(p.dst)["Session"]
+            assert session_name(p.dst, cli_sid) == "consul-lock-cli"
+            a = Node(ctx, p, "replicator-a")
+            try:
+                a.wait_up()
+                a.r.wait_log("is held by session %s" % cli_sid, 30)
+                time.sleep(1)
+                assert not a.held() and h.dump(p.dst, "backup/") == {}
+                os.killpg(cli.pid, signal.SIGTERM)  # consul lock forwards it, the child exits, the lock is released
+                assert cli.wait(30) is not None
+                h.wait_for(a.held, 60, interval=0.1, what="kvship to acquire after consul lock ended")
+                wait_converged(p)
+                held = lock_entry(p.dst)["Session"]
+                assert session_name(p.dst, held) == "replicator-a"
+
+                os.unlink(marker)
+                cli2 = p.dst.consul_cli("lock", "-name", "consul-lock-cli-2", LOCK, child,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                try:
+                    time.sleep(3)
+                    assert not os.path.exists(marker), "consul lock ran its child while kvship held the lock"
+                    assert lock_entry(p.dst)["Session"] == held
+                    a.r.signal(signal.SIGTERM)
+                    assert a.r.wait(30) == 12, a.r.log()
+                    h.wait_for(lambda: os.path.exists(marker), 30, what="consul lock to get the lock after kvship")
+                    assert session_name(p.dst, lock_entry(p.dst)["Session"]) == "consul-lock-cli-2"
+                finally:
+                    if cli2.poll() is None:
+                        os.killpg(cli2.pid, signal.SIGKILL)
+                    cli2.wait()
+            finally:
+                a.r.kill()
+        finally:
+            if cli.poll() is None:
+                os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait()
+
+
 def test_plain_value_conflict(ctx):
     """A plain value at <prefix>/.lock is not a lock: a clear error, exit 14, nothing written."""
     with ctx.federation() as p:
@@ -393,6 +445,7 @@ if __name__ == "__main__":
         "test_takeover_after_kill": test_takeover_after_kill,
         "test_fencing": test_fencing,
         "test_consul_lock_interplay": test_consul_lock_interplay,
+        "test_real_consul_lock_cli_real": test_real_consul_lock_cli_real,
         "test_plain_value_conflict": test_plain_value_conflict,
         "test_once_with_lock": test_once_with_lock,
-    })
+    }, {"test_fencing": "delays the lock monitor's GET and the session renew (/_sim/fault) so the txn itself is refused"})
