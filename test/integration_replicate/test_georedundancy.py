@@ -30,7 +30,7 @@ def race(ctx, vault=None, vault_dc_map=True):
     schedule = georace.Schedule(settle_deadline=60.0)
     replicators = []
     log = []
-    with simctl.federation(ctx.kvsim_bin, DCS, args=georace.SIM_ARGS) as sims:
+    with ctx.servers(DCS, args=georace.SIM_ARGS) as sims:  # real Consul: its own WAN (loopback) latency
         metrics = {dc: "127.0.0.1:%d" % simctl.free_port() for dc in DCS}
 
         def start():
@@ -94,7 +94,7 @@ def test_example_configs(ctx):
     """examples/dc1.hcl and dc2.hcl as they are (consul address, metrics address and the gate's timings
     overridden by flags): each takes its DC's lock, and vault/ flows from the DC where Vault is active."""
     replicators = []
-    with simctl.federation(ctx.kvsim_bin, DCS) as sims:
+    with ctx.servers(DCS) as sims:
         try:
             vault = georace.VaultControl(sims)
             vault.set_leader("dc1")
