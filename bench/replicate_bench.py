@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Benchmarks of kvship's consul-replicate on consul-kvsim (BENCHMARKS.md B1, B2, B3, B5, B6).
+"""Benchmarks of kvship's consul-replicate (BENCHMARKS.md B1, B2, B3, B5, B6), on consul-kvsim or real Consul,
+optionally side by side with HashiCorp's consul-replicate v0.4.0 in the same run.
 
-Two federated sims (dc1 source, dc2 destination) with -commit-latency 1ms, data spread over 256
-sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
+Two federated DCs (dc1 source, dc2 destination): sims with -commit-latency 1ms (--backend sim, the default) or
+two real Consul servers (--backend real: realconsul.py, $KVSHIP_CONSUL_BIN). Data spread over 256
+sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values. --compare consul-replicate runs every chosen
+scenario once more with the real v0.4.0 ($KVSHIP_CONSUL_REPLICATE_BIN) and prints the ratios.
 
   B1  initial copy of N keys into an empty destination (`-once`), against the floor measured in the
       same run: the same keys loaded into an empty sim by 64-op txns over 4 connections.
@@ -12,8 +15,8 @@ sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
       write-to-visible latency in the destination, p50 / p99 (at 10,000 and 100,000 keys).
   B3  sustained load: 200 and 2,000 writes/s for 30 s on 10,000 keys; lag of a marker key written every
       100 ms (p50/p99/max, and p99 of the first third against the last third: does it grow?).
-  B6  during B2: bytes the source DC served for KV reads (the sim's /_sim/stats of dc1, whose reads the
-      destination agent forwards) per change, against one full read of the prefix.
+  B6  during B2: bytes of the replicator's forwarded source reads (?dc=dc1), counted by a proxy in front of its
+      agent (harness.CountingProxy, the same on both backends), per change, against one full read of the prefix.
 
   --layout vault (B2/B6 only): a Vault-like prefix instead of bench/d000..d255: N keys under vault/,
       60% tokens (vault/sys/token/id/h<sha1>), 35% secrets in 20 mounts
@@ -22,7 +25,8 @@ sub-prefixes (bench/d000/... to bench/d255/...), 100-byte values.
 
   python3 bench/replicate_bench.py [--bin build/bin] [--replicator PATH] [--keys 100000]
                                    [--latency-keys 10000,100000] [--writes 200] [--only b1,b2,b3]
-                                   [--env K=V ...] [--layout bench|vault] [--record]
+                                   [--env K=V ...] [--layout bench|vault] [--backend sim|real]
+                                   [--compare consul-replicate] [--record]
 """
 import argparse
 import base64
@@ -39,7 +43,19 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "test", "integration_replicate"))
+import harness  # noqa: E402  (CountingProxy: request and byte counts on any backend)
+import realconsul  # noqa: E402
 import simctl  # noqa: E402
+
+BACKEND = "sim"  # --backend: sim (consul-kvsim) or real (real Consul servers, realconsul.py)
+
+
+def federation(bin_dir, dcs):
+    """{dc: server}: sims with SIM_ARGS, or real Consul servers (one per DC, WAN-joined)."""
+    if BACKEND == "real":
+        return realconsul.federation(list(dcs))
+    return simctl.federation(os.path.join(bin_dir, "consul-kvsim"), list(dcs), args=SIM_ARGS)
 
 SIM_ARGS = ["-commit-latency", "1ms"]
 
@@ -64,10 +80,11 @@ def keys_count(sim, prefix="bench/"):
 
 REPLICATOR = None  # --replicator: the consul-replicate binary (default: <bin>/consul-replicate)
 EXTRA_ENV = {}
+CURRENT = None  # set per run: the binary measured now (kvship's, or HashiCorp's v0.4.0 with --compare)
 
 
 def replicator_bin(bin_dir):
-    return REPLICATOR or os.path.join(bin_dir, "consul-replicate")
+    return CURRENT or REPLICATOR or os.path.join(bin_dir, "consul-replicate")
 
 
 def replicator_env():
@@ -76,8 +93,8 @@ def replicator_env():
     return env
 
 
-def run_replicator_once(bin_dir, dst, extra=()):
-    cmd = [replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix", "bench/@dc1", "-once",
+def run_replicator_once(bin_dir, dst, extra=(), addr=None):
+    cmd = [replicator_bin(bin_dir), "-consul-addr", addr or dst.addr, "-prefix", "bench/@dc1", "-once",
            *extra]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=replicator_env())
@@ -91,27 +108,41 @@ def run_replicator_once(bin_dir, dst, extra=()):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
+def stop_replicator(proc):
+    """SIGTERM, then SIGKILL after 5 s (consul-replicate v0.4.0 may sit out a blocking query first)."""
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def b1_b5(bin_dir, keys, report):
-    sim_bin = os.path.join(bin_dir, "consul-kvsim")
-    # The floor: the same keys into an empty sim by 64-op txns over 4 connections.
-    with simctl.federation(sim_bin, ["dc1"], args=SIM_ARGS) as one:
+    # The floor: the same keys into an empty server by 64-op txns over 4 connections.
+    with federation(bin_dir, ["dc1"]) as one:
         floor = sim_load(bin_dir, one["dc1"].addr, keys)
-    with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
+    with federation(bin_dir, ["dc1", "dc2"]) as dcs:
         src, dst = dcs["dc1"], dcs["dc2"]
         sim_load(bin_dir, src.addr, keys)
-        dst.admin("PUT", "stats/reset")
-        wall, cpu, rss = run_replicator_once(bin_dir, dst)
+        if BACKEND == "sim":
+            dst.admin("PUT", "stats/reset")
+        wall, cpu, rss = run_replicator_once(bin_dir, dst)  # timed directly, no proxy in the way
         got = keys_count(dst)
         if got != keys:
             raise RuntimeError("destination holds %d keys, expected %d" % (got, keys))
-        s = stats(dst)
-        writes = s["by_class"].get("txn_write", {})
+        if BACKEND == "sim":
+            st = stats(dst)
+            requests = st["totals"]["requests"]
+            txns = st["by_class"].get("txn_write", {}).get("requests", 0)
+            what = "destination got %d requests (%d txns), %.1f MB" % (requests, txns, st["totals"]["bytes_in"] / 1e6)
+        else:
+            requests, what = 0, "request counts: sim backend only"
         report("B1 initial copy of %d keys: %.2f s; floor (64-op txns, 4 connections) %.2f s; ratio %.2f "
-               "(target <= 1.3); destination got %d requests (%d txns), %.1f MB"
-               % (keys, wall, floor, wall / floor, s["totals"]["requests"], writes.get("requests", 0),
-                  s["totals"]["bytes_in"] / 1e6))
+               "(target <= 1.3); %s" % (keys, wall, floor, wall / floor, what),
+               figures={"b1_s": wall, "b1_floor_s": floor, "b1_vs_floor": wall / floor})
         report("B5 replicator CPU for B1: %.2f s user+sys (target <= 3 s; consul-replicate 30.7 s), max RSS %.0f MB"
-               % (cpu, rss))
+               % (cpu, rss), figures={"b5_cpu_s": cpu, "b5_rss_mb": rss})
 
 
 def vault_keys(n):
@@ -159,27 +190,28 @@ def percentile(xs, p):
 
 
 def b2(bin_dir, keys, writes, report, layout="bench"):
-    sim_bin = os.path.join(bin_dir, "consul-kvsim")
     prefix = "vault/" if layout == "vault" else "bench/"
-    with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
+    with federation(bin_dir, ["dc1", "dc2"]) as dcs, harness.CountingProxy(dcs["dc2"].addr) as proxy:
         src, dst = dcs["dc1"], dcs["dc2"]
         if layout == "vault":
             names = vault_keys(keys)
             txn_load(src, names)
         else:
             sim_load(bin_dir, src.addr, keys)
-        proc = subprocess.Popen([replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix",
+        # The replicator talks to its agent through a counting proxy (B6: the bytes of its forwarded
+        # source reads), on both backends alike.
+        proc = subprocess.Popen([replicator_bin(bin_dir), "-consul-addr", proxy.addr, "-prefix",
                                  prefix + "@dc1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=replicator_env())
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 900
             while keys_count(dst, prefix) < keys:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("initial copy did not finish")
                 time.sleep(0.2)
             full = len(src.request("GET", "/v1/kv/%s?recurse" % prefix)[2])
             time.sleep(1.0)  # let the pair settle (grouped watching starts after the first round)
-            src.admin("PUT", "stats/reset")
+            proxy.reset()
             rng = random.Random(7)
             latencies = []
             for n in range(writes):
@@ -205,16 +237,18 @@ def b2(bin_dir, keys, writes, report, layout="bench"):
                 pause = 0.05 - (time.monotonic() - t0)
                 if pause > 0:
                     time.sleep(pause)
-            read = src.json("GET", "/_sim/stats")["by_route"].get("GET /v1/kv", {}).get("bytes_out", 0)
+            read = proxy.forwarded_bytes
             what = "%d keys" % keys if layout == "bench" else "%d keys (Vault-like layout)" % keys
             report("B2 change latency on %s, %d writes at <= 20/s: p50 %.0f ms, p99 %.0f ms, max %.0f ms "
                    "(target p50 <= 50 ms, p99 <= 200 ms; consul-replicate p50 129 ms at 10k, 958 ms at 100k)"
-                   % (what, writes, percentile(latencies, 50), percentile(latencies, 99), max(latencies)))
+                   % (what, writes, percentile(latencies, 50), percentile(latencies, 99), max(latencies)),
+                   figures={"b2_p50_ms_%d" % keys: percentile(latencies, 50),
+                            "b2_p99_ms_%d" % keys: percentile(latencies, 99)})
             report("B6 source bytes read per change on %s: %.0f KB (%d writes; one full read is %.1f MB; "
-                   "target <= 1 MB at 100k)" % (what, read / writes / 1e3, writes, full / 1e6))
+                   "target <= 1 MB at 100k)" % (what, read / writes / 1e3, writes, full / 1e6),
+                   figures={"b6_kb_%d" % keys: read / writes / 1e3})
         finally:
-            proc.terminate()
-            proc.wait(20)
+            stop_replicator(proc)
 
 
 def b3(bin_dir, keys, rates, seconds, report):
@@ -223,14 +257,13 @@ def b3(bin_dir, keys, rates, seconds, report):
     destination records how long each marker it sees took to arrive (lag). Growth: p99 of the first
     third against the last third."""
     import http.client
-    sim_bin = os.path.join(bin_dir, "consul-kvsim")
-    with simctl.federation(sim_bin, ["dc1", "dc2"], args=SIM_ARGS) as dcs:
+    with federation(bin_dir, ["dc1", "dc2"]) as dcs:
         src, dst = dcs["dc1"], dcs["dc2"]
         sim_load(bin_dir, src.addr, keys)
         proc = subprocess.Popen([replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix", "bench/@dc1"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=replicator_env())
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 900
             while keys_count(dst) < keys:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("initial copy did not finish")
@@ -310,10 +343,11 @@ def b3(bin_dir, keys, rates, seconds, report):
                        "(target p99 <= 100 ms at 200/s, <= 1 s at 2,000/s, no growth; consul-replicate p99 2.7 s at 200/s)"
                        % (rate, seconds, keys, achieved, percentile(ms, 50), percentile(ms, 99), max(ms),
                           percentile(first, 99) if first else float("nan"),
-                          percentile(last, 99) if last else float("nan")))
+                          percentile(last, 99) if last else float("nan")),
+                       figures={"b3_p50_ms_%d" % rate: percentile(ms, 50), "b3_p99_ms_%d" % rate: percentile(ms, 99),
+                                "b3_achieved_%d" % rate: achieved})
         finally:
-            proc.terminate()
-            proc.wait(20)
+            stop_replicator(proc)
 
 
 def main():
@@ -330,36 +364,70 @@ def main():
     ap.add_argument("--env", action="append", default=[], help="K=V for the replicator's environment")
     ap.add_argument("--layout", default="bench", choices=("bench", "vault"),
                     help="B2/B6 data: bench/d000..d255 (default) or a Vault-like vault/ prefix")
+    ap.add_argument("--backend", default="sim", choices=("sim", "real"),
+                    help="sim: two consul-kvsim (-commit-latency 1ms); real: two real Consul servers "
+                         "($KVSHIP_CONSUL_BIN or consul on PATH)")
+    ap.add_argument("--compare", choices=("consul-replicate",),
+                    help="also run HashiCorp's consul-replicate v0.4.0 ($KVSHIP_CONSUL_REPLICATE_BIN or on PATH) "
+                         "through the same scenarios, and print both and their ratio")
     ap.add_argument("--record", action="store_true", help="prepend the figures to bench/RESULTS.md")
     args = ap.parse_args()
-    global REPLICATOR
+    global REPLICATOR, BACKEND, CURRENT
     REPLICATOR = args.replicator
+    BACKEND = args.backend
+    if BACKEND == "real" and not realconsul.find_consul():
+        sys.exit("--backend real: no consul program (set KVSHIP_CONSUL_BIN or put consul on PATH)")
     for kv in args.env:
         k, _, v = kv.partition("=")
         EXTRA_ENV[k] = v
     only = set(args.only.split(","))
     lines = []
+    runs = [("kvship", REPLICATOR or os.path.join(args.bin, "consul-replicate"))]
+    if args.compare:
+        theirs = realconsul.find_consul_replicate()
+        if not theirs:
+            sys.exit("--compare consul-replicate: set KVSHIP_CONSUL_REPLICATE_BIN or put it on PATH")
+        runs.append(("consul-replicate v0.4.0", theirs))
+    figures = {}
 
-    def report(text):
-        print(text, flush=True)
-        lines.append(text)
+    for label, binary in runs:
+        CURRENT = binary
+        figs = figures.setdefault(label, {})
 
-    if "b1" in only:
-        b1_b5(args.bin, args.keys, report)
-    if "b2" in only:
-        for n in (int(x) for x in args.latency_keys.split(",") if x):
-            b2(args.bin, n, args.writes, report, args.layout)
-    if "b3" in only:
-        b3(args.bin, args.b3_keys, [int(x) for x in args.b3_rates.split(",") if x], args.b3_seconds, report)
+        def report(text, figures=None, label=label, figs=figs):
+            line = "[%s on %s] %s" % (label, BACKEND, text)
+            print(line, flush=True)
+            lines.append(line)
+            figs.update(figures or {})
+
+        if "b1" in only:
+            b1_b5(args.bin, args.keys, report)
+        if "b2" in only:
+            for n in (int(x) for x in args.latency_keys.split(",") if x):
+                b2(args.bin, n, args.writes, report, args.layout)
+        if "b3" in only:
+            b3(args.bin, args.b3_keys, [int(x) for x in args.b3_rates.split(",") if x], args.b3_seconds, report)
+    if args.compare:
+        ours, theirs = figures["kvship"], figures["consul-replicate v0.4.0"]
+        for name in sorted(set(ours) & set(theirs)):
+            if ours[name]:
+                line = "ratio %s: consul-replicate %.4g / kvship %.4g = %.1fx" % (
+                    name, theirs[name], ours[name], theirs[name] / ours[name])
+                print(line, flush=True)
+                lines.append(line)
+    print("figures: %s" % json.dumps(figures, sort_keys=True), flush=True)
 
     if args.record:
         path = os.path.join(HERE, "RESULTS.md")
         old = open(path).read() if os.path.exists(path) else "# Benchmark results (newest first)\n"
         head, _, rest = old.partition("\n")
-        section = ["", "## %s: consul-replicate on consul-kvsim (`python3 bench/replicate_bench.py --record`)"
-                   % datetime.date.today(),
-                   "Machine: %s, %d cores, shared. Sims with -commit-latency 1ms, 100-byte values, 256 sub-prefixes."
-                   % (platform.machine(), os.cpu_count() or 0), ""]
+        section = ["", "## %s: %s (`python3 bench/replicate_bench.py %s`)"
+                   % (datetime.date.today(), "real Consul" if BACKEND == "real" else "consul-kvsim",
+                      " ".join(sys.argv[1:])),
+                   "Machine: %s, %d cores, shared; load average before: %s. %s, 100-byte values, 256 sub-prefixes."
+                   % (platform.machine(), os.cpu_count() or 0, " ".join("%.2f" % x for x in os.getloadavg()),
+                      "Real Consul servers, one per DC" if BACKEND == "real" else "Sims with -commit-latency 1ms"),
+                   ""]
         section += ["- " + l for l in lines]
         with open(path, "w") as fh:
             fh.write(head + "\n" + "\n".join(section) + "\n" + rest)
