@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""Differential test: the same seeded random request sequences against consul-kvsim and real Consul.
+
+Usage: test_differential.py <path to consul-kvsim> [--ops N] [--seed S] [--acl-ops N] [--verbose]
+
+Two pairs of 2-DC federations (dc1+dc2): sim/sim and real/real without ACLs, then sim/sim and real/real with
+ACLs (default deny, the same master token on both). Every request goes to dc1 of each pair; some carry
+?dc=dc2 (forwarded). After normalisation the status, the relevant headers and the body must be equal; the first
+difference fails the test, printing the seed, the operation number, the request and both answers.
+
+Requests come from a generator seeded with --seed (default: a fixed seed, so CI runs are repeatable; pass
+another for a longer exploration). The generator does not look at either side's answers; values that depend on
+a side (a key's ModifyIndex for cas, a session ID) are placeholders resolved per side from that side's own
+earlier answers (<idx:key> = the ModifyIndex that side last reported for key, <sess:n> = that side's n-th session).
+
+Normalisations (each one is applied identically to both sides, and why it is safe):
+
+* Raft indexes (CreateIndex, ModifyIndex in KV entries and sessions, X-Consul-Index, the txn results' indexes).
+  Real Consul's Raft index advances on its own writes too (catalog sync, autopilot, ACL bootstrap, leader
+  barriers), so absolute values and gaps differ. Each side labels every distinct index value it reports by order
+  of first appearance (i0, i1, ...). Because both sides see the same request sequence, equal labels mean "the
+  same logical index" and a value reported where the other side reports an earlier one fails. In addition, when a
+  value is first seen its rank among that side's values seen so far must equal the other side's rank (ordering
+  is checked, not only equality). Index values below the run's start (the setup write) get the label "i-pre".
+  LockIndex is a counter, compared as is.
+* Session IDs: each side's created IDs are mapped to s0, s1, ... in creation order (UUIDs are random on both).
+  Unknown UUID-looking IDs in bodies become "uuid".
+* Node names: the sim's node name (-node-name) and real Consul's node-<dc> map to "node-<dc>".
+* Timestamps and durations that are not protocol-pinned (X-Consul-LastContact) are not compared.
+* Headers compared: status, Content-Type, presence of X-Consul-Index (value normalised as above),
+  X-Consul-KnownLeader, X-Consul-Effective-Consistency presence, X-Consul-Results-Filtered-By-ACLs.
+  Date/Content-Length/Vary/X-Consul-Default-Acl-Policy etc. are transport details not under test.
+* JSON bodies are compared as parsed JSON (key order and whitespace don't matter; Go and the sim may format
+  differently); Txn read bodies' embedded QueryMeta fields (Index, LastContact, KnownLeader, ConsistencyLevel,
+  NotModified, Backend, ResultsFilteredByACLs) are dropped (consul-api.md §7: clients ignore them, the emulator
+  may omit them). Text bodies are compared byte for byte after trimming a final newline.
+* The sim runs with -txn-max-ops 64, Consul 1.10's limit (consul-api.md §7: 64 before 1.14.0).
+
+Blocking queries use short waits (wait=50ms..200ms) with an index equal to the current one, so both sides
+return at the deadline with the same (normalised) answer; the elapsed time is not compared.
+"""
+import argparse
+import base64
+import bisect
+import json
+import os
+import random
+import re
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import realconsul  # noqa: E402
+import simctl  # noqa: E402
+
+KEYS = ["d/a", "d/b", "d/a/x", "d/a/y", "d/c/z", "d/c/w/v", "d/e", "d/ee", "d/f/"]
+PREFIXES = ["d/", "d/a", "d/a/", "d/c/", "d/e", "d/zz", "d/f/", ""]
+VALUES = [b"v1", b"v2", b"", b"hello world", b"\x00\xffbin"]
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+INDEX_FIELDS = ("CreateIndex", "ModifyIndex")
+QUERYMETA = ("Index", "LastContact", "KnownLeader", "ConsistencyLevel", "NotModified", "Backend",
+             "ResultsFilteredByACLs")
+
+
+class Side:
+    """One backend's dc1 and its per-side state (index labels, session IDs, last ModifyIndex per key)."""
+
+    def __init__(self, name, dc1, node_names):
+        self.name = name
+        self.dc1 = dc1
+        self.node_names = node_names  # {actual name: normalised name}
+        self.labels = {}              # index value -> label
+        self.values = []              # sorted index values seen
+        self.floor = 0
+        self.sessions = []            # actual IDs in creation order
+        self.mod = {}                 # key -> last ModifyIndex seen
+        self.pending_rank = []
+
+    def label(self, v):
+        if v < self.floor:
+            return "i-pre"
+        if v not in self.labels:
+            self.pending_rank.append(bisect.bisect_left(self.values, v))
+            bisect.insort(self.values, v)
+            self.labels[v] = "i%d" % len(self.labels)
+        return self.labels[v]
+
+    def resolve(self, s):
+        def sub(m):
+            kind, arg = m.group(1), m.group(2)
+            if kind == "idx":
+                return str(self.mod.get(arg, 0))
+            if kind == "sess":
+                n = int(arg)
+                return self.sessions[n] if n < len(self.sessions) else "00000000-0000-0000-0000-00000000dead"
+            raise ValueError(kind)
+        return re.sub(r"<(idx|sess):([^>]*)>", sub, s)
+
+
+def norm(side, obj, key=None):
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k in INDEX_FIELDS and isinstance(v, int):
+                out[k] = side.label(v)
+            elif k in ("Session", "ID") and isinstance(v, str) and v in side.sessions:
+                out[k] = "s%d" % side.sessions.index(v)
+            elif k == "Node" and isinstance(v, str):
+                out[k] = side.node_names.get(v, v)
+            else:
+                out[k] = norm(side, v, k)
+        if "Key" in out and isinstance(obj.get("ModifyIndex"), int):
+            side.mod[obj["Key"]] = obj["ModifyIndex"]
+        return out
+    if isinstance(obj, list):
+        return [norm(side, v) for v in obj]
+    if isinstance(obj, str):
+        if obj in side.sessions:
+            return "s%d" % side.sessions.index(obj)
+        if UUID_RE.match(obj):
+            return "uuid"
+        for actual, n in side.node_names.items():
+            obj = obj.replace(actual, n)
+        for i, s in enumerate(side.sessions):
+            obj = obj.replace(s, "s%d" % i)
+    return obj
+
+
+def normalise_text(side, text):
+    for i, s in enumerate(side.sessions):
+        text = text.replace(s, "s%d" % i)
+    for actual, n in side.node_names.items():
+        text = text.replace(actual, n)
+    return text.rstrip("\n")
+
+
+def answer(side, op, status, headers, body):
+    ctype = headers.get("content-type", "")
+    out = {"status": status, "content-type": ctype}
+    if "x-consul-index" in headers:
+        try:
+            out["x-consul-index"] = side.label(int(headers["x-consul-index"]))
+        except ValueError:
+            out["x-consul-index"] = headers["x-consul-index"]
+    for h in ("x-consul-knownleader", "x-consul-results-filtered-by-acls"):
+        if h in headers:
+            out[h] = headers[h]
+    if "x-consul-effective-consistency" in headers:
+        out["x-consul-effective-consistency"] = headers["x-consul-effective-consistency"]
+    parsed = None
+    if body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+    if parsed is not None or body in (b"null",):
+        if op.get("create_session") and status == 200 and isinstance(parsed, dict) and "ID" in parsed:
+            side.sessions.append(parsed["ID"])
+        if op.get("txn_read") and isinstance(parsed, dict):
+            parsed = {k: v for k, v in parsed.items() if k not in QUERYMETA}
+        out["json"] = norm(side, parsed)
+    else:
+        try:
+            out["text"] = normalise_text(side, body.decode("utf-8"))
+        except UnicodeDecodeError:
+            out["bytes"] = base64.b64encode(body).decode()
+    return out
+
+
+# ------------------------------------------------------------ the generator
+
+def b64(v):
+    return base64.b64encode(v).decode()
+
+
+class Gen:
+    def __init__(self, rng, acl=False, tokens=()):
+        self.r = rng
+        self.nsess = 0
+        self.acl = acl
+        self.tokens = list(tokens)
+
+    def key(self):
+        return self.r.choice(KEYS)
+
+    def sess(self):
+        # mostly existing sessions, sometimes one past the end (unknown)
+        n = self.r.randrange(self.nsess + 1) if self.nsess else 0
+        return "<sess:%d>" % n
+
+    def dcq(self, sep):
+        return "%sdc=dc2" % sep if self.r.random() < 0.1 else ""
+
+    def kv_put(self):
+        k = self.key()
+        q = []
+        c = self.r.random()
+        if c < 0.15:
+            q.append("cas=<idx:%s>" % k)
+        elif c < 0.2:
+            q.append("cas=0")
+        elif c < 0.27:
+            q.append("acquire=%s" % self.sess())
+        elif c < 0.32:
+            q.append("release=%s" % self.sess())
+        if self.r.random() < 0.2:
+            q.append("flags=%d" % self.r.choice([0, 1, 42, 3304740253564472344]))
+        if self.r.random() < 0.02:
+            q.append("flags=bad")
+        path = "/v1/kv/%s" % k + ("?" + "&".join(q) if q else "")
+        return {"method": "PUT", "path": path, "body": self.r.choice(VALUES)}
+
+    def kv_get(self):
+        c = self.r.random()
+        if c < 0.4:
+            q = self.r.choice(["", "?raw", "?index=0", "?stale", "?consistent", "?keys", "?recurse"])
+            return {"method": "GET", "path": "/v1/kv/%s%s" % (self.key(), q)}
+        p = self.r.choice(PREFIXES)
+        q = self.r.choice(["?recurse", "?keys", "?keys&separator=/", "?recurse&separator=/", "?keys&separator=a",
+                           "?recurse&raw"])
+        return {"method": "GET", "path": "/v1/kv/%s%s" % (p, q)}
+
+    def kv_delete(self):
+        c = self.r.random()
+        if c < 0.2:
+            k = self.key()
+            return {"method": "DELETE", "path": "/v1/kv/%s?cas=<idx:%s>" % (k, k)}
+        if c < 0.3:
+            return {"method": "DELETE", "path": "/v1/kv/%s?recurse" % self.r.choice(PREFIXES[:-1])}
+        return {"method": "DELETE", "path": "/v1/kv/%s" % self.key()}
+
+    def txn_op(self):
+        verb = self.r.choice(["set", "set", "cas", "get", "get-tree", "check-index", "check-not-exists", "delete",
+                              "delete-tree", "delete-cas", "lock", "unlock", "check-session", "bogus"])
+        k = self.key()
+        op = {"Verb": verb, "Key": k}
+        if verb in ("set", "cas", "lock", "unlock"):
+            op["Value"] = b64(self.r.choice(VALUES))
+            if self.r.random() < 0.3:
+                op["Flags"] = self.r.choice([0, 7])
+        if verb in ("cas", "check-index", "delete-cas"):
+            op["Index"] = "<idx:%s>" % k if self.r.random() < 0.8 else self.r.choice([0, 1])
+        if verb in ("lock", "unlock", "check-session"):
+            op["Session"] = self.sess()
+        if verb in ("get-tree", "delete-tree"):
+            op["Key"] = self.r.choice(PREFIXES[:-1])
+        return {"KV": op}
+
+    def txn(self):
+        c = self.r.random()
+        if c < 0.03:
+            ops = [{"KV": {"Verb": "get", "Key": "d/a"}}] * self.r.choice([64, 65])
+        elif c < 0.05:
+            return {"method": "PUT", "path": "/v1/txn", "body": self.r.choice([b"", b"[", b"{}", b"[{}]"])}
+        else:
+            ops = [self.txn_op() for _ in range(self.r.randint(1, 5))]
+        body = json.dumps(ops)
+        body = re.sub(r'"(<idx:[^>]*>)"', r"\1", body)
+        readonly = all(o["KV"]["Verb"] in ("get", "get-tree", "check-index", "check-not-exists", "check-session")
+                       for o in ops)
+        return {"method": "PUT", "path": "/v1/txn" + self.dcq("?"), "body": body.encode(), "txn_read": readonly}
+
+    def session(self):
+        c = self.r.random()
+        if c < 0.35 or self.nsess == 0:
+            b = {}
+            if self.r.random() < 0.5:
+                b["TTL"] = self.r.choice(["10s", "30s", "1h", "5s", "bad", "86401s"])
+            if self.r.random() < 0.5:
+                b["Behavior"] = self.r.choice(["release", "delete", "nope"])
+            if self.r.random() < 0.5:
+                b["LockDelay"] = self.r.choice(["0s", "1s", "15s", "100ms"])
+            if self.r.random() < 0.3:
+                b["Name"] = "n%d" % self.r.randrange(3)
+            op = {"method": "PUT", "path": "/v1/session/create", "body": json.dumps(b).encode(),
+                  "create_session": True}
+            # a session the generator can refer to only if it is valid on both sides (checked by comparison)
+            if "TTL" not in b or b["TTL"] not in ("bad", "86401s"):
+                if b.get("Behavior") != "nope":
+                    self.nsess += 1
+            return op
+        s = self.sess()
+        return self.r.choice([
+            {"method": "GET", "path": "/v1/session/info/%s" % s},
+            {"method": "GET", "path": "/v1/session/list"},
+            {"method": "GET", "path": "/v1/session/node/node-dc1"},
+            {"method": "PUT", "path": "/v1/session/renew/%s" % s},
+            {"method": "PUT", "path": "/v1/session/destroy/%s" % s},
+        ])
+
+    def blocking(self):
+        k = self.key()
+        w = self.r.choice(["50ms", "100ms", "200ms"])
+        return {"method": "GET", "path": "/v1/kv/%s?index=<idx:%s>&wait=%s" % (k, k, w), "blocking": True}
+
+    def misc(self):
+        return self.r.choice([
+            {"method": "GET", "path": "/v1/status/leader", "status_only": True},
+            {"method": "POST", "path": "/v1/txn", "body": b"[]"},
+            {"method": "GET", "path": "/v1/kv/d/a?index=abc"},
+            {"method": "GET", "path": "/v1/kv/d/a?dc=dc9"},
+            {"method": "GET", "path": "/v1/kv/d/a?dc=dc2"},
+            {"method": "PUT", "path": "/v1/kv/d/a?dc=dc2", "body": b"x"},
+            {"method": "GET", "path": "/v1/kv/?keys&dc=dc2"},
+            {"method": "DELETE", "path": "/v1/kv/d/?recurse&dc=dc2"},
+        ])
+
+    def acl_op(self):
+        tok = self.r.choice(self.tokens + ["", "not-a-uuid", "00000000-0000-0000-0000-000000000bad"])
+        base = self.r.choice([self.kv_put, self.kv_get, self.kv_delete, self.txn])()
+        how = self.r.choice(["header", "query"])
+        if how == "header":
+            base["headers"] = {"X-Consul-Token": tok}
+        elif tok:
+            base["path"] += ("&" if "?" in base["path"] else "?") + "token=" + tok
+            base["headers"] = {"X-Consul-Token": ""}
+        else:
+            base["headers"] = {"X-Consul-Token": ""}
+        return base
+
+    def next(self):
+        if self.acl:
+            return self.acl_op()
+        c = self.r.random()
+        if c < 0.25:
+            op = self.kv_put()
+        elif c < 0.45:
+            op = self.kv_get()
+        elif c < 0.55:
+            op = self.kv_delete()
+        elif c < 0.75:
+            op = self.txn()
+        elif c < 0.87:
+            op = self.session()
+        elif c < 0.93:
+            op = self.blocking()
+        else:
+            op = self.misc()
+        if "dc=" not in op["path"] and not op.get("create_session") and self.r.random() < 0.05:
+            op["path"] += self.dcq("&" if "?" in op["path"] else "?")
+        return op
+
+
+# ------------------------------------------------------------ running
+
+class Difference(AssertionError):
+    pass
+
+
+def run_ops(sides, gen, nops, seed, label, verbose=False):
+    for i in range(nops):
+        op = gen.next()
+        answers = []
+        for side in sides:
+            path = side.resolve(op["path"])
+            body = op.get("body")
+            if body is not None:
+                body = side.resolve(body.decode("latin-1")).encode("latin-1")
+            headers = dict(op.get("headers") or {})
+            st, hd, bd = side.dc1.request(op["method"], path, body, headers, timeout=30)
+            if op.get("status_only"):
+                answers.append({"status": st})
+                continue
+            answers.append(answer(side, op, st, hd, bd))
+        ranks = [s.pending_rank for s in sides]
+        if answers[0] != answers[1] or ranks[0] != ranks[1]:
+            raise Difference(
+                "DIFFERENCE (%s) seed=%s op#%d\nrequest: %s %s body=%r headers=%r\n%s: %s\n%s: %s\n"
+                "new-index ranks: %s=%s %s=%s"
+                % (label, seed, i, op["method"], op["path"], op.get("body"), op.get("headers"),
+                   sides[0].name, json.dumps(answers[0], sort_keys=True),
+                   sides[1].name, json.dumps(answers[1], sort_keys=True),
+                   sides[0].name, ranks[0], sides[1].name, ranks[1]))
+        for s in sides:
+            s.pending_rank = []
+        if verbose:
+            print(i, op["method"], op["path"], json.dumps(answers[0])[:200], flush=True)
+
+
+def setup_side(side, master=None):
+    """Brings both sides to the same starting point: one KV write and delete (real Consul's readiness probe does
+    that too), and the index floor (everything below is i-pre)."""
+    h = {"X-Consul-Token": master} if master else {}
+    st, hd, _ = side.dc1.request("PUT", "/v1/kv/_diff_setup", b"1", h)
+    assert st == 200, st
+    side.dc1.request("DELETE", "/v1/kv/_diff_setup", None, h)
+    st, hd, _ = side.dc1.request("GET", "/v1/kv/_diff_setup", None, h)
+    side.floor = int(hd["x-consul-index"])
+    side.label(side.floor)
+    side.pending_rank = []
+
+
+def make_tokens(dc, master):
+    h = {"X-Consul-Token": master}
+    rules = [('key_prefix "d/a" { policy = "write" }', "11111111-1111-4111-8111-111111111111"),
+             ('key_prefix "d/" { policy = "read" }\nkey "d/b" { policy = "write" }',
+              "22222222-2222-4222-8222-222222222222"),
+             ('key_prefix "" { policy = "deny" }', "33333333-3333-4333-8333-333333333333")]
+    out = []
+    for n, (r, secret) in enumerate(rules):
+        st, _, body = dc.request("PUT", "/v1/acl/policy", {"Name": "diff%d" % n, "Rules": r}, h)
+        assert st == 200, (st, body)
+        pid = json.loads(body)["ID"]
+        st, _, body = dc.request("PUT", "/v1/acl/token", {"Policies": [{"ID": pid}], "SecretID": secret}, h)
+        assert st == 200, (st, body)
+        out.append(secret)
+    return out
+
+
+def run_acl(sims, reals, master, nodes_sim, nodes_real, a):
+    sides = [Side("sim", sims["dc1"], nodes_sim), Side("real", reals["dc1"], nodes_real)]
+    tokens = None
+    for s in sides:
+        setup_side(s, master)
+        tokens = make_tokens(s.dc1, master)
+    run_ops(sides, Gen(random.Random(a.seed + 1), acl=True, tokens=tokens), a.acl_ops, a.seed + 1, "ACLs", a.verbose)
+
+
+def main():
+    binary = simctl.binary_from_argv(sys.argv)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ops", type=int, default=2400)
+    ap.add_argument("--acl-ops", type=int, default=600)
+    ap.add_argument("--seed", type=int, default=20261203)
+    ap.add_argument("--verbose", action="store_true")
+    a = ap.parse_args()
+    consul = realconsul.find_consul()
+    if not consul:
+        realconsul.skip_or_fail()
+    t0 = time.monotonic()
+    simargs = ["-txn-max-ops", "64"]
+    nodes_real = {"node-dc1": "node-dc1", "node-dc2": "node-dc2"}
+    nodes_sim = {"kvsim-dc1": "node-dc1", "kvsim-dc2": "node-dc2"}
+    try:
+        with simctl.federation(binary, ["dc1", "dc2"], args=simargs) as sims, \
+                realconsul.federation(["dc1", "dc2"], binary=consul) as reals:
+            sides = [Side("sim", sims["dc1"], nodes_sim), Side("real", reals["dc1"], nodes_real)]
+            for s in sides:
+                setup_side(s)
+            run_ops(sides, Gen(random.Random(a.seed)), a.ops, a.seed, "no ACLs", a.verbose)
+        print("no ACLs: %d ops, no difference (%.1fs)" % (a.ops, time.monotonic() - t0), flush=True)
+        with realconsul.federation(["dc1", "dc2"], binary=consul, acl=True) as reals:
+            master = reals["dc1"].master_token
+            aclargs = simargs + ["-acl-default-policy", "deny", "-acl-master-token", master]
+            with simctl.federation(binary, ["dc1", "dc2"], args=aclargs) as sims:
+                run_acl(sims, reals, master, nodes_sim, nodes_real, a)
+        print("ACLs: %d ops, no difference" % a.acl_ops, flush=True)
+    except Difference as d:
+        print(d, flush=True)
+        sys.exit(1)
+    print("OK: %d operations, seed %d, %.1fs" % (a.ops + a.acl_ops, a.seed, time.monotonic() - t0), flush=True)
+
+
+if __name__ == "__main__":
+    main()
