@@ -249,7 +249,7 @@ awaitable<reply> sim_server::kv_put(call& c, query_opts q, std::string key)
         }
     });
     if (result.error) {
-        co_return text_reply(http::status::internal_server_error, *result.error);
+        co_return raft_apply_failed(*result.error);
     }
     co_return json_reply(http::status::ok, json_bool(kind == op::set || result.ok, c.pretty));
 }
@@ -290,7 +290,7 @@ awaitable<reply> sim_server::kv_delete(call& c, query_opts q, std::string key)
         }
     });
     if (result.error) {
-        co_return text_reply(http::status::internal_server_error, *result.error);
+        co_return raft_apply_failed(*result.error);
     }
     co_return json_reply(http::status::ok, json_bool(!cas_index || result.ok, c.pretty));
 }
