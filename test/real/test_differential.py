@@ -11,7 +11,7 @@ difference fails the test, printing the seed, the operation number, the request 
 Requests come from a generator seeded with --seed (default: a fixed seed, so CI runs are repeatable; pass
 another for a longer exploration). The generator does not look at either side's answers; values that depend on
 a side (a key's ModifyIndex for cas, a session ID) are placeholders resolved per side from that side's own
-earlier answers (<idx:key> = the ModifyIndex that side last reported for key, <sess:n> = that side's n-th session).
+earlier answers (<idx:key> = the ModifyIndex that side last reported for key in the DC asked, <sess:n> = that side's n-th session).
 
 Normalisations (each one is applied identically to both sides, and why it is safe):
 
@@ -35,6 +35,11 @@ Normalisations (each one is applied identically to both sides, and why it is saf
   NotModified, Backend, ResultsFilteredByACLs) are dropped (consul-api.md §7: clients ignore them, the emulator
   may omit them). Text bodies are compared byte for byte after trimming a final newline.
 * The sim runs with -txn-max-ops 64, Consul 1.10's limit (consul-api.md §7: 64 before 1.14.0).
+
+Timing: session TTLs never run out during a run, and lock-delays are 0 or 60 s (or the 15 s default), so an
+answer does not depend on how fast each side is; a lock-delay that ends exactly between the two sides' handling
+of the same request (a window of a few milliseconds, with the 15 s default or 60 s in runs longer than a
+minute) could still make a rare false difference: rerun with the printed seed to tell.
 
 Blocking queries use short waits (wait=50ms..200ms) with an index equal to the current one, so both sides
 return at the deadline with the same (normalised) answer; the elapsed time is not compared.
@@ -81,10 +86,11 @@ class Side:
         self.pending_rank = []
 
     def use_dc(self, dc):
-        """Switches the index label space to dc's (answers of ?dc=dc2 requests carry dc2's indexes)."""
+        """Switches the index label space and the last-ModifyIndex map to dc's (?dc=dc2 requests carry and
+        answer dc2's indexes)."""
         cur = getattr(self, "_dc", "dc1")
-        self.spaces[cur] = (self.labels, self.values, self.floor)
-        self.labels, self.values, self.floor = self.spaces.get(dc, ({}, [], 0))
+        self.spaces[cur] = (self.labels, self.values, self.floor, self.mod)
+        self.labels, self.values, self.floor, self.mod = self.spaces.get(dc, ({}, [], 0, {}))
         self._dc = dc
 
     def label(self, v):
@@ -297,17 +303,20 @@ class Gen:
         if c < 0.35 or self.nsess == 0:
             b = {}
             if self.r.random() < 0.5:
-                b["TTL"] = self.r.choice(["10s", "30s", "1h", "5s", "bad", "86401s"])
+                # valid TTLs are long enough never to expire during a run: when an expiry lands in the op sequence
+                # depends on each side's speed, so it is not comparable. 5s and 86401s are out of range (500s).
+                b["TTL"] = self.r.choice(["15m", "1h", "86400s", "5s", "bad", "86401s"])
             if self.r.random() < 0.5:
                 b["Behavior"] = self.r.choice(["release", "delete", "nope"])
             if self.r.random() < 0.5:
-                b["LockDelay"] = self.r.choice(["0s", "1s", "15s", "100ms"])
+                # 0 or 60s (Consul's cap): a lock-delay ending mid-run makes an acquire's answer timing-dependent
+                b["LockDelay"] = self.r.choice(["0s", "60s", "0"])
             if self.r.random() < 0.3:
                 b["Name"] = "n%d" % self.r.randrange(3)
             op = {"method": "PUT", "path": "/v1/session/create", "body": json.dumps(b).encode(),
                   "create_session": True}
             # a session the generator can refer to only if it is valid on both sides (checked by comparison)
-            if "TTL" not in b or b["TTL"] not in ("bad", "86401s"):
+            if "TTL" not in b or b["TTL"] not in ("bad", "86401s", "5s"):
                 if b.get("Behavior") != "nope":
                     self.nsess += 1
             return op
@@ -385,15 +394,16 @@ def run_ops(sides, gen, nops, seed, label, verbose=False, keep_going=False):
         op = gen.next()
         answers = []
         for side in sides:
+            side.use_dc("dc2" if "dc=dc2" in op["path"] else "dc1")
             path = side.resolve(op["path"])
             body = op.get("body")
             if body is not None:
                 body = side.resolve(body.decode("latin-1")).encode("latin-1")
             headers = dict(op.get("headers") or {})
             st, hd, bd = side.dc1.request(op["method"], path, body, headers, timeout=30)
-            side.use_dc("dc2" if "dc=dc2" in path else "dc1")
             if op.get("status_only"):
                 answers.append({"status": st})
+                side.use_dc("dc1")
                 continue
             answers.append(answer(side, op, st, hd, bd))
             side.use_dc("dc1")
