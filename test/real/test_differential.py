@@ -468,13 +468,23 @@ def run_acl(sims, reals, master, nodes_sim, nodes_real, a):
         setup_side(s, master)
         tokens = make_tokens(s.dc1, master)
     # Real Consul replicates dc1's (global) policies and tokens to dc2; the sim has no ACL replication, so the
-    # same policies and tokens are created in the sim's dc2 directly (README: not modelled). Real dc2 needs a
-    # moment to replicate them.
+    # same policies and tokens are created in the sim's dc2 directly (README: not modelled). Real dc2 is waited
+    # for until its replication has caught up with dc1's ACL writes, before any request in dc2 uses the tokens
+    # (dc2 caches a token's resolution: one made before its policies arrived would deny for its cache TTL).
     make_tokens(sims["dc2"], master)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if reals["dc2"].request("GET", "/v1/acl/token/self", None, {"X-Consul-Token": tokens[-1]})[0] == 200:
+    mh = {"X-Consul-Token": master}
+    _, hd, _ = reals["dc1"].request("GET", "/v1/acl/tokens", None, mh)
+    want_tokens = int(hd["x-consul-index"])
+    _, hd, _ = reals["dc1"].request("GET", "/v1/acl/policies", None, mh)
+    want = int(hd["x-consul-index"])
+    deadline = time.monotonic() + 60
+    while True:
+        st, _, body = reals["dc2"].request("GET", "/v1/acl/replication", None, mh)
+        rep = json.loads(body) if st == 200 else {}
+        if rep.get("ReplicatedIndex", 0) >= want and rep.get("ReplicatedTokenIndex", 0) >= want_tokens:
             break
+        if time.monotonic() > deadline:
+            raise AssertionError("real dc2 did not replicate dc1's ACLs (%d, %d): %s" % (want, want_tokens, rep))
         time.sleep(0.2)
     return run_ops(sides, Gen(random.Random(a.seed + 1), acl=True, tokens=tokens), a.acl_ops, a.seed + 1, "ACLs",
                    a.verbose,
