@@ -22,14 +22,24 @@ Normalisations (each one is applied identically to both sides, and why it is saf
   same logical index" and a value reported where the other side reports an earlier one fails. In addition, when a
   value is first seen its rank among that side's values seen so far must equal the other side's rank (ordering
   is checked, not only equality). Index values below the run's start (the setup write) get the label "i-pre".
-  LockIndex is a counter, compared as is.
+  Each DC has its own Raft index, so answers to ?dc=dc2 requests are labelled in a dc2 space of their own (and
+  <idx:key> placeholders resolve from the DC asked). The indexes inside txn error texts ("current modify index
+  N != M") are labelled the same way. LockIndex is a counter, compared as is.
 * Session IDs: each side's created IDs are mapped to s0, s1, ... in creation order (UUIDs are random on both).
-  Unknown UUID-looking IDs in bodies become "uuid".
+  Unknown UUID-looking IDs in bodies become "uuid". Session lists are sorted by ID on both sides, i.e. in an
+  order of random UUIDs: each side's list must be sorted by its own IDs ("sorted-by-id", compared), then it is
+  put in creation order.
 * Node names: the sim's node name (-node-name) and real Consul's node-<dc> map to "node-<dc>".
 * Timestamps and durations that are not protocol-pinned (X-Consul-LastContact) are not compared.
 * Headers compared: status, Content-Type, presence of X-Consul-Index (value normalised as above),
-  X-Consul-KnownLeader, X-Consul-Effective-Consistency presence, X-Consul-Results-Filtered-By-ACLs.
-  Date/Content-Length/Vary/X-Consul-Default-Acl-Policy etc. are transport details not under test.
+  X-Consul-KnownLeader, X-Consul-Effective-Consistency. Date/Content-Length/Vary/X-Consul-Default-Acl-Policy
+  etc. are transport details not under test. X-Consul-Results-Filtered-By-ACLs is not compared: Consul 1.10
+  never sends it (a version difference, apps/consul-kvsim/README.md).
+* "Permission denied" texts (403 bodies, txn errors' What) are cut after "Permission denied": 1.10 says just
+  that, newer versions and the sim add ": token with AccessorID ... lacks permission ..." (version difference;
+  clients only test the prefix, consul-api.md §11).
+* ACLs: real Consul replicates dc1's policies and tokens to dc2, the sim does not; the sim's dc2 gets the same
+  policies and tokens (fixed SecretIDs, UUIDs) created directly. Everything else about ACLs is compared.
 * JSON bodies are compared as parsed JSON (key order and whitespace don't matter; Go and the sim may format
   differently); Txn read bodies' embedded QueryMeta fields (Index, LastContact, KnownLeader, ConsistencyLevel,
   NotModified, Backend, ResultsFilteredByACLs) are dropped (consul-api.md §7: clients ignore them, the emulator
