@@ -12,13 +12,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simctl  # noqa: E402
 
 BIN = simctl.binary_from_argv(sys.argv)
-MASTER = {"X-Consul-Token": "root-secret"}
+ROOT = "0f0f0f0f-1111-4222-8333-444444444444"  # a UUID, as Consul requires of SecretIDs
+MASTER = {"X-Consul-Token": ROOT}
 
 
 class DefaultDeny(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.sim = simctl.Sim(BIN, args=["-acl-default-policy", "deny", "-acl-master-token", "root-secret"])
+        cls.sim = simctl.Sim(BIN, args=["-acl-default-policy", "deny", "-acl-master-token", ROOT])
         for key in ("app/a", "app/b", "secret/x", "top"):
             st, _, body = cls.sim.request("PUT", "/v1/kv/" + key, b"v", headers=MASTER)
             assert st == 200, (st, body)
@@ -33,7 +34,7 @@ class DefaultDeny(unittest.TestCase):
                                      {"Name": "app-write", "Rules": 'key_prefix "app/" { policy = "write" }'},
                                      headers=MASTER)
         cls.writer = cls.sim.json("PUT", "/v1/acl/token", {"Policies": [{"ID": writer_policy["ID"]}],
-                                                           "SecretID": "writer-secret"}, headers=MASTER)["SecretID"]
+                                                           "SecretID": "5ec2e7a1-0000-4000-8000-00000000a11e"}, headers=MASTER)["SecretID"]
 
     @classmethod
     def tearDownClass(cls):

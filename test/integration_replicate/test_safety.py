@@ -20,8 +20,8 @@ def make_weak_token(sim):
     sim.json("PUT", "/v1/acl/policy", {"Name": "other-only", "Rules": 'key_prefix "other/" { policy = "read" }'},
              headers=hdr)
     sim.json("PUT", "/v1/acl/token", {"Description": "cannot read app/", "Policies": [{"Name": "other-only"}],
-                                      "SecretID": "weak-token"}, headers=hdr)
-    return "weak-token"
+                                      "SecretID": "7eaa7eaa-0000-4000-8000-00000000beef"}, headers=hdr)
+    return "7eaa7eaa-0000-4000-8000-00000000beef"
 
 
 def test_unreadable_source_deletes_nothing(ctx):

@@ -248,6 +248,23 @@ key_prefix "b/" { policy = "deny" })"));
         bad.policy_ids = {"no-such-policy"};
         CHECK(std::holds_alternative<std::string>(s.put_token(bad)));
     }
+    SECTION("a given SecretID must be a UUID (Consul 1.10's text)")
+    {
+        acl_token t;
+        t.secret_id = "writer-secret";
+        auto r = s.put_token(t);
+        REQUIRE(std::holds_alternative<std::string>(r));
+        CHECK(std::get<std::string>(r) == "Invalid Token: SecretID is not a valid UUID");
+        t.secret_id = "11111111-1111-4111-8111-11111111111g";
+        CHECK(std::holds_alternative<std::string>(s.put_token(t)));
+        t.secret_id = "11111111-1111-4111-8111-1111111111111";
+        CHECK(std::holds_alternative<std::string>(s.put_token(t)));
+        t.secret_id = "AAAAAAAA-1111-4111-8111-111111111111";
+        auto ok = s.put_token(t);
+        REQUIRE(std::holds_alternative<acl_token>(ok));
+        CHECK(std::get<acl_token>(ok).secret_id == t.secret_id);
+        CHECK(s.resolve(t.secret_id));
+    }
 }
 
 TEST_CASE("keys listing filters by ACL", "[kvsim][acl]")

@@ -43,6 +43,19 @@ awaitable<reply> sim_server::kv(call& c)
         co_return std::move(*r);
     }
     if (is_remote(q)) {
+        // Consul's HTTP handler parses ?flags= and ?cas= before the RPC, so their 500s are local (not "rpc error
+        // making call: ..." as the forwarded peer's answer would read)
+        if (c.req.method() == http::verb::put || c.req.method() == http::verb::delete_) {
+            for (char const* name : {"flags", "cas"}) {
+                if (!c.query.has(name) || (std::string_view(name) == "flags" && c.req.method() != http::verb::put)) {
+                    continue;
+                }
+                auto const n = parse_uint_go(c.query.get(name));
+                if (auto const* e = std::get_if<std::string>(&n)) {
+                    co_return text_reply(http::status::internal_server_error, *e);
+                }
+            }
+        }
         auto r = co_await forward(c, q);
         co_return r;
     }
@@ -249,7 +262,7 @@ awaitable<reply> sim_server::kv_put(call& c, query_opts q, std::string key)
         }
     });
     if (result.error) {
-        co_return text_reply(http::status::internal_server_error, *result.error);
+        co_return raft_apply_failed(*result.error);
     }
     co_return json_reply(http::status::ok, json_bool(kind == op::set || result.ok, c.pretty));
 }
@@ -290,7 +303,7 @@ awaitable<reply> sim_server::kv_delete(call& c, query_opts q, std::string key)
         }
     });
     if (result.error) {
-        co_return text_reply(http::status::internal_server_error, *result.error);
+        co_return raft_apply_failed(*result.error);
     }
     co_return json_reply(http::status::ok, json_bool(!cas_index || result.ok, c.pretty));
 }

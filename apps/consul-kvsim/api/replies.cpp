@@ -55,6 +55,11 @@ reply body_too_large(std::optional<std::uint64_t> length, bool txn)
     );
 }
 
+reply raft_apply_failed(std::string const& error)
+{
+    return text_reply(http::status::internal_server_error, "raft apply failed: " + error);
+}
+
 reply acl_not_found()
 {
     return text_reply(http::status::forbidden, "ACL not found");

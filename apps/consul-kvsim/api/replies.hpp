@@ -30,6 +30,9 @@ inline constexpr std::size_t kv_max_value_size = 512 * 1024;
 [[nodiscard]] reply body_too_large(std::optional<std::uint64_t> length, bool txn);
 // 403 "ACL not found" (unknown token) and 403 "Permission denied: ..." (missing right).
 [[nodiscard]] reply acl_not_found();
+// 500 "raft apply failed: <error>": a KV write the state store refused (e.g. `invalid session "x"`), as the
+// KVS.Apply RPC of Consul 1.10 wraps it.
+[[nodiscard]] reply raft_apply_failed(std::string const& error);
 [[nodiscard]] reply permission_denied(
     authorizer const& acl, std::string_view permission, std::string_view name
 );

@@ -641,6 +641,14 @@ awaitable<reply> sim_server::forward(call& c, query_opts q)
     reply r;
     r.res = std::move(*res);
     strip_hop_by_hop(r.res);
+    // The peer's RPC errors (403 ACL errors, 500s) reach the client through Consul's RPC client, which prefixes
+    // them (real Consul 1.10: 403 "rpc error making call: ACL not found"; found by test_differential.py). The
+    // HTTP layer's own checks ran here before forwarding, so every text error the peer sends is an RPC error.
+    if (auto const st = r.res.result();
+        st == http::status::forbidden || st == http::status::internal_server_error) {
+        r.res.body() = "rpc error making call: " + r.res.body();
+        r.res.prepare_payload();
+    }
     co_return r;
 }
 

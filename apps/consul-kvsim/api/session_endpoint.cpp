@@ -293,7 +293,9 @@ awaitable<reply> sim_server::acl_token_create(call& c)
     std::variant<acl_token, std::string> result;
     co_await committer_.commit([&] { result = store_.put_token(token); });
     if (auto const* e = std::get_if<std::string>(&result)) {
-        co_return text_reply(http::status::bad_request, *e);
+        // ACL.TokenSet's errors are RPC errors: 500 (real Consul 1.10 for "SecretID is not a valid UUID" and
+        // "SecretID is already in use")
+        co_return text_reply(http::status::internal_server_error, *e);
     }
     auto const& created = std::get<acl_token>(result);
     std::vector<std::pair<std::string, std::string>> links;
