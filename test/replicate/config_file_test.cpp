@@ -486,3 +486,12 @@ TEST_CASE("deep nesting is an error and no stack overflow", "[replicate][config_
     // At the bound, nesting is fine (the decoder then judges the keys).
     CHECK(err("a = " + deep("[", "]", 60)).find("nested") == std::string::npos);
 }
+
+// Found by test/fuzz (kvsim_bodies, the same RapidJSON flag): RapidJSON 1.1's full-precision number
+// path read `0e41` as -1.9e230 (and called __builtin_clzll(0)); Go's decoder reads 0.
+TEST_CASE("JSON numbers with a zero mantissa and a large exponent are zero", "[replicate][config_file][fuzz]")
+{
+    CHECK(ok(R"({"txn_max_ops": 0e41})").layer.txn_max_ops == 0);
+    CHECK(ok(R"({"txn_max_ops": 0.0e30})").layer.txn_max_ops == 0);
+    CHECK(ok(R"({"txn_max_ops": 6.4e1})").layer.txn_max_ops == 64);
+}

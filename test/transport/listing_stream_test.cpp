@@ -349,3 +349,21 @@ TEST_CASE("list_stream: the sink can stop the read", "[transport][client][stream
     REQUIRE(next.result);
     CHECK(next.entries.size() == 2);
 }
+
+// Found by test/fuzz (kv_listing): RapidJSON's in-situ stream ends at a NUL byte, so the whole-body
+// decoders took `[]\0\0...` for `[]` while the streamed decoder (rightly) refused the trailing bytes.
+TEST_CASE("a NUL byte anywhere in a body is malformed, whole or streamed", "[transport][codec][stream][fuzz]")
+{
+    using namespace std::string_literals;
+    for (std::string body : {"[]\0"s, "[]\0\0\0\0"s, "[]\0junk"s, "["s + entry(R"("a")", "1", 1) + "]\0]"s,
+                             "[\0]"s, "\0[]"s}) {
+        INFO(body.size());
+        auto whole = decode_kv_entries(body);
+        REQUIRE_FALSE(whole);
+        CHECK(whole.error() == errc::malformed_response);
+        CHECK(feed_split(body, {}, 10).error);
+        CHECK_FALSE(decode_txn_response("{\"Results\":null,\"Errors\":null}\0x"s, true));
+        CHECK_FALSE(decode_bool("true\0"s));
+        CHECK_FALSE(decode_string_array("[\"a\"]\0"s));
+    }
+}

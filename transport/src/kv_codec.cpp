@@ -32,11 +32,24 @@ std::string_view sv(rj::Value const& v)
     return {v.GetString(), v.GetStringLength()};
 }
 
+// RapidJSON's in-situ stream ends at a NUL byte, so `[]\0junk` would parse as `[]`; JSON has no raw
+// NUL anywhere (Go: "invalid character '\x00'"), so a body holding one is malformed.
+std::optional<consul_error> nul_byte(std::string_view body)
+{
+    if (auto const at = body.find('\0'); at != std::string_view::npos) {
+        return malformed(fmt::format("invalid JSON at offset {}: NUL byte", at));
+    }
+    return std::nullopt;
+}
+
 // Parses `body` in place. The document's strings point into `body`, which must outlive it.
 consul_result<rj::Document*> parse(rj::Document& doc, std::string& body)
 {
     if (body.empty()) {
         return malformed("empty body where JSON was expected");
+    }
+    if (auto err = nul_byte(body)) {
+        return *err;
     }
     doc.ParseInsitu<parse_flags>(body.data());
     if (doc.HasParseError()) {
@@ -352,6 +365,9 @@ consul_result<std::vector<kv_entry>> decode_kv_entries(std::string body)
 {
     if (body.empty()) {
         return malformed("empty body where JSON was expected");
+    }
+    if (auto err = nul_byte(body)) {
+        return *err;
     }
     std::vector<kv_entry> out;
     out.reserve(body.size() / 160);  // Consul spends ~100 bytes of JSON per entry beyond key and value

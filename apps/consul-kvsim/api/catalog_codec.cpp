@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace kvship::kvsim::api {
 
 namespace {
@@ -194,8 +196,15 @@ void read_duration(rj::Value const& v, std::chrono::nanoseconds& out, field_read
             return;
         }
         out = std::get<std::chrono::nanoseconds>(parsed);
+    } else if (v.IsInt64()) {
+        out = std::chrono::nanoseconds(v.GetInt64());
     } else if (v.IsNumber()) {
-        out = std::chrono::nanoseconds(static_cast<std::int64_t>(v.GetDouble()));
+        // a double outside int64 made static_cast undefined (e.g. 1e300); such a value is left unset,
+        // as parse_session_body does with LockDelay
+        double const x = v.GetDouble();
+        if (std::isfinite(x) && std::fabs(x) < 9.2e18) {
+            out = std::chrono::nanoseconds(static_cast<std::int64_t>(x));
+        }
     }
 }
 

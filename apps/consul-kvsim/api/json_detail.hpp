@@ -25,8 +25,9 @@ namespace kvship::kvsim::api::json_detail {
 
 namespace rj = rapidjson;
 
-inline constexpr unsigned parse_flags =
-    rj::kParseIterativeFlag | rj::kParseStopWhenDoneFlag | rj::kParseFullPrecisionFlag;
+// No kParseFullPrecisionFlag: RapidJSON 1.1's full-precision path reads a zero mantissa with a large
+// exponent (`0e41`) as garbage (-1.9e230; Go reads 0) after __builtin_clzll(0) (found by test/fuzz).
+inline constexpr unsigned parse_flags = rj::kParseIterativeFlag | rj::kParseStopWhenDoneFlag;
 
 // ---------------------------------------------------------------- writing
 

@@ -176,6 +176,8 @@ std::string permission_denied_text(authorizer const& acl, std::string_view permi
 namespace {
 
 // A generic tree for both syntaxes: objects keep repeated keys in order (HCL blocks repeat).
+struct hitem;
+
 struct hnode
 {
     enum class kind
@@ -185,8 +187,15 @@ struct hnode
         list
     } k = kind::scalar;
     std::string text;
-    std::vector<std::pair<std::string, hnode>> items;
+    // hitem, not std::pair: clang 14 needs the pair's hnode complete here, g++ does not
+    std::vector<hitem> items;
     std::vector<hnode> elems;
+};
+
+struct hitem
+{
+    std::string first;
+    hnode second;
 };
 
 struct token
@@ -470,7 +479,7 @@ private:
             if (auto err = value(v)) {
                 return err;
             }
-            obj.items.emplace_back(std::move(name), std::move(v));
+            obj.items.push_back(hitem{std::move(name), std::move(v)});
             return std::nullopt;
         }
         std::vector<std::string> labels;
@@ -495,10 +504,10 @@ private:
         for (auto it = labels.rbegin(); it != labels.rend(); ++it) {
             hnode wrap;
             wrap.k = hnode::kind::object;
-            wrap.items.emplace_back(std::move(*it), std::move(inner));
+            wrap.items.push_back(hitem{std::move(*it), std::move(inner)});
             inner = std::move(wrap);
         }
-        obj.items.emplace_back(std::move(name), std::move(inner));
+        obj.items.push_back(hitem{std::move(name), std::move(inner)});
         return std::nullopt;
     }
 
@@ -619,7 +628,10 @@ std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_vie
         return "Failed to parse ACL rules: " + *err;
     }
     std::vector<acl_rule> rules;
-    for (auto const& [kind, val] : root.items) {
+    for (auto const& item : root.items) {
+        // named references, not a structured binding: clang 14 cannot capture a binding in a lambda
+        std::string const& kind = item.first;
+        hnode const& val = item.second;
         bool const is_key = kind == "key" || kind == "service";
         bool const is_service = kind == "service" || kind == "service_prefix";
         if (!is_key && kind != "key_prefix" && kind != "service_prefix") {

@@ -88,7 +88,7 @@ txn_result store::txn(std::vector<txn_kv_op> const& ops, authorizer const& acl, 
     index_t idx = 0;
     if (r.had_writes) {
         idx = ++raft_index_;  // the Raft entry is used even when the txn rolls back
-        txn_.emplace();
+        txn_ = txn_journal{};  // not emplace(): clang 14 sees the nested struct as not default-constructible
         txn_->kvs_table = kvs_table_index_;
         txn_->tombstone_table = tombstone_table_index_;
         txn_->pending_tombs = pending_tombs_.size();
