@@ -110,11 +110,14 @@ def test_sigint_mid_copy(ctx):
         batch = 64 if ctx.real else 128  # Consul 1.10 takes 64 ops per txn (learned from its 413); the sim 128
         assert 0 < got < n and got % batch == 0, "whole txns only: %d keys" % got
         assert h.dump(p.dst, "service/") == {}
-        r = ctx.replicator(p, ["-prefix", "big/@dc1:copy/", "-once"], env={"KVSHIP_STOP_GRACE": "30s"})
-        time.sleep(0.5)
+        h.delete(p.dst, "copy/", recurse=True)  # a whole copy again, so the signals land mid-copy on any backend
+        r = ctx.replicator(p, ["-prefix", "big/@dc1:copy/", "-once", "-log-level", "info"],
+                           env={"KVSHIP_STOP_GRACE": "30s"})
+        r.wait_log("(runner) starting")  # the signal handlers are in place (a fixed sleep raced a loaded machine)
         r.signal(signal.SIGTERM)
         r.signal(signal.SIGTERM)
-        assert r.wait(10) == 12, r.log()
+        rc = r.wait(10)
+        assert rc == 12, "exit %s:\n%s" % (rc, r.log())
 
 
 def test_self_replication_guard(ctx):
