@@ -17,7 +17,6 @@ leader, its own node is in the catalog, and every DC of the federation is in /v1
 is kept (`log()`) and printed by `federation()` when the body raises.
 """
 import contextlib
-import http.client
 import json
 import os
 import shutil
@@ -29,6 +28,9 @@ import tempfile
 import threading
 import time
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import simctl  # noqa: E402  (ConsulHTTP: the HTTP helpers both backends share)
 
 SKIP = 77
 
@@ -102,10 +104,12 @@ class NotSupported(ConsulError):
     """A sim-only feature (/_sim/ faults and stats) asked of real Consul."""
 
 
-class Consul:
-    """One real Consul server agent: one datacenter."""
+class Consul(simctl.ConsulHTTP):
+    """One real Consul server agent: one datacenter. HTTP helpers (request, json, put, get, index) are
+    simctl.ConsulHTTP's, so a test body runs on both."""
 
     kind = "real"
+    error = ConsulError
 
     def __init__(self, binary, dc="dc1", wan=(), acl=False, master_token=None, primary_dc=None, args=(),
                  extra_config=None, start=True, ready_timeout=60, workdir=None, tls=None):
@@ -294,46 +298,12 @@ class Consul:
     # ------------------------------------------------------------ HTTP (as simctl.Sim)
 
     def _headers(self, headers):
+        """With ACLs on, requests without a token carry the master token (pass X-Consul-Token to use another,
+        or "" for none)."""
         h = dict(headers or {})
         if self.acl and not any(k.lower() in ("x-consul-token", "authorization") for k in h):
             h["X-Consul-Token"] = self.master_token
-        return h
-
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        """One request on a fresh connection: (status, {lower-case header: value}, body bytes). With ACLs on,
-        requests without a token carry the master token (pass X-Consul-Token to use another, or "" for none)."""
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-        h = self._headers(headers)
-        h = {k: v for k, v in h.items() if not (k.lower() == "x-consul-token" and v == "")}
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=h)
-            r = conn.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            conn.close()
-
-    def json(self, method, path, body=None, headers=None, timeout=60, expect=200):
-        status, hdrs, data = self.request(method, path, body, headers, timeout)
-        if expect is not None and status != expect:
-            raise ConsulError("%s %s: expected %s, got %s %r" % (method, path, expect, status, data[:300]))
-        return json.loads(data) if data else None
-
-    def put(self, key, value=b"v", query=""):
-        status, _, data = self.request("PUT", "/v1/kv/%s%s" % (key, query), value)
-        if status != 200:
-            raise ConsulError("PUT %s: %s %r" % (key, status, data[:300]))
-        return data
-
-    def get(self, key, query=""):
-        return self.request("GET", "/v1/kv/%s%s" % (key, query))
-
-    def index(self, path):
-        status, hdrs, _ = self.request("GET", path)
-        return int(hdrs["x-consul-index"])
+        return {k: v for k, v in h.items() if not (k.lower() == "x-consul-token" and v == "")}
 
     def admin(self, method, path, body=None, expect=200):
         raise NotSupported("/_sim/%s is a consul-kvsim feature; real Consul has no admin API" % path)

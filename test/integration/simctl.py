@@ -33,7 +33,50 @@ class SimError(RuntimeError):
     pass
 
 
-class Sim:
+class ConsulHTTP:
+    """Consul's HTTP API on 127.0.0.1:self.port, for a sim (Sim) or a real Consul (realconsul.Consul).
+    Subclasses may add default headers in _headers() and name their error type in `error`."""
+
+    error = SimError
+
+    def _headers(self, headers):
+        return dict(headers or {})
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        """One request on a fresh connection: (status, {lower-case header: value}, body bytes)."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=self._headers(headers))
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            conn.close()
+
+    def json(self, method, path, body=None, headers=None, timeout=60, expect=200):
+        status, hdrs, data = self.request(method, path, body, headers, timeout)
+        if expect is not None and status != expect:
+            raise self.error("%s %s: expected %s, got %s %r" % (method, path, expect, status, data[:300]))
+        return json.loads(data) if data else None
+
+    def put(self, key, value=b"v", query=""):
+        status, _, data = self.request("PUT", "/v1/kv/%s%s" % (key, query), value)
+        if status != 200:
+            raise self.error("PUT %s: %s %r" % (key, status, data[:300]))
+        return data
+
+    def get(self, key, query=""):
+        return self.request("GET", "/v1/kv/%s%s" % (key, query))
+
+    def index(self, path):
+        status, hdrs, _ = self.request("GET", path)
+        return int(hdrs["x-consul-index"])
+
+
+class Sim(ConsulHTTP):
     """One consul-kvsim process (one datacenter)."""
 
     def __init__(self, binary, dc="dc1", port=0, wan=None, data_dir=None, args=(), start=True, ready_timeout=20):
@@ -139,40 +182,7 @@ class Sim:
     def __exit__(self, *exc):
         self.kill()
 
-    # ------------------------------------------------------------ HTTP
-
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        """One request on a fresh connection: (status, {lower-case header: value}, body bytes)."""
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            conn.close()
-
-    def json(self, method, path, body=None, headers=None, timeout=60, expect=200):
-        status, hdrs, data = self.request(method, path, body, headers, timeout)
-        if expect is not None and status != expect:
-            raise SimError("%s %s: expected %s, got %s %r" % (method, path, expect, status, data[:300]))
-        return json.loads(data) if data else None
-
-    def put(self, key, value=b"v", query=""):
-        status, _, data = self.request("PUT", "/v1/kv/%s%s" % (key, query), value)
-        if status != 200:
-            raise SimError("PUT %s: %s %r" % (key, status, data[:300]))
-        return data
-
-    def get(self, key, query=""):
-        return self.request("GET", "/v1/kv/%s%s" % (key, query))
-
-    def index(self, path):
-        status, hdrs, _ = self.request("GET", path)
-        return int(hdrs["x-consul-index"])
+    # ------------------------------------------------------------ HTTP (request, json, put, get, index: ConsulHTTP)
 
     def admin(self, method, path, body=None, expect=200):
         return self.json(method, "/_sim/" + path, body, expect=expect)
