@@ -1070,6 +1070,13 @@ std::string encode_session_create(session_params const& p)
     field("Behavior", p.behavior);
     field("LockDelay", p.lock_delay);
     field("Node", p.node);
+    if (p.node_checks) {
+        w.Key("NodeChecks");
+        w.StartArray();
+        for (auto const& c : *p.node_checks)
+            write_sv(w, c);
+        w.EndArray();
+    }
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
 }

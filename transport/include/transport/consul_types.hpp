@@ -189,6 +189,9 @@ struct session_params
     std::string behavior{};    // "release" or "delete"
     std::string lock_delay{};  // Go duration, e.g. "15s"
     std::string node{};
+    // NodeChecks: nullopt = not sent (the server's serfHealth default); an empty list = a session
+    // tied to no health check, ended only by its TTL or a destroy.
+    std::optional<std::vector<std::string>> node_checks{};
 };
 
 }  // namespace kvship::transport
