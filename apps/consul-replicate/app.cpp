@@ -101,8 +101,47 @@ app::app(asio::io_context& ioc, command_line cli, config cfg, app_tuning tuning)
 
 app::~app() = default;
 
+int app::run_promote()
+{
+    std::unique_ptr<transport::consul_client> client;
+    try {
+        client = transport::create_consul_client(
+            ioc_.get_executor(), client_params(cfg_.consul.address, cfg_.consul.token)
+        );
+    } catch (const std::exception& e) {
+        log_.err("promote", "{}", e.what());
+        return static_cast<int>(exit_code::runner);
+    }
+    int code = static_cast<int>(exit_code::runner);
+    asio::co_spawn(ioc_, run_promotion(cfg_, *client, log_, stdout), [&](std::exception_ptr e, int c) {
+        if (e)
+            log_.err("promote", "{}", exception_text(e));
+        else
+            code = c;
+    });
+    ioc_.run();
+    std::fflush(stdout);
+    return code;
+}
+
+std::optional<std::uint64_t> app::applied_from(const std::string& dc) const
+{
+    if (!pairs_source_ || *pairs_source_ != dc || pairs_.empty())
+        return std::nullopt;
+    std::optional<std::uint64_t> low;
+    for (auto const& p : pairs_) {
+        if (p.done || !p.replicator->status().initial_sync_done)
+            return std::nullopt;
+        auto const a = p.replicator->applied_index();
+        low = low ? std::min(*low, a) : a;
+    }
+    return low;
+}
+
 int app::run()
 {
+    if (!cfg_.promote.empty())
+        return run_promote();
     std::signal(SIGPIPE, SIG_IGN);
     arm_signals();
     auto signals = watch_signals();
@@ -188,6 +227,10 @@ readiness app::ready() const
         return {false, "starting"};
     if (stopping_)
         return {false, "stopping"};
+    if (vault_) {
+        if (auto why = vault_->not_ready_reason())
+            return {false, *why};
+    }
     if (gate_) {
         if (auto why = gate_->not_ready_reason())
             return {false, *why};
@@ -593,7 +636,28 @@ awaitable<app::outcome> app::run_generation()
             co_return outcome::failed;
         }
         declare_gate_metrics(metrics_);
-        detector_ = make_primary_detector(cfg_.gate, *gate_client_);
+        if (cfg_.vault.enabled()) {
+            vault_ = std::make_unique<vault_ha_runner>(
+                cfg_.vault,
+                cfg_.gate.interval,
+                local_dc,
+                *gate_client_,
+                log_,
+                metrics_,
+                [this](const std::string& dc) { return applied_from(dc); },
+                [this] { notify(); }
+            );
+            vault_done_ = false;
+            asio::co_spawn(ioc_, vault_->run(), [this](std::exception_ptr e) {
+                if (e)
+                    log_.err("vault", "stopped: {}", exception_text(e));
+                vault_done_ = true;
+                notify();
+            });
+            detector_ = make_designation_detector(*vault_);
+        } else {
+            detector_ = make_primary_detector(cfg_.gate, *gate_client_);
+        }
         gate_ = std::make_unique<gate_runner>(cfg_.gate, local_dc, *detector_, log_, metrics_, [this] {
             notify();
         });
@@ -613,7 +677,8 @@ awaitable<app::outcome> app::run_generation()
     bool aborted = false;
     // With a gate: the DC the running pairs read from, and the stop of a turn or pause under way
     // (the in-flight batch may finish within the stop grace, then it is abandoned).
-    std::optional<std::string> pairs_source;
+    auto& pairs_source = pairs_source_;
+    pairs_source.reset();
     auto turn_deadline = clock::time_point::max();
     bool turning = false;
     for (;;) {
@@ -624,12 +689,15 @@ awaitable<app::outcome> app::run_generation()
             all_done = all_done && p.done;
         }
         if (!stopping_ &&
-            (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_))) {
+            (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_) ||
+             (vault_ && vault_done_))) {
             stopping_ = true;
             deadline = clock::now() + tuning_.stop_grace;
             stop_pairs(false);
             if (gate_)
                 gate_->stop();
+            if (vault_)
+                vault_->stop();
         }
         if (!aborted && lock_lost()) {
             aborted = true;  // the lock is gone: abort in-flight writes at once (they are fenced anyway)
@@ -640,7 +708,7 @@ awaitable<app::outcome> app::run_generation()
             stop_pairs(true);
         }
         if (stopping_) {
-            if (all_done && gate_done_)
+            if (all_done && gate_done_ && vault_done_)
                 break;
         } else if (gate_) {
             auto const want = gate_->source_dc();
@@ -682,6 +750,7 @@ awaitable<app::outcome> app::run_generation()
     running_ = false;
     gate_.reset();
     detector_.reset();
+    vault_.reset();
     gate_client_.reset();
 
     outcome result = outcome::finished;

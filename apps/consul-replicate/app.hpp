@@ -8,6 +8,7 @@
 #include "logger.hpp"
 #include "metrics.hpp"
 #include "replicator.hpp"
+#include "vault_ha.hpp"
 
 #include <replicate/config.hpp>
 
@@ -74,6 +75,9 @@ private:
         std::uint64_t hold
     );
     [[nodiscard]] readiness ready() const;
+    // The pairs' applied source index while all of them read from `dc` and finished a round.
+    [[nodiscard]] std::optional<std::uint64_t> applied_from(const std::string& dc) const;
+    int run_promote();
     bool write_pid_file();
     void remove_pid_file();
     transport::consul_params client_params(const std::string& address, const std::string& token) const;
@@ -107,6 +111,12 @@ private:
     std::unique_ptr<primary_detector> detector_;
     std::unique_ptr<gate_runner> gate_;
     bool gate_done_ = true;
+    // The DC the running gated pairs read from.
+    std::optional<std::string> pairs_source_;
+
+    // vault { }: the designation and the proxy of Vault's lock (on the gate's client).
+    std::unique_ptr<vault_ha_runner> vault_;
+    bool vault_done_ = true;
 
     // -lock (consul lock on the local DC); created once, kept across reloads.
     std::unique_ptr<transport::consul_client> lock_client_;

@@ -102,6 +102,8 @@ public:
     void abort();
 
     [[nodiscard]] const pair_status& status() const { return status_; }
+    // The newest source index whose state the destination mirrors (0 before the first round).
+    [[nodiscard]] std::uint64_t applied_index() const { return applied_index_; }
 
     [[nodiscard]] const std::string& label() const { return params_.label; }
 

@@ -60,6 +60,8 @@ std::string_view to_string(gate_mode m)
             return "vault";
         case gate_mode::key:
             return "key";
+        case gate_mode::designated:
+            return "designated";
     }
     return "";
 }
@@ -166,6 +168,11 @@ void merge_into(config_layer& into, const config_layer& from)
     over(into.lock.ttl, from.lock.ttl);
     over(into.lock.delay, from.lock.delay);
     over(into.lock.name, from.lock.name);
+    over(into.vault.path, from.vault.path);
+    over(into.vault.datacenters, from.vault.datacenters);
+    over(into.vault.record_key, from.vault.record_key);
+    over(into.vault.failover_after, from.vault.failover_after);
+    over(into.vault.proxy_ttl, from.vault.proxy_ttl);
 }
 
 std::string lock_key(std::string_view prefix)
@@ -316,6 +323,39 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
     take(cfg.gate.key, l.gate.key);
     take(cfg.gate.settle, l.gate.settle);
     take(cfg.gate.interval, l.gate.interval);
+    cfg.promote = cli.promote;
+    cfg.promote_force = cli.promote_force;
+    if (l.vault.path && !l.vault.path->empty()) {
+        // The vault preset: one gated pair of Vault's storage path, what is DC-local left out, the
+        // designation as the gate, one active replicator per DC.
+        take(cfg.vault.path, l.vault.path);
+        take(cfg.vault.datacenters, l.vault.datacenters);
+        take(cfg.vault.record_key, l.vault.record_key);
+        take(cfg.vault.failover_after, l.vault.failover_after);
+        take(cfg.vault.proxy_ttl, l.vault.proxy_ttl);
+        if (cfg.gate.enabled())
+            return file_error(fmt::format(
+                "vault {{ }} decides the primary datacenter itself: remove the gate mode {:?} (-gate)",
+                to_string(cfg.gate.mode)
+            ));
+        cfg.gate.mode = gate_mode::designated;
+        if (!l.gate.settle)
+            cfg.gate.settle = std::chrono::seconds{2};  // the designation is explicit: no flicker to sit out
+        auto const& path = cfg.vault.path;
+        if (cfg.prefixes.empty())
+            cfg.prefixes.push_back(prefixes::prefix_spec{path, std::nullopt, path});
+        for (auto const* rel : {"core/lock", "core/migration", "sys/expire/"}) {
+            std::string ex = path + rel;
+            if (std::find(cfg.excludes.begin(), cfg.excludes.end(), ex) == cfg.excludes.end())
+                cfg.excludes.push_back(std::move(ex));
+        }
+        if (cfg.lock.prefix.empty())
+            cfg.lock.prefix = "locks/consul-replicate";
+    } else if (l.vault.datacenters || l.vault.record_key || l.vault.failover_after || l.vault.proxy_ttl) {
+        return file_error("vault datacenters, record_key, failover_after or proxy_ttl given without vault path");
+    }
+    if (!cfg.promote.empty() && !cfg.vault.enabled())
+        return file_error("-promote needs the vault configuration (vault { path = ... datacenters = [...] })");
     // A prefix without `@dc` is consul-replicate's "missing datacenter" unless there is a gate.
     if (!cfg.gate.enabled() && !l.prefixes_needing_gate.empty())
         return l.prefixes_needing_gate.front();

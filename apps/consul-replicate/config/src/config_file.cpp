@@ -582,6 +582,33 @@ private:
                read_duration(*obj, "lock", "delay", out.delay) && read_string(*obj, "lock", "name", out.name);
     }
 
+    // kvship: vault { path datacenters record_key failover_after proxy_ttl }.
+    bool decode_vault(const node& v, vault_ha_layer& out)
+    {
+        const node* obj = nullptr;
+        if (!as_block(v, "vault", obj))
+            return false;
+        out = {};
+        if (obj == nullptr)
+            return true;
+        if (!check_keys(*obj, "vault", {"path", "datacenters", "record_key", "failover_after", "proxy_ttl"}))
+            return false;
+        if (auto const* a = last(*obj, "datacenters"); a != nullptr) {
+            out.datacenters.emplace();
+            if (a->type != kind::list)
+                return type_error("vault.datacenters", "list", *a);
+            for (auto const& item : a->items) {
+                if (item.type != kind::string)
+                    return type_error("vault.datacenters", "string", item);
+                out.datacenters->push_back(item.text);
+            }
+        }
+        return read_string(*obj, "vault", "path", out.path) &&
+               read_string(*obj, "vault", "record_key", out.record_key) &&
+               read_duration(*obj, "vault", "failover_after", out.failover_after) &&
+               read_duration(*obj, "vault", "proxy_ttl", out.proxy_ttl);
+    }
+
     bool decode_top(const node& root, config_layer& l)
     {
         if (root.type != kind::object)
@@ -618,7 +645,8 @@ private:
                  "txn_max_ops",
                  "log_format",
                  "gate",
-                 "lock"}
+                 "lock",
+                 "vault"}
             ))
             return false;
 
@@ -678,6 +706,8 @@ private:
         if (auto const* g = last(root, "gate"); g != nullptr && !decode_gate(*g, l.gate))
             return false;
         if (auto const* k = last(root, "lock"); k != nullptr && !decode_lock(*k, l.lock))
+            return false;
+        if (auto const* vb = last(root, "vault"); vb != nullptr && !decode_vault(*vb, l.vault))
             return false;
 
         return read_string(root, "", "source_addr", l.source_addr) &&

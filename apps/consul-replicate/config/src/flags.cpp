@@ -290,6 +290,46 @@ const std::vector<flag_def>& definitions()
         {{"gate-interval", k::duration, {}, true},
          duration_fn([](command_line& c, nanos d) { c.flags.gate.interval = d; })},
 
+        {{"vault-path", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.vault.path = std::string(s);
+             return std::nullopt;
+         })},
+        {{"vault-datacenters", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             std::vector<std::string> dcs;
+             std::size_t start = 0;
+             for (;;) {
+                 auto const comma = s.find(',', start);
+                 auto part = s.substr(start, comma == std::string_view::npos ? s.npos : comma - start);
+                 while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+                 while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+                 if (part.empty())
+                     return std::string("want a comma-separated list of datacenters, e.g. dc1,dc2");
+                 dcs.emplace_back(part);
+                 if (comma == std::string_view::npos)
+                     break;
+                 start = comma + 1;
+             }
+             c.flags.vault.datacenters = std::move(dcs);
+             return std::nullopt;
+         })},
+        {{"vault-record-key", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.vault.record_key = std::string(s);
+             return std::nullopt;
+         })},
+        {{"vault-failover-after", k::duration, {}, true},
+         duration_fn([](command_line& c, nanos d) { c.flags.vault.failover_after = d; })},
+        {{"vault-proxy-ttl", k::duration, {}, true},
+         duration_fn([](command_line& c, nanos d) { c.flags.vault.proxy_ttl = d; })},
+        {{"promote", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.promote = std::string(s);
+             return std::nullopt;
+         })},
+        {{"promote-force", k::boolean, {}, true}, bool_fn([](command_line& c, bool b) { c.promote_force = b; })},
+
         {{"lock", k::string, {}, true},
          string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
              c.flags.lock.prefix = std::string(s);
@@ -630,6 +670,21 @@ Leader-DC gate (kvship):
                            (service/kvship/primary).
   -gate-settle=<duration>  A new primary must hold this long before a turn (10s).
   -gate-interval=<duration> How often the gate looks (1s).
+
+Georedundant Vault (kvship; README "Georedundant Vault"):
+
+  -vault-path=<prefix>     Vault's storage path (vault/): replicate it from the
+                           designated primary DC, hold Vault's HA lock in the others.
+  -vault-datacenters=<dc1,dc2,...> Every DC in priority order; the first is the
+                           primary until a promotion.
+  -vault-record-key=<key>  The designation record in each DC
+                           (service/kvship/vault/primary).
+  -vault-failover-after=<duration> Promote the next DC when the primary DC has been
+                           unreachable or without an active Vault this long (0: off).
+  -vault-proxy-ttl=<duration> TTL of the proxy lock's session, 10s..24h (1h).
+  -promote=<dc>            Ask for DC to become the primary (drained: the old primary
+                           fences its Vault, the new one applies its last writes) and exit.
+  -promote-force           With -promote: finish without the old primary (it is lost).
 )";
 }
 

@@ -181,6 +181,65 @@ bool is_http_url(std::string_view s)
     return (s.starts_with("http://") && s.size() > 7) || (s.starts_with("https://") && s.size() > 8);
 }
 
+// vault { }: the preset's own settings.
+std::optional<config_error> check_vault(const config& cfg)
+{
+    auto const& v = cfg.vault;
+    if (v.path.starts_with('/') || !v.path.ends_with('/'))
+        return file_error(fmt::format(
+            "vault path {} must be Vault's storage path as a KV prefix: no leading \"/\", ending in \"/\" "
+            "(e.g. \"vault/\")",
+            go_quote(v.path)
+        ));
+    if (v.datacenters.empty())
+        return file_error(
+            "vault datacenters is empty: list every datacenter in priority order (-vault-datacenters=dc1,dc2); "
+            "the first is the primary until a promotion"
+        );
+    for (std::size_t i = 0; i < v.datacenters.size(); ++i) {
+        auto const& dc = v.datacenters[i];
+        if (dc.empty() || dc.find_first_of(" /?&#") != std::string::npos)
+            return file_error(fmt::format("vault datacenters: {} is not a datacenter name", go_quote(dc)));
+        for (std::size_t j = 0; j < i; ++j) {
+            if (v.datacenters[j] == dc)
+                return file_error(fmt::format("vault datacenters: {} is listed twice", go_quote(dc)));
+        }
+    }
+    if (v.datacenters.size() < 2)
+        return file_error("vault datacenters: list at least two datacenters");
+    if (v.record_key.empty() || v.record_key.starts_with('/') || v.record_key.ends_with('/'))
+        return file_error(fmt::format("vault record_key {} must be a KV key", go_quote(v.record_key)));
+    for (auto const& p : cfg.prefixes) {
+        if (v.record_key.starts_with(p.destination) || v.record_key.starts_with(p.source))
+            return file_error(fmt::format(
+                "vault record_key {} lies under the replicated prefix {}: each DC keeps its own record",
+                go_quote(v.record_key),
+                describe(p)
+            ));
+    }
+    if (v.proxy_ttl < std::chrono::seconds{10} || v.proxy_ttl > std::chrono::hours{24})
+        return file_error(fmt::format(
+            "vault proxy_ttl must be between 10s and 24h (Consul's session TTL range), got {}",
+            format_go_duration(v.proxy_ttl)
+        ));
+    if (v.failover_after.count() < 0)
+        return file_error(fmt::format(
+            "vault failover_after must not be negative, got {}", format_go_duration(v.failover_after)
+        ));
+    if (v.failover_after.count() > 0 && v.failover_after < 3 * cfg.gate.interval)
+        return file_error(fmt::format(
+            "vault failover_after {} is shorter than three gate intervals ({}): one slow answer would fail over",
+            format_go_duration(v.failover_after),
+            format_go_duration(3 * cfg.gate.interval)
+        ));
+    if (!cfg.promote.empty() &&
+        std::find(v.datacenters.begin(), v.datacenters.end(), cfg.promote) == v.datacenters.end())
+        return file_error(fmt::format(
+            "-promote={} is not one of the vault datacenters ({})", cfg.promote, fmt::join(v.datacenters, ", ")
+        ));
+    return std::nullopt;
+}
+
 // The gate's settings, and what a gate rules out (compat-table: kvship additions).
 std::optional<config_error> check_gate(const config& cfg)
 {
@@ -219,6 +278,8 @@ std::optional<config_error> check_gate(const config& cfg)
         return file_error(
             fmt::format("gate interval must be positive, got {}", format_go_duration(g.interval))
         );
+    if (g.mode == gate_mode::designated)
+        return check_vault(cfg);
     if (g.mode == gate_mode::key) {
         if (g.key.empty() || g.key.starts_with('/'))
             return file_error(

@@ -119,6 +119,7 @@ enum class gate_mode
     none,   // consul-replicate's behaviour: the source DC comes from -prefix
     vault,  // the DC of the active Vault: through the catalog, or through Vault's /v1/sys/leader
     key,    // the DC named by a KV key in the local DC
+    designated,  // set by `vault { }`: the designation records of every DC (engine/vault_ha.hpp)
 };
 
 [[nodiscard]] std::string_view to_string(gate_mode m);
@@ -156,6 +157,26 @@ struct lock_config
     bool operator==(const lock_config&) const = default;
 };
 
+// kvship: georedundant Vault (`vault { }`, -vault-*): a preset over the gate, the lock and the
+// pairs, plus the proxy of Vault's HA lock in follower DCs (apps/consul-replicate/vault_ha.hpp).
+// Active when `path` is set.
+inline constexpr std::string_view default_vault_record_key = "service/kvship/vault/primary";
+
+struct vault_ha_config
+{
+    std::string path;                      // Vault's storage path ("vault/"); empty: off
+    std::vector<std::string> datacenters;  // every DC, in priority order; the first is the initial primary
+    std::string record_key{default_vault_record_key};  // the designation record, in every DC
+    nanos failover_after{0};                // automatic failover; 0 = off (promotion by the operator only)
+    nanos proxy_ttl = std::chrono::hours{1};  // TTL of the proxy lock's session, Consul allows 10s..24h
+
+    [[nodiscard]] bool enabled() const noexcept { return !path.empty(); }
+    // Vault's HA lock key under `path`.
+    [[nodiscard]] std::string lock_key() const { return path + "core/lock"; }
+
+    bool operator==(const vault_ha_config&) const = default;
+};
+
 // `consul lock`'s key for a prefix: leading "/" stripped, path.Join(prefix, ".lock").
 [[nodiscard]] std::string lock_key(std::string_view prefix);
 // The session name used when -lock-name is not given.
@@ -190,6 +211,11 @@ struct config
     log_format format = log_format::text;
     gate_config gate;
     lock_config lock;
+    vault_ha_config vault;
+
+    // command line only (kvship): -promote=DC [-promote-force] runs one promotion request and exits
+    std::string promote;
+    bool promote_force = false;
 
     bool operator==(const config&) const = default;
 };
@@ -309,6 +335,17 @@ struct lock_layer
     bool operator==(const lock_layer&) const = default;
 };
 
+struct vault_ha_layer
+{
+    opt<std::string> path;
+    opt<std::vector<std::string>> datacenters;  // a layer's list replaces the one below
+    opt<std::string> record_key;
+    opt<nanos> failover_after;
+    opt<nanos> proxy_ttl;
+
+    bool operator==(const vault_ha_layer&) const = default;
+};
+
 struct config_layer
 {
     consul_layer consul;
@@ -335,6 +372,7 @@ struct config_layer
     // otherwise the first of these errors is the answer (consul-replicate's own text and exit code).
     std::vector<config_error> prefixes_needing_gate;
     lock_layer lock;
+    vault_ha_layer vault;
 
     bool operator==(const config_layer&) const = default;
 };
@@ -358,6 +396,8 @@ struct command_line
     bool once = false;
     bool version = false;               // -v / -version
     bool help = false;                  // -h / -help: print usage_text(), exit 0
+    std::string promote;                // -promote=DC
+    bool promote_force = false;         // -promote-force
     std::vector<std::string> warnings;  // deprecation texts, e.g. "-auth is now -consul-auth"
 };
 
