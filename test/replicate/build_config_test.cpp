@@ -467,3 +467,66 @@ TEST_CASE("gate: lint warns about gate settings without a gate", "[replicate][bu
     CHECK_FALSE(has(build({"-prefix=a@dc1"})));
     CHECK_FALSE(has(build({"-gate=key", "-gate-settle=1s", "-prefix=a"})));
 }
+
+TEST_CASE("vault: the preset sets the pair, the DC-local excludes, the designated gate and the lock",
+          "[replicate][build][vault]")
+{
+    auto const c = build({}, file(R"(vault { path = "vault/" datacenters = ["dc1", "dc2"] })"));
+    CHECK(c.vault.enabled());
+    CHECK(c.vault.datacenters == std::vector<std::string>{"dc1", "dc2"});
+    CHECK(c.vault.record_key == "service/kvship/vault/primary");
+    CHECK(c.vault.proxy_ttl == nanos(1h));
+    CHECK(c.vault.failover_after == nanos(0s));
+    CHECK(c.gate.mode == gate_mode::designated);
+    CHECK(c.gate.settle == nanos(2s));
+    REQUIRE(c.prefixes.size() == 1);
+    CHECK(c.prefixes[0].source == "vault/");
+    CHECK(c.prefixes[0].destination == "vault/");
+    CHECK_FALSE(c.prefixes[0].datacenter);
+    CHECK(c.excludes == std::vector<std::string>{"vault/core/lock", "vault/core/migration", "vault/sys/expire/"});
+    CHECK(c.lock.prefix == "locks/consul-replicate");
+
+    // Flags over the file; an explicit gate settle and lock stay.
+    auto const f = build(
+        {"-vault-path=secrets/", "-vault-datacenters=east, west ,north", "-vault-failover-after=1m",
+         "-gate-settle=5s", "-lock=ops/kv"},
+        file(R"(vault { path = "vault/" datacenters = ["dc1", "dc2"] proxy_ttl = "30m" })")
+    );
+    CHECK(f.vault.path == "secrets/");
+    CHECK(f.vault.datacenters == std::vector<std::string>{"east", "west", "north"});
+    CHECK(f.vault.failover_after == nanos(1min));
+    CHECK(f.vault.proxy_ttl == nanos(30min));
+    CHECK(f.gate.settle == nanos(5s));
+    CHECK(f.lock.prefix == "ops/kv");
+    CHECK(f.excludes.front() == "secrets/core/lock");
+
+    auto const p = build({"-vault-path=vault/", "-vault-datacenters=dc1,dc2", "-promote=dc2", "-promote-force"});
+    CHECK(p.promote == "dc2");
+    CHECK(p.promote_force);
+}
+
+TEST_CASE("vault: bad settings are refused with the setting named", "[replicate][build][vault]")
+{
+    auto has = [](const config_error& e, std::string_view text) {
+        INFO(e.message);
+        CHECK(e.message.find(text) != std::string::npos);
+    };
+    has(build_error({"-vault-path=vault", "-vault-datacenters=dc1,dc2"}), "ending in \"/\"");
+    has(build_error({"-vault-path=vault/"}), "vault datacenters is empty");
+    has(build_error({"-vault-path=vault/", "-vault-datacenters=dc1"}), "at least two");
+    has(build_error({"-vault-path=vault/", "-vault-datacenters=dc1,dc1"}), "listed twice");
+    has(build_error({"-vault-path=vault/", "-vault-datacenters=dc1,dc2", "-vault-proxy-ttl=5s"}), "10s and 24h");
+    has(build_error({"-vault-path=vault/", "-vault-datacenters=dc1,dc2", "-vault-failover-after=1s"}),
+        "shorter than three gate intervals");
+    has(build_error({"-vault-path=vault/", "-vault-datacenters=dc1,dc2", "-gate=key"}),
+        "decides the primary datacenter itself");
+    has(build_error({"-vault-path=vault/", "-vault-datacenters=dc1,dc2", "-promote=dc3"}),
+        "-promote=dc3 is not one of the vault datacenters (dc1, dc2)");
+    has(build_error({"-vault-path=vault/", "-vault-datacenters=dc1,dc2", "-vault-record-key=vault/primary"}),
+        "lies under the replicated prefix");
+    has(build_error({"-promote=dc2"}), "-promote needs the vault configuration");
+    has(build_error({"-vault-datacenters=dc1,dc2"}), "without vault path");
+    auto flag = parse_command_line({"-vault-datacenters=dc1,,dc2"});
+    REQUIRE_FALSE(flag);
+    CHECK(flag.error().message.find("comma-separated") != std::string::npos);
+}

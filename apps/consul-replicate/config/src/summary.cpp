@@ -156,6 +156,19 @@ std::string redacted_summary(const config& cfg)
         line(1, "name", go_quote(cfg.lock.name.empty() ? default_lock_name(cfg.lock.prefix) : cfg.lock.name));
         close(0);
     }
+    if (cfg.vault.enabled()) {
+        auto const& v = cfg.vault;
+        open(0, "vault");
+        line(1, "path", go_quote(v.path));
+        std::string dcs;
+        for (auto const& dc : v.datacenters)
+            dcs += (dcs.empty() ? "" : ", ") + go_quote(dc);
+        line(1, "datacenters", "[" + dcs + "]");
+        line(1, "record_key", go_quote(v.record_key));
+        line(1, "failover_after", d(v.failover_after));
+        line(1, "proxy_ttl", d(v.proxy_ttl));
+        close(0);
+    }
     out +=
         fmt::format("# command line: once = {}, config paths = {}\n", b(cfg.once), cfg.config_paths.size());
     return out;
