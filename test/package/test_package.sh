@@ -112,6 +112,12 @@ for page in kvship consul-replicate consul-kvsim; do
     man "$page" 2>/dev/null | grep -q '^EXIT STATUS' || fail "man $page has no EXIT STATUS section"
 done
 man kvship 2>/dev/null | grep -q -- '-consul-addr' || fail "man kvship lacks the options from -h"
+# the files the man pages point at
+for f in /usr/share/doc/kvship/README.md.gz /usr/share/doc/kvship/README.consul-replicate.md.gz \
+         /usr/share/doc/kvship/DRIVER.md.gz /usr/share/doc/kvship/examples/dc1.hcl \
+         /usr/share/doc/kvship-kvsim/README.md.gz; do
+    [ -f "$f" ] || fail "$f, named in the man pages, is not installed"
+done
 
 step "the system user"
 IFS=: read -r _ _ uid gid _ home shell < <(getent passwd kvship) || fail "no kvship user after install"
