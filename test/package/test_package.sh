@@ -80,6 +80,10 @@ dpkg -i "${debs[@]}"
 installed=$(dpkg-query -W -f='${Version}' kvship)
 [ "$installed" = "$version" ] || fail "installed kvship is $installed, built $version"
 dpkg -L "${packages[@]}" | sort -u > "$work/files.txt"
+# the upgrade path (postinst configure with the old version): the user is kept as it is
+uid_before=$(id -u kvship) || fail "no kvship user after dpkg -i"
+dpkg -i "$out/kvship_${version}_${arch}.deb" >/dev/null || fail "installing kvship over itself failed"
+[ "$(id -u kvship)" = "$uid_before" ] || fail "reinstalling kvship changed the kvship user"
 
 # the name consul-replicate is an alternative pointing at kvship, with its man page as a slave
 [ "$(readlink -f /usr/bin/consul-replicate)" = /usr/bin/kvship ] \
