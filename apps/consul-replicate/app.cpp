@@ -94,7 +94,7 @@ app::app(asio::io_context& ioc, command_line cli, config cfg, app_tuning tuning)
       signals_(ioc),
       wake_(ioc)
 {
-    declare_metrics(metrics_, "0.1.0", "kvship");
+    declare_metrics(metrics_, KVSHIP_VERSION, "kvship");
     metrics_.set_callback(metric::up, {}, [this] { return alive_ ? 1.0 : 0.0; });
     metrics_.set_callback(metric::ready, {}, [this] { return ready().ready ? 1.0 : 0.0; });
 }

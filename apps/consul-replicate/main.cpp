@@ -88,7 +88,7 @@ int main(int argc, char** argv)
         return static_cast<int>(loaded.error().code);
     }
     if (cli.version) {
-        print_line(version_text("kvship 0.1.0"));
+        print_line(version_text("kvship " KVSHIP_VERSION));
         return 0;
     }
     config cfg = std::move(loaded).value();
@@ -103,7 +103,7 @@ int main(int argc, char** argv)
 
     {
         logger log = make_process_logger(cfg);
-        log.info("", "consul-replicate v0.4.0 (kvship 0.1.0)");
+        log.info("", "{}", version_text("kvship " KVSHIP_VERSION));
         for (auto const& w : lint(cfg)) log.warn("cli", "{}", w);
         log.debug("runner", "final config (tokens suppressed):\n{}", redacted_summary(cfg));
     }
