@@ -4,9 +4,9 @@
                  recording rules; every alert has a test where it fires and one where it stays quiet, every
                  recording rule a value test, every alert a summary, a description and a severity), and
                  promtool check config on prometheus.yml.example.
-  check_metrics  a running replicator's /metrics (with -lock, after changes: histograms filled) passes
-                 `promtool check metrics` with no finding; the exact set of families, histogram invariants,
-                 plausible process_* values.
+  check_metrics  a running replicator's /metrics (with -lock, after changes: histograms filled; then one with
+                 -gate) passes `promtool check metrics` with no finding; the exact set of families, histogram
+                 invariants, plausible process_* values.
   server         a real `prometheus` server on loopback scrapes a running replicator every second with the
                  shipped rules unchanged: kvship_up shows 1, every rule evaluates without error, the latency
                  recording rule has a value, and emptying the source (a delete-guard trip) makes
@@ -56,6 +56,11 @@ FAMILIES = {
     "process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",
     "process_virtual_memory_bytes": "gauge", "process_open_fds": "gauge", "process_max_fds": "gauge",
     "process_start_time_seconds": "gauge",
+}
+# With -gate, in addition.
+GATE_FAMILIES = {
+    "kvship_gate_primary": "gauge", "kvship_gate_state": "gauge", "kvship_gate_direction_changes_total": "counter",
+    "kvship_gate_pauses_total": "counter",
 }
 
 
@@ -172,6 +177,12 @@ def check_histograms(text):
     return buckets, counts
 
 
+def promtool_check_metrics(text):
+    pr = run([PROMTOOL, "check", "metrics"], text.encode())
+    assert pr.returncode == 0 and not pr.stdout.strip() and not pr.stderr.strip(), \
+        "promtool check metrics: rc=%d\n%s%s" % (pr.returncode, pr.stdout.decode(), pr.stderr.decode())
+
+
 def test_check_metrics(ctx):
     with ctx.federation() as p:
         for i in range(20):
@@ -184,9 +195,7 @@ def test_check_metrics(ctx):
                 h.put(p.src, "app/new/%d" % i, b"x")
                 h.wait_for(lambda: "app/new/%d" % i in h.dump(p.dst, "app/"), 20, 0.02, "app/new/%d copied" % i)
             text = scrape(addr)
-            pr = run([PROMTOOL, "check", "metrics"], text.encode())
-            assert pr.returncode == 0 and not pr.stdout.strip() and not pr.stderr.strip(), \
-                "promtool check metrics: rc=%d\n%s%s" % (pr.returncode, pr.stdout.decode(), pr.stderr.decode())
+            promtool_check_metrics(text)
             got = families(text)
             assert got == FAMILIES, "families differ: missing %s, extra %s" % (
                 sorted(set(FAMILIES) - set(got)), sorted(set(got) - set(FAMILIES)))
@@ -203,6 +212,27 @@ def test_check_metrics(ctx):
             assert 3 <= m["process_open_fds"] <= m["process_max_fds"], m
             assert m["process_cpu_seconds_total"] >= 0, m
             assert m['kvship_build_info{version="0.1.0",revision="kvship"}'] == 1, m
+            assert r.running(), r.log()
+
+        # A gated replicator (key mode) following dc1 adds the gate's families.
+        for sim in (p.src, p.dst):
+            h.put(sim, "ops/primary", b"dc1")
+        h.put(p.src, "vault/a", b"1")
+        addr = "127.0.0.1:%d" % simctl.free_port()
+        args = ["-gate=key", "-gate-key=ops/primary", "-gate-interval", "200ms", "-gate-settle", "1s",
+                "-prefix", "vault/", "-metrics-addr", addr]
+        with ctx.replicator(p, args) as r:
+            h.wait_for(lambda: 'kvship_gate_primary{dc="dc1"} 1' in (scrape(addr) or ""), 30, 0.1, "gate following dc1")
+            h.wait_for(lambda: "vault/a" in h.dump(p.dst, "vault/"), 30, 0.05, "vault/a copied")
+            text = scrape(addr)
+            promtool_check_metrics(text)
+            want = dict(FAMILIES)
+            want.update(GATE_FAMILIES)
+            got = families(text)
+            assert got == want, "families differ: missing %s, extra %s" % (
+                sorted(set(want) - set(got)), sorted(set(got) - set(want)))
+            assert h.parse_metrics(text)['kvship_gate_state{state="following"}'] == 1, text
+            check_histograms(text)
             assert r.running(), r.log()
 
 
