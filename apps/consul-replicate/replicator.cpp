@@ -274,7 +274,7 @@ awaitable<std::optional<std::string>> pair_replicator::run()
             std::holds_alternative<engine::action::read_source>(act)) {
             applied_index_ = std::max(applied_index_, source_index_);
             metrics_.set(metric::applied_index, labels(), static_cast<double>(applied_index_));
-            behind_since_.reset();
+            mark_applied(applied_index_);
         }
 
         if (auto* done = std::get_if<engine::action::done>(&act)) {
@@ -484,12 +484,12 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         metrics_.observe(metric::full_read_duration, labels(), seconds_since(read_started));
     source_index_ = got;
     metrics_.set(metric::source_index, labels(), static_cast<double>(got));
-    if (got > applied_index_ && !behind_since_)
-        behind_since_ = clock::now();
     if (got < applied_index_) {
         // A restore or reap: what counts from now on is the new index line.
         applied_index_ = 0;
+        seen_.clear();
     }
+    note_seen(got);
     status_.failing = false;
     failures_ = 0;
     co_return engine::event::source_read{to_snapshot(std::move(*r))};
@@ -747,8 +747,7 @@ awaitable<void> pair_replicator::watch_group(
             source_index_ = got;
             metrics_.set(metric::source_index, labels(), static_cast<double>(got));
         }
-        if (got > applied_index_ && !behind_since_)
-            behind_since_ = clock::now();
+        note_seen(got);
         w->pending[prefix] = engine::event::group_listing{prefix, got, to_snapshot(std::move(*r)).entries};
         w->wake.cancel();
     }
@@ -1107,10 +1106,11 @@ awaitable<engine::replicator_event> pair_replicator::next_stream_event()
             log_.trace("view", "kv.list({}): streamed, index {}", params_.label, got);
             source_index_ = got;
             metrics_.set(metric::source_index, labels(), static_cast<double>(got));
-            if (got > applied_index_ && !behind_since_)
-                behind_since_ = clock::now();
-            if (got < applied_index_)
+            if (got < applied_index_) {
                 applied_index_ = 0;
+                seen_.clear();
+            }
+            note_seen(got);
             status_.failing = false;
             failures_ = 0;
             co_return engine::event::source_end{meta.index};
@@ -1646,6 +1646,34 @@ awaitable<engine::replicator_event> pair_replicator::sleep(std::chrono::nanoseco
     co_return engine::event::timer_fired{};
 }
 
+void pair_replicator::note_seen(std::uint64_t index)
+{
+    if (index <= applied_index_)
+        return;
+    if (seen_.empty() || index > seen_.back().first) {
+        if (seen_.size() < 1024)
+            seen_.emplace_back(index, clock::now());
+        else
+            seen_.back().first = index;  // keeps the older time: overstates the lag, never hides it
+    }
+    behind_since_ = seen_.front().second;
+}
+
+std::optional<std::chrono::steady_clock::time_point> pair_replicator::mark_applied(std::uint64_t index)
+{
+    std::optional<clock::time_point> oldest;
+    while (!seen_.empty() && seen_.front().first <= index) {
+        if (!oldest)
+            oldest = seen_.front().second;
+        seen_.pop_front();
+    }
+    if (seen_.empty())
+        behind_since_.reset();
+    else
+        behind_since_ = seen_.front().second;
+    return oldest;
+}
+
 void pair_replicator::on_report(const engine::round_report& r)
 {
     auto const l = labels();
@@ -1690,16 +1718,15 @@ void pair_replicator::on_report(const engine::round_report& r)
         status_.last_error = r.batch_err->message;
     }
     if (ok) {
-        // Source change seen -> applied: from the read that first saw what this round applied (the
-        // oldest unapplied change) to now, when the round's last txn has committed. The initial
-        // sync is a copy, not a change, and is left out.
-        if (behind_since_ && status_.initial_sync_done && !params_.dry_run && r.puts + r.deletes > 0)
-            metrics_.observe(metric::replication_latency, l, seconds_since(*behind_since_));
         applied_index_ = r.source_index;
+        // Source change seen -> applied: from the read that returned the oldest change this round
+        // applied to now, when the round's last txn has committed. The initial sync is a copy, not
+        // a change, and is left out.
+        auto const oldest = mark_applied(applied_index_);
+        if (oldest && status_.initial_sync_done && !params_.dry_run && r.puts + r.deletes > 0)
+            metrics_.observe(metric::replication_latency, l, seconds_since(*oldest));
         metrics_.set(metric::applied_index, l, static_cast<double>(applied_index_));
         metrics_.set(metric::last_success, l, unix_now());
-        if (source_index_ <= applied_index_)
-            behind_since_.reset();
         status_.initial_sync_done = true;
         status_.failing = false;
     }
