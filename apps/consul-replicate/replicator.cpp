@@ -1648,29 +1648,14 @@ awaitable<engine::replicator_event> pair_replicator::sleep(std::chrono::nanoseco
 
 void pair_replicator::note_seen(std::uint64_t index)
 {
-    if (index <= applied_index_)
-        return;
-    if (seen_.empty() || index > seen_.back().first) {
-        if (seen_.size() < 1024)
-            seen_.emplace_back(index, clock::now());
-        else
-            seen_.back().first = index;  // keeps the older time: overstates the lag, never hides it
-    }
-    behind_since_ = seen_.front().second;
+    seen_.seen(index, applied_index_, clock::now());
+    behind_since_ = seen_.oldest();
 }
 
 std::optional<std::chrono::steady_clock::time_point> pair_replicator::mark_applied(std::uint64_t index)
 {
-    std::optional<clock::time_point> oldest;
-    while (!seen_.empty() && seen_.front().first <= index) {
-        if (!oldest)
-            oldest = seen_.front().second;
-        seen_.pop_front();
-    }
-    if (seen_.empty())
-        behind_since_.reset();
-    else
-        behind_since_ = seen_.front().second;
+    auto oldest = seen_.applied(index);
+    behind_since_ = seen_.oldest();
     return oldest;
 }
 

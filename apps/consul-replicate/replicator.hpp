@@ -7,6 +7,7 @@
 // Asio); STYLE's "separate part" of the engine is this one file pair.
 #pragma once
 
+#include "lag_tracker.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
 
@@ -221,12 +222,11 @@ private:
 
     std::uint64_t source_index_ = 0;
     std::uint64_t applied_index_ = 0;
-    std::optional<std::chrono::steady_clock::time_point> behind_since_;  // seen_.front()'s time
-    // The source indexes seen above the applied one, ascending, each with when it was first seen (at
-    // most 1024): kvship_lag_seconds is the age of the oldest, and a round that applies through index X
-    // drops those <= X, so under a steady stream of changes the lag is that of the changes still waiting,
-    // not the time since the pair was last fully caught up.
-    std::deque<std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> seen_;
+    std::optional<std::chrono::steady_clock::time_point> behind_since_;  // seen_.oldest()
+    // The source indexes seen above the applied one, each with when it was first seen: a round that
+    // applies through index X drops those <= X, so under a steady stream of changes kvship_lag_seconds
+    // is the age of the changes still waiting, not the time since the pair was last fully caught up.
+    lag_tracker seen_;
     void note_seen(std::uint64_t index);
     // Drops what is applied through `index`; returns when the oldest dropped index was seen.
     std::optional<std::chrono::steady_clock::time_point> mark_applied(std::uint64_t index);
