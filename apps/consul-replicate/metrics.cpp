@@ -1,7 +1,10 @@
 #include "metrics.hpp"
 
+#include "process_metrics.hpp"
+
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -11,7 +14,15 @@ namespace {
 
 std::string_view type_name(metric_type t)
 {
-    return t == metric_type::counter ? "counter" : "gauge";
+    switch (t) {
+        case metric_type::counter:
+            return "counter";
+        case metric_type::gauge:
+            return "gauge";
+        case metric_type::histogram:
+            return "histogram";
+    }
+    return "untyped";
 }
 
 void escape_label_value(std::string& out, std::string_view v)
@@ -146,7 +157,7 @@ metrics_registry::series& metrics_registry::at(std::string_view name, const labe
     auto key = render_labels(labels);
     auto sit = fit->second.by_labels.find(key);
     if (sit == fit->second.by_labels.end())
-        sit = fit->second.by_labels.emplace(std::move(key), series{labels, 0, {}}).first;
+        sit = fit->second.by_labels.emplace(std::move(key), series{labels, 0, {}, {}, 0}).first;
     return sit->second;
 }
 
@@ -167,6 +178,52 @@ void metrics_registry::set_callback(
 )
 {
     at(name, labels).fn = std::move(fn);
+}
+
+void metrics_registry::describe_histogram(std::string name, std::string help, std::vector<double> upper_bounds)
+{
+    if (!std::is_sorted(upper_bounds.begin(), upper_bounds.end()) ||
+        std::adjacent_find(upper_bounds.begin(), upper_bounds.end()) != upper_bounds.end())
+        throw std::logic_error("describe_histogram " + name + ": bucket bounds must be strictly ascending");
+    if (!upper_bounds.empty() && std::isinf(upper_bounds.back()))
+        upper_bounds.pop_back();  // +Inf is always there
+    auto& f = families_[std::move(name)];
+    f.type = metric_type::histogram;
+    f.help = std::move(help);
+    f.upper_bounds = std::move(upper_bounds);
+}
+
+metrics_registry::series& metrics_registry::histogram_at(std::string_view name, const label_set& labels)
+{
+    auto const fit = families_.find(name);
+    if (fit == families_.end() || fit->second.type != metric_type::histogram)
+        throw std::logic_error(fmt::format("{} is not a declared histogram", name));
+    auto& s = at(name, labels);
+    if (s.buckets.empty())
+        s.buckets.assign(fit->second.upper_bounds.size() + 1, 0);
+    return s;
+}
+
+void metrics_registry::touch_histogram(std::string_view name, const label_set& labels)
+{
+    histogram_at(name, labels);
+}
+
+void metrics_registry::observe(std::string_view name, const label_set& labels, double v)
+{
+    auto& s = histogram_at(name, labels);
+    if (std::isnan(v))
+        return;
+    auto const& bounds = families_.find(name)->second.upper_bounds;
+    auto const i = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
+    ++s.buckets[i];
+    s.sum += v;
+    s.value += 1;  // the count
+}
+
+void metrics_registry::on_render(std::function<void()> fn)
+{
+    collectors_.push_back(std::move(fn));
 }
 
 void metrics_registry::remove_labelled(std::string_view key, std::string_view value)
@@ -191,8 +248,46 @@ std::optional<double> metrics_registry::value(std::string_view name, const label
     return sit->second.fn ? sit->second.fn() : sit->second.value;
 }
 
+std::optional<metrics_registry::histogram_data> metrics_registry::histogram(
+    std::string_view name, const label_set& labels
+) const
+{
+    auto const fit = families_.find(name);
+    if (fit == families_.end() || fit->second.type != metric_type::histogram)
+        return std::nullopt;
+    auto const sit = fit->second.by_labels.find(render_labels(labels));
+    if (sit == fit->second.by_labels.end())
+        return std::nullopt;
+    auto const& s = sit->second;
+    return histogram_data{fit->second.upper_bounds, s.buckets, s.sum, static_cast<std::uint64_t>(s.value)};
+}
+
+namespace {
+
+void render_histogram_series(
+    std::string& out, std::string_view name, const std::vector<double>& bounds, const label_set& labels,
+    const std::vector<std::uint64_t>& buckets, double sum
+)
+{
+    // Cumulative buckets, each with `le` as the last label, then the +Inf bucket (= the count).
+    label_set with_le = labels;
+    with_le.emplace_back("le", std::string{});
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += i < buckets.size() ? buckets[i] : 0;
+        with_le.back().second = i < bounds.size() ? render_value(bounds[i]) : "+Inf";
+        out += fmt::format("{}_bucket{} {}\n", name, render_labels(with_le), cumulative);
+    }
+    auto const text = render_labels(labels);
+    out += fmt::format("{}_sum{} {}\n", name, text, render_value(sum));
+    out += fmt::format("{}_count{} {}\n", name, text, cumulative);
+}
+
+}  // namespace
+
 std::string metrics_registry::render() const
 {
+    for (auto const& collect : collectors_) collect();
     std::string out;
     for (auto const& [name, fam] : families_) {
         if (fam.type) {
@@ -203,6 +298,10 @@ std::string metrics_registry::render() const
             out += fmt::format("\n# TYPE {} {}\n", name, type_name(*fam.type));
         }
         for (auto const& [labels, s] : fam.by_labels) {
+            if (fam.type == metric_type::histogram) {
+                render_histogram_series(out, name, fam.upper_bounds, s.labels, s.buckets, s.sum);
+                continue;
+            }
             double const v = s.fn ? s.fn() : s.value;
             out += name;
             out += labels;
@@ -212,6 +311,19 @@ std::string metrics_registry::render() const
         }
     }
     return out;
+}
+
+std::vector<double> latency_buckets()
+{
+    return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60};
+}
+
+std::vector<double> full_read_buckets()
+{
+    auto b = latency_buckets();
+    b.push_back(120);
+    b.push_back(300);
+    return b;
 }
 
 void declare_metrics(metrics_registry& reg, std::string_view version, std::string_view revision)
@@ -300,7 +412,25 @@ void declare_metrics(metrics_registry& reg, std::string_view version, std::strin
         t::counter,
         "Destination transactions refused by their check-session op (the lock was no longer ours)."
     );
+    reg.describe_histogram(
+        std::string(metric::replication_latency),
+        "Seconds from the source read that saw a change to the commit of the round that applied it "
+        "(the oldest change of the round; rounds after the initial sync that wrote something).",
+        latency_buckets()
+    );
+    reg.describe_histogram(
+        std::string(metric::txn_duration),
+        "Seconds each destination write took (a /v1/txn, or a plain PUT for a value too large for one).",
+        latency_buckets()
+    );
+    reg.describe_histogram(
+        std::string(metric::full_read_duration),
+        "Seconds a successful whole-prefix read of the source took (streamed or not; the reads counted "
+        "by kvship_full_syncs_total).",
+        full_read_buckets()
+    );
     reg.set(metric::build_info, {{"version", std::string(version)}, {"revision", std::string(revision)}}, 1);
+    register_process_metrics(reg);
 }
 
 metrics_endpoint::metrics_endpoint(

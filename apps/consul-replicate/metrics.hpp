@@ -1,10 +1,11 @@
-// kvship's Prometheus metrics: a small registry of labelled counters and gauges rendered in the
-// text exposition format 0.0.4, the metric names the replicator uses (anchors.md §6), and the HTTP
+// kvship's Prometheus metrics: a small registry of labelled counters, gauges and histograms rendered
+// in the text exposition format 0.0.4, the metric names the replicator uses (anchors.md §6), and the HTTP
 // endpoint that serves /metrics, /healthz and /readyz.
 #pragma once
 
 #include <transport/http_server.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@ enum class metric_type
 {
     counter,
     gauge,
+    histogram,
 };
 
 using label_set = std::vector<std::pair<std::string, std::string>>;
@@ -37,12 +39,34 @@ public:
     void set(std::string_view name, const label_set& labels, double v);
     // A gauge computed when rendered (e.g. lag in seconds, which grows between events).
     void set_callback(std::string_view name, const label_set& labels, std::function<double()> fn);
+
+    // Declares a histogram family with these bucket upper bounds (ascending; +Inf is implicit).
+    void describe_histogram(std::string name, std::string help, std::vector<double> upper_bounds);
+    // Creates the series at zero (so it shows before the first observation). The family must have
+    // been declared with describe_histogram (else std::logic_error).
+    void touch_histogram(std::string_view name, const label_set& labels);
+    // Counts `v` in the first bucket whose bound is >= v (Prometheus' `le`), adds it to the sum. NaN
+    // is ignored.
+    void observe(std::string_view name, const label_set& labels, double v);
+    // Runs `fn` at the start of every render(): a collector that reads the process' state once per
+    // scrape for the callbacks that show it.
+    void on_render(std::function<void()> fn);
     // Drops every series of every family that carries label `key` = `value` (a pair that went away
     // on reload).
     void remove_labelled(std::string_view key, std::string_view value);
 
     // The current value of one series (tests, /readyz); nullopt when absent.
     [[nodiscard]] std::optional<double> value(std::string_view name, const label_set& labels) const;
+
+    // One histogram series: per-bucket counts (not cumulative; the last one is the +Inf bucket).
+    struct histogram_data
+    {
+        std::vector<double> upper_bounds;
+        std::vector<std::uint64_t> counts;  // upper_bounds.size() + 1
+        double sum = 0;
+        std::uint64_t count = 0;
+    };
+    [[nodiscard]] std::optional<histogram_data> histogram(std::string_view name, const label_set& labels) const;
 
     // Text format 0.0.4: families sorted by name, series by label text.
     [[nodiscard]] std::string render() const;
@@ -53,18 +77,24 @@ private:
         label_set labels;
         double value = 0;
         std::function<double()> fn;
+        // Histograms: one count per bucket (+Inf last), the sum of the observations.
+        std::vector<std::uint64_t> buckets;
+        double sum = 0;
     };
 
     struct family
     {
         std::optional<metric_type> type;
         std::string help;
+        std::vector<double> upper_bounds;                      // histograms
         std::map<std::string, series, std::less<>> by_labels;  // key: rendered label text
     };
 
     series& at(std::string_view name, const label_set& labels);
+    series& histogram_at(std::string_view name, const label_set& labels);
 
     std::map<std::string, family, std::less<>> families_;
+    std::vector<std::function<void()>> collectors_;
 };
 
 // {a="x",b="y"} with Prometheus escaping (\\, \", \n); empty for no labels.
@@ -101,9 +131,20 @@ inline constexpr std::string_view source_last_contact = "kvship_source_last_cont
 inline constexpr std::string_view lock_held = "kvship_lock_held";
 inline constexpr std::string_view lock_losses = "kvship_lock_losses_total";
 inline constexpr std::string_view fenced_batches = "kvship_fenced_batches_total";
+// Histograms (per pair).
+inline constexpr std::string_view replication_latency = "kvship_replication_latency_seconds";
+inline constexpr std::string_view txn_duration = "kvship_txn_duration_seconds";
+inline constexpr std::string_view full_read_duration = "kvship_full_read_duration_seconds";
 }  // namespace metric
 
-// Declares every family above and sets build_info{version,revision} = 1.
+// Bucket bounds of the latency histograms: 1 ms to 60 s in 1-2.5-5 steps, for millisecond-scale
+// lag on a LAN and seconds-scale lag across a WAN or after a stall alike.
+[[nodiscard]] std::vector<double> latency_buckets();
+// The same up to 300 s, for full reads of large prefixes.
+[[nodiscard]] std::vector<double> full_read_buckets();
+
+// Declares every family above, the standard process_* families (process_metrics.hpp) and sets
+// build_info{version,revision} = 1.
 void declare_metrics(metrics_registry& reg, std::string_view version, std::string_view revision);
 
 // Readiness as /readyz reports it: ready, or not with the reason.

@@ -104,6 +104,11 @@ std::string_view warning_text(engine::warning_kind k)
     return "warning";
 }
 
+double seconds_since(clock::time_point t)
+{
+    return std::chrono::duration<double>(clock::now() - t).count();
+}
+
 double unix_now()
 {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -194,6 +199,8 @@ pair_replicator::pair_replicator(
     metrics_.set(metric::applied_index, l, 0);
     metrics_.set(metric::source_index, l, 0);
     metrics_.set(metric::source_watches, l, 0);
+    for (auto h : {metric::replication_latency, metric::txn_duration, metric::full_read_duration})
+        metrics_.touch_histogram(h, l);
     // Computed at scrape time so that they keep growing while a pair is stuck.
     metrics_.set_callback(metric::lag_index, l, [this] {
         return source_index_ > applied_index_ ? static_cast<double>(source_index_ - applied_index_) : 0.0;
@@ -267,7 +274,7 @@ awaitable<std::optional<std::string>> pair_replicator::run()
             std::holds_alternative<engine::action::read_source>(act)) {
             applied_index_ = std::max(applied_index_, source_index_);
             metrics_.set(metric::applied_index, labels(), static_cast<double>(applied_index_));
-            behind_since_.reset();
+            mark_applied(applied_index_);
         }
 
         if (auto* done = std::get_if<engine::action::done>(&act)) {
@@ -473,14 +480,16 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         metrics_.add(metric::wakeups, labels("result", wake));
         fast_no_change_ = wake == "no_change" && clock::now() - read_started < std::chrono::milliseconds(100);
     }
+    if (index == 0)
+        metrics_.observe(metric::full_read_duration, labels(), seconds_since(read_started));
     source_index_ = got;
     metrics_.set(metric::source_index, labels(), static_cast<double>(got));
-    if (got > applied_index_ && !behind_since_)
-        behind_since_ = clock::now();
     if (got < applied_index_) {
         // A restore or reap: what counts from now on is the new index line.
         applied_index_ = 0;
+        seen_.clear();
     }
+    note_seen(got);
     status_.failing = false;
     failures_ = 0;
     co_return engine::event::source_read{to_snapshot(std::move(*r))};
@@ -738,8 +747,7 @@ awaitable<void> pair_replicator::watch_group(
             source_index_ = got;
             metrics_.set(metric::source_index, labels(), static_cast<double>(got));
         }
-        if (got > applied_index_ && !behind_since_)
-            behind_since_ = clock::now();
+        note_seen(got);
         w->pending[prefix] = engine::event::group_listing{prefix, got, to_snapshot(std::move(*r)).entries};
         w->wake.cancel();
     }
@@ -882,6 +890,7 @@ awaitable<void> pair_replicator::stream_reader(std::shared_ptr<stream_state> s)
     } const guard{*s};
     // A cancelled read returns its error like any other failure (no exception at the next co_await).
     co_await asio::this_coro::throw_if_cancelled(false);
+    auto const read_started = clock::now();
     auto const& prefix = params_.fsm.rule.spec.source;
     transport::query_options q;
     q.dc = params_.source_dc;
@@ -952,6 +961,7 @@ awaitable<void> pair_replicator::stream_reader(std::shared_ptr<stream_state> s)
         s->meta.known_leader = r->known_leader;
         s->meta.last_contact = r->last_contact;
         s->end_index = r->index;
+        metrics_.observe(metric::full_read_duration, labels(), seconds_since(read_started));
     }
 }
 
@@ -1096,10 +1106,11 @@ awaitable<engine::replicator_event> pair_replicator::next_stream_event()
             log_.trace("view", "kv.list({}): streamed, index {}", params_.label, got);
             source_index_ = got;
             metrics_.set(metric::source_index, labels(), static_cast<double>(got));
-            if (got > applied_index_ && !behind_since_)
-                behind_since_ = clock::now();
-            if (got < applied_index_)
+            if (got < applied_index_) {
                 applied_index_ = 0;
+                seen_.clear();
+            }
+            note_seen(got);
             status_.failing = false;
             failures_ = 0;
             co_return engine::event::source_end{meta.index};
@@ -1428,6 +1439,7 @@ awaitable<pair_replicator::chunk_outcome> pair_replicator::send_chunk(const engi
         }
     }
     out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
+    metrics_.observe(metric::txn_duration, labels(), seconds_since(started));
     co_return out;
 }
 
@@ -1634,6 +1646,19 @@ awaitable<engine::replicator_event> pair_replicator::sleep(std::chrono::nanoseco
     co_return engine::event::timer_fired{};
 }
 
+void pair_replicator::note_seen(std::uint64_t index)
+{
+    seen_.seen(index, applied_index_, clock::now());
+    behind_since_ = seen_.oldest();
+}
+
+std::optional<std::chrono::steady_clock::time_point> pair_replicator::mark_applied(std::uint64_t index)
+{
+    auto oldest = seen_.applied(index);
+    behind_since_ = seen_.oldest();
+    return oldest;
+}
+
 void pair_replicator::on_report(const engine::round_report& r)
 {
     auto const l = labels();
@@ -1679,10 +1704,14 @@ void pair_replicator::on_report(const engine::round_report& r)
     }
     if (ok) {
         applied_index_ = r.source_index;
+        // Source change seen -> applied: from the read that returned the oldest change this round
+        // applied to now, when the round's last txn has committed. The initial sync is a copy, not
+        // a change, and is left out.
+        auto const oldest = mark_applied(applied_index_);
+        if (oldest && status_.initial_sync_done && !params_.dry_run && r.puts + r.deletes > 0)
+            metrics_.observe(metric::replication_latency, l, seconds_since(*oldest));
         metrics_.set(metric::applied_index, l, static_cast<double>(applied_index_));
         metrics_.set(metric::last_success, l, unix_now());
-        if (source_index_ <= applied_index_)
-            behind_since_.reset();
         status_.initial_sync_done = true;
         status_.failing = false;
     }

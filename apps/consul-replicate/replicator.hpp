@@ -7,6 +7,7 @@
 // Asio); STYLE's "separate part" of the engine is this one file pair.
 #pragma once
 
+#include "lag_tracker.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
 
@@ -223,7 +224,14 @@ private:
 
     std::uint64_t source_index_ = 0;
     std::uint64_t applied_index_ = 0;
-    std::optional<std::chrono::steady_clock::time_point> behind_since_;
+    std::optional<std::chrono::steady_clock::time_point> behind_since_;  // seen_.oldest()
+    // The source indexes seen above the applied one, each with when it was first seen: a round that
+    // applies through index X drops those <= X, so under a steady stream of changes kvship_lag_seconds
+    // is the age of the changes still waiting, not the time since the pair was last fully caught up.
+    lag_tracker seen_;
+    void note_seen(std::uint64_t index);
+    // Drops what is applied through `index`; returns when the oldest dropped index was seen.
+    std::optional<std::chrono::steady_clock::time_point> mark_applied(std::uint64_t index);
     bool last_round_ok_ = false;
     unsigned failures_ = 0;
     std::string last_failure_;
