@@ -35,7 +35,8 @@ VaultNode(consul, path="vault/", name=None, api_port=0, cluster_port=0, timing=N
   waiting    wait_active()  wait_standby(leader=api_addr)  wait_state(s)  wait_log(text)  wait_counter(n, v)
   log        log_lines()  log_tail(n)  log_has(text)  log_path (a file per node)
 
-HTTP API (Vault's paths and status codes): GET /v1/sys/leader, /v1/sys/health (200 active, 429 standby,
+HTTP API (Vault's paths and status codes): GET /v1/sys/leader (1.4.3's fields: ha_enabled, is_self,
+leader_address, leader_cluster_address, performance_standby, performance_standby_last_remote_wal), /v1/sys/health (200 active, 429 standby,
 503 sealed; ?standbyok), /v1/sys/seal-status; PUT /v1/sys/seal, /v1/sys/unseal, /v1/sys/step-down; KV v1 at
 /v1/secret/<name> (GET, PUT/POST with a JSON object, DELETE, LIST or GET ?list=true), stored as plain JSON at
 `<path>logical/<MOUNT_UUID>/<name>` (real Vault encrypts it). Tokens are ignored. A standby answers sys/*
@@ -1147,11 +1148,11 @@ class VaultNode:
             return _errors(503, SEALED_ERR)
         except (OSError, ConsulError, Aborted) as e:
             return _errors(500, "%s" % e)
+        # Vault 1.4.3's fields exactly (test/real/test_vaultha_vs_vault.py); active_time, last_wal and the raft_*
+        # indexes (which vaultsim.py reports) came in later versions
         return _json(200, {
-            "ha_enabled": True, "is_self": is_self, "active_time": self.active_time if is_self else ZERO_TIME,
-            "leader_address": redirect, "leader_cluster_address": cluster, "performance_standby": False,
-            "performance_standby_last_remote_wal": 0, "last_wal": 0, "raft_committed_index": 0,
-            "raft_applied_index": 0})
+            "ha_enabled": True, "is_self": is_self, "leader_address": redirect, "leader_cluster_address": cluster,
+            "performance_standby": False, "performance_standby_last_remote_wal": 0})
 
     def _seal_status(self):
         return {"type": "shamir", "initialized": True, "sealed": self._sealed, "t": 1, "n": 1, "progress": 0,
