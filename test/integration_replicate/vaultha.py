@@ -28,8 +28,9 @@ VaultNode(consul, path="vault/", name=None, api_port=0, cluster_port=0, timing=N
              restart() (stop + start, same ports, sealed)
   state      state ("sealed" | "standby" | "active" | "stopped" | "killed")  is_active()  history (list of
              (monotonic time, state))  lock_uuid  session_id  api_addr  cluster_addr  url  service_id
-             counters (dict: lock_gets, acquires, acquire_refused, conflicts, lost, forwarded_out,
-             forwarded_in, leader_lookups)
+             counters (dict: lock_gets, acquires, acquire_refused (any false), lock_delay_waits (false
+             while unheld: step 6's 5 s sleep), conflicts, lost, sessions, forwarded_out, forwarded_in,
+             leader_lookups)
   HTTP       sys_leader()  health() -> (status, body)  write(path, dict) -> status  read(path) -> dict|None
              delete(path)  request(method, path, body) -> (status, headers, bytes)
   waiting    wait_active()  wait_standby(leader=api_addr)  wait_state(s)  wait_log(text)  wait_counter(n, v)
@@ -449,6 +450,7 @@ class _Lock:
                     n._log("lock: acquire refused, now held by %s; waiting" % entry["Session"])
                     index = idx
                     continue
+                n._count("lock_delay_waits")
                 n._log("lock: acquire refused while unheld (lock-delay); retrying in %ss" % t.lock_delay_retry)
                 index = None
                 if stop.wait(t.lock_delay_retry):
@@ -554,7 +556,8 @@ class VaultNode:
         self.state = "stopped"
         self.history = []
         self.counters = {k: 0 for k in ("lock_gets", "acquires", "acquire_refused", "conflicts", "lost",
-                                        "forwarded_out", "forwarded_in", "leader_lookups", "sessions")}
+                                        "lock_delay_waits", "forwarded_out", "forwarded_in", "leader_lookups",
+                                        "sessions")}
         self.lock_uuid = None
         self.session_id = None
         self.active_time = ZERO_TIME
