@@ -27,6 +27,10 @@ Cases:
   session_destroyed_while_active  the active's session destroyed: step-down, then lock-delay, then active
   plain_put_new_value        a plain PUT of another value keeps the session: the active stays active; the
                              standby follows the new value as leader uuid (missing advertisement: no leader)
+  race_gate_with_model       georace's schedule (10 leader moves) with both gates reading sys/leader of one
+                             modelled node per DC (path vaultha/, outside the replicated vault/; moving the
+                             leader = seal the old DC's node, unseal the new one: the sealed-standby setup);
+                             georace's checks, and a 200 ms sampler sees at most one active node
 """
 import json
 import os
@@ -325,9 +329,80 @@ def plain_put_new_value(ctx):
         assert st == 307 and hdrs["location"] == "http://127.0.0.1:1/v1/secret/x", (st, hdrs)
 
 
+class ModelLeader:
+    """georace's leader mover (VaultControl's vault_cluster) backed by the model: one node per DC, storage path
+    vaultha/ (outside the replicated vault/, so the race's quiet-window and equality checks see only the writer's
+    keys); moving the leader seals the old DC's node (it steps down and releases) and unseals the new DC's,
+    which then takes its own DC's lock and answers is_self: the sealed-standby setup."""
+
+    def __init__(self, vc):
+        self.vc = vc
+        self.nodes = vc.nodes
+
+    def set_leader_in(self, dc):
+        for n in self.nodes:
+            if n.dc != dc:
+                n.seal()
+        for n in self.nodes:
+            if n.dc == dc:
+                n.unseal()
+                n.wait_active(timeout=60)
+
+
+def race_gate_with_model(ctx):
+    """georace's schedule (10 leader moves, the writer, the checks) with both replicators' gates reading
+    GET /v1/sys/leader of modelled Vault nodes (one per DC, address -> DC map), whose answers come from each
+    DC's core/lock; a 200 ms sampler sees at most one active node throughout. Same assertions as
+    test_georedundancy.race."""
+    import georace
+    dcs = ["dc1", "dc2"]
+    schedule = georace.Schedule(settle_deadline=60.0)
+    replicators, log = [], []
+    with ctx.servers(dcs, args=georace.SIM_ARGS) as sims, \
+            vaultha.VaultCluster({"vault-%s" % dc: sims[dc] for dc in dcs}, path="vaultha/", timing=FAST) as vc:
+        leader = ModelLeader(vc)
+        metrics = {dc: "127.0.0.1:%d" % h.simctl.free_port() for dc in dcs}
+
+        def start():
+            for dc in dcs:
+                args = ["-consul-addr", sims[dc].addr] + georace.replicator_args(
+                    dc, dcs, True, metrics[dc], "1s", "200ms", vault=leader, vault_dc_map=True)
+                replicators.append(h.Replicator(ctx.replicate_bin, args))
+
+        def check():
+            for dc, r in zip(dcs, replicators):
+                if not r.running():
+                    raise AssertionError("the replicator in %s exited with %s:\n%s" % (dc, r.proc.poll(), r.log()))
+        turn = georace.GateTurn(metrics, h.http_get, h.parse_metrics, deadline=60, check=check)
+        try:
+            with vc.sampler(0.2) as samp:
+                res = georace.run(sims, schedule, turn, start, log=log.append, vault_cluster=leader)
+            report = []
+            res.report(report.append)
+            detail = "\n".join(log + report) + "".join(
+                "\n---- replicator in %s (last 40 lines)\n%s" % (dc, "\n".join(r.lines[-40:]))
+                for dc, r in zip(dcs, replicators))
+            c = res.counts()
+            assert c["writer_ops"] == (schedule.moves + 1) * schedule.ops_per_phase, detail
+            for name in ("keys_lost", "deleted_keys_back", "flaps", "quiet_window_changes", "final_differences",
+                         "pauses_not_settled", "turns_not_seen", "excluded_keys_crossed"):
+                assert c[name] == 0, "%s = %d\n%s" % (name, c[name], detail)
+            assert not res.watch_errors, detail
+            final = {dc: georace.values(georace.listing(sims[dc])[1]) for dc in dcs}
+            assert final["dc1"] == final["dc2"] == dict(res.parts[0].model), detail
+            samp.assert_at_most_one()
+            assert samp.max_active == 1 and len(samp.samples) > 10, (samp.max_active, len(samp.samples))
+            moves = [n.counters["acquires"] for n in vc.nodes]
+            assert sum(moves) == schedule.moves + 1, moves  # one acquisition per phase, each at the first try
+            assert all(n.counters["lost"] == 0 and n.counters["lock_delay_waits"] == 0 for n in vc.nodes)
+        finally:
+            for r in replicators:
+                r.kill()
+
+
 CASES = {f.__name__: f for f in (default_timing_is_vaults, one_dc_pair, copied_lock_without_session,
                                  held_by_another_session, flags_conflict, key_deleted_while_active,
-                                 session_destroyed_while_active, plain_put_new_value)}
+                                 session_destroyed_while_active, plain_put_new_value, race_gate_with_model)}
 
 if __name__ == "__main__":
     h.main(CASES)
