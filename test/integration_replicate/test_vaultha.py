@@ -27,6 +27,8 @@ Cases:
   session_destroyed_while_active  the active's session destroyed: step-down, then lock-delay, then active
   plain_put_new_value        a plain PUT of another value keeps the session: the active stays active; the
                              standby follows the new value as leader uuid (missing advertisement: no leader)
+  unheld_key_means_no_leader during the lock-delay after a crashed active's session is destroyed, the key is
+                             unheld but names an existing advertisement: the standby reports no leader
   race_gate_with_model       georace's schedule (10 leader moves) with both gates reading sys/leader of one
                              modelled node per DC (path vaultha/, outside the replicated vault/; moving the
                              leader = seal the old DC's node, unseal the new one: the sealed-standby setup);
@@ -329,6 +331,36 @@ def plain_put_new_value(ctx):
         assert st == 307 and hdrs["location"] == "http://127.0.0.1:1/v1/secret/x", (st, hdrs)
 
 
+def unheld_key_means_no_leader(ctx):
+    """Leader lookup checks that the key is held (any session): during the lock-delay after a crashed active's
+    session was destroyed, the key is unheld while its value still names an existing core/leader entry, and the
+    standby reports no leader."""
+    timing = vaultha.Timing.fast(lock_delay=5.0)
+    with ctx.servers(["dc1"]) as dcs, cluster(ctx, {"a": dcs["dc1"], "b": dcs["dc1"]}, timing=timing) as vc:
+        srv = dcs["dc1"]
+        vc.unseal_all()
+        act = vc.wait_one_active(timeout=30)
+        sb = vc["b"] if act is vc["a"] else vc["a"]
+        uuid, sid = act.lock_uuid, act.session_id
+        act.kill()  # a crash leaves core/leader/<uuid> behind; its session then ends (destroyed here, not expired)
+        srv.json("PUT", "/v1/session/destroy/%s" % sid)
+
+        def seen_unheld():
+            e1 = lock_entry(srv)
+            if e1 is None or e1.get("Session"):
+                return None
+            lead = sb.sys_leader()
+            e2 = lock_entry(srv)
+            if e2 is None or e2.get("Session") or e2["ModifyIndex"] != e1["ModifyIndex"]:
+                return None  # the key changed meanwhile: look again
+            return lead, vaultha.value_of(e2).decode()
+        lead, value = wait(seen_unheld, "the key unheld during the lock-delay", 30, vc.nodes)
+        assert value == uuid and uuid in leader_uuids(srv), "the advertisement still exists"
+        assert lead["leader_address"] == "" and not lead["is_self"], lead
+        sb.wait_active(timeout=30)
+        wait(lambda: leader_uuids(srv) == [sb.lock_uuid], "the crashed node's advertisement cleaned", 15, vc.nodes)
+
+
 class ModelLeader:
     """georace's leader mover (VaultControl's vault_cluster) backed by the model: one node per DC, storage path
     vaultha/ (outside the replicated vault/, so the race's quiet-window and equality checks see only the writer's
@@ -402,7 +434,8 @@ def race_gate_with_model(ctx):
 
 CASES = {f.__name__: f for f in (default_timing_is_vaults, one_dc_pair, copied_lock_without_session,
                                  held_by_another_session, flags_conflict, key_deleted_while_active,
-                                 session_destroyed_while_active, plain_put_new_value, race_gate_with_model)}
+                                 session_destroyed_while_active, plain_put_new_value, unheld_key_means_no_leader,
+                                 race_gate_with_model)}
 
 if __name__ == "__main__":
     h.main(CASES)
