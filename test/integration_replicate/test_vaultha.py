@@ -138,6 +138,12 @@ def default_timing_is_vaults(ctx):
         assert leader_uuids(srv) == []
         wait(lambda: session_info(srv, sid) is None, "session destroyed", 10, [a])
         assert catalog(srv, "active", passing=False) == [] and catalog(srv, "standby", passing=False) == []
+        # restart (same ports): sealed again, then active at once on the unheld key, with a new uuid
+        a.start()
+        assert a.state == "sealed" and a.health()[0] == 503
+        a.unseal()
+        a.wait_active(timeout=30)
+        assert a.lock_uuid != uuid and lock_value(srv) == a.lock_uuid and a.counters["lock_delay_waits"] == 0
 
 
 def one_dc_pair(ctx):
