@@ -164,14 +164,23 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
     std::string const label = prefixes::to_string(spec);
     auto const& dest = rule.spec.destination;
 
-    // The destination first, whole (as a replicator's full round), then the source as a stream.
+    // The destination first, whole (as a replicator's full round), decoded as it arrives so the body is
+    // never held next to its entries; then the source as a stream against it.
+    std::vector<engine::kv_entry> dst_entries;
+    bool dst_filtered = false;
+    auto dst_sink = [&](const transport::query_meta& meta, std::vector<transport::kv_entry> entries)
+        -> awaitable<std::optional<transport::consul_error>> {
+        if (meta.results_filtered) {
+            dst_filtered = true;
+            co_return transport::consul_error{
+                transport::make_error_code(transport::errc::forbidden), 200, "filtered by ACLs"};
+        }
+        for (auto& e : to_engine(std::move(entries))) dst_entries.push_back(std::move(e));
+        co_return std::nullopt;
+    };
     transport::query_options const dq;
-    auto listing = co_await destination_->list(dest, dq);
-    if (!listing) {
-        log_.err("diff", "{}: destination: GET /v1/kv/{}?recurse: {}", label, dest, listing.error().what());
-        co_return false;
-    }
-    if (listing->results_filtered) {
+    auto listing = co_await destination_->list_stream(dest, dq, dst_sink, 1000);
+    if (dst_filtered || (listing && listing->results_filtered)) {
         log_.err(
             "diff",
             "{}: destination: GET /v1/kv/{}?recurse: the listing was filtered by ACLs "
@@ -181,8 +190,11 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
         );
         co_return false;
     }
-    engine::drift_scan scan(rule, to_engine(std::move(listing->entries)));
-    listing->entries = {};
+    if (!listing) {
+        log_.err("diff", "{}: destination: GET /v1/kv/{}?recurse: {}", label, dest, listing.error().what());
+        co_return false;
+    }
+    engine::drift_scan scan(rule, std::move(dst_entries));
 
     auto emit = [this, &label](const std::vector<engine::drift_item>& items) {
         for (auto const& d : items)

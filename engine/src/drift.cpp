@@ -94,7 +94,16 @@ std::string_view to_string(drift_kind kind)
 drift_scan::drift_scan(prefixes::rule rule, std::vector<kv_entry> destination)
     : rule_(std::move(rule)), dst_(std::move(destination))
 {
-    sort_entries(dst_);
+    // Consul lists in key order: then only duplicates need dropping (stable_sort would copy the listing).
+    if (std::is_sorted(dst_.begin(), dst_.end(), key_less))
+        dst_.erase(
+            std::unique(
+                dst_.begin(), dst_.end(), [](const kv_entry& a, const kv_entry& b) { return a.key == b.key; }
+            ),
+            dst_.end()
+        );
+    else
+        sort_entries(dst_);
 }
 
 result<std::vector<drift_item>, std::string> drift_scan::feed(std::span<const kv_entry> chunk)
