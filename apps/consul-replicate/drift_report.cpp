@@ -244,6 +244,14 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
     }
     emit(scan.finish());
     auto const& t = scan.totals();
+    if (t.source_keys == 0 && t.destination_keys > 0)
+        log_.warn(
+            "diff",
+            "{}: the source listing is empty: every destination key is reported as only in the destination. "
+            "If the token cannot read the source prefix, Consul before 1.13 answers an empty listing without "
+            "saying it filtered it (X-Consul-Results-Filtered-By-ACLs)",
+            label
+        );
     print(json_ ? engine::format_drift_summary_json(label, t) : engine::format_drift_summary_text(label, t));
     differs_ = differs_ || t.differences() > 0;
     co_return true;
