@@ -516,8 +516,13 @@ awaitable<app::outcome> app::run_generation()
     auto lock_lost = [this, hold] { return lock_ && (!lock_->held() || lock_->holds() != hold); };
 
     txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
-    auto const rules =
-        prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    auto rules = prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    protect_registry(rules);
+    // Two-way replication is refused before anything is written (registry.hpp).
+    if (auto refused = co_await open_registry(local_dc, rules)) {
+        fatal_ = std::move(*refused);
+        co_return outcome::failed;
+    }
     log_.info("runner", "starting");
     if (cfg_.gate.enabled()) {
         // Pairs start and stop as the gate decides; sources are read through the local agent.
@@ -528,6 +533,9 @@ awaitable<app::outcome> app::run_generation()
             gate_client_ = transport::create_consul_client(ioc_.get_executor(), std::move(params));
         } catch (const std::exception& e) {
             fatal_ = e.what();
+        }
+        if (!gate_client_) {
+            co_await close_registry();
             co_return outcome::failed;
         }
         declare_gate_metrics(metrics_);
@@ -562,7 +570,8 @@ awaitable<app::outcome> app::run_generation()
             all_done = all_done && p.done;
         }
         if (!stopping_ &&
-            (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_))) {
+            (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_) ||
+             (registry_ && registry_->refused()))) {
             stopping_ = true;
             deadline = clock::now() + tuning_.stop_grace;
             stop_pairs(false);
@@ -621,12 +630,17 @@ awaitable<app::outcome> app::run_generation()
     gate_.reset();
     detector_.reset();
     gate_client_.reset();
+    std::optional<std::string> const two_way = registry_ ? registry_->refused() : std::nullopt;
+    co_await close_registry();
 
     outcome result = outcome::finished;
     if (kill_requests_ > 0) {
         result = outcome::killed;
     } else if (lock_lost()) {
         result = outcome::lock_lost;
+    } else if (two_way) {
+        fatal_ = *two_way;
+        result = outcome::failed;
     } else {
         std::string errors;
         for (auto const& p : pairs_) {
@@ -649,6 +663,38 @@ awaitable<app::outcome> app::run_generation()
     log_.info("runner", "stopping");
     pairs_.clear();
     co_return result;
+}
+
+awaitable<std::optional<std::string>> app::open_registry(
+    const std::string& local_dc, const std::vector<prefixes::rule>& rules
+)
+{
+    if (rules.empty() || local_dc.empty())
+        co_return std::nullopt;
+    registry_ = std::make_unique<replicator_registry>(
+        ioc_.get_executor(),
+        *destination_client_,
+        source_client_ ? *source_client_ : *destination_client_,
+        registry_params_from_env(log_, !cfg_.once && !cfg_.dry_run),
+        make_self_entry(local_dc, rules, cfg_.gate.enabled()),
+        log_,
+        [this] { notify(); }
+    );
+    auto refused = co_await registry_->check();
+    if (refused) {
+        registry_.reset();
+        co_return refused;
+    }
+    registry_->start();
+    co_return std::nullopt;
+}
+
+awaitable<void> app::close_registry()
+{
+    if (!registry_)
+        co_return;
+    co_await registry_->stop();
+    registry_.reset();
 }
 
 }  // namespace kvship::replicate

@@ -2,6 +2,7 @@
 
 #include "client_params.hpp"
 #include "gate.hpp"
+#include "registry.hpp"
 
 #include <engine/drift.hpp>
 #include <prefixes/rule.hpp>
@@ -145,8 +146,8 @@ awaitable<int> drift_report::run()
         }
     }
 
-    auto const rules =
-        prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    auto rules = prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    protect_registry(rules);  // as replication: the replicators' own registry entries are not drift
     for (auto const& rule : rules) {
         std::string const dc = cfg_.gate.enabled() ? gate_source : rule.spec.datacenter.value_or(std::string{});
         bool const ok = co_await compare_pair(rule, dc);

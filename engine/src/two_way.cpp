@@ -49,16 +49,16 @@ std::optional<two_way_conflict> find_two_way(
                     continue;
                 two_way_conflict c{other, mine, theirs, {}};
                 c.message = fmt::format(
-                    "two-way replication refused: this replicator ({}) copies {}:{} -> {}:{} while the replicator "
-                    "{} copies {}:{} -> {}:{}: the prefixes overlap both ways, so each would undo the other's "
-                    "writes and deletes (the flapping of master-master replication). Replicate one way, use "
-                    "-gate on both sides, or make the prefixes disjoint",
+                    "two-way replication refused: this replicator, {}, and the replicator {} copy overlapping "
+                    "prefixes towards each other ({}:{} -> {}:{} and {}:{} -> {}:{}), so each would undo the "
+                    "other's writes and deletes (the flapping of master-master replication). Replicate one way, "
+                    "use -gate on both sides, or make the prefixes disjoint",
                     describe(self),
+                    describe(other),
                     other.datacenter,
                     mine.source,
                     self.datacenter,
                     mine.destination,
-                    describe(other),
                     self.datacenter,
                     theirs.source,
                     other.datacenter,
