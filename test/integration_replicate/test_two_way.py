@@ -18,7 +18,7 @@ ROOT = "root-token"
 
 def entries(sim, token=None):
     """{key: decoded JSON entry} of the registry of `sim`'s DC."""
-    return {k: json.loads(v) for k, (v, _) in h.dump(sim, REGISTRY, token=token).items()}
+    return {k: json.loads(v) for k, (v, _) in h.dump(sim, REGISTRY, token=token, with_status=True).items()}
 
 
 def wait_entry(sim, pid, timeout=20):
