@@ -145,6 +145,52 @@ def b1_b5(bin_dir, keys, report):
                % (cpu, rss), figures={"b5_cpu_s": cpu, "b5_rss_mb": rss})
 
 
+def diff_bench(bin_dir, keys, report):
+    """-diff (the drift report) on N keys: wall time, CPU and max RSS (wait4: the figure /usr/bin/time -v
+    reports), equal and with 1% drift, next to a -once round over the same keys (which reads both sides whole).
+    Timed directly, no proxy in the way; the destination's raft index before and after shows it wrote nothing."""
+    def measured(dst):
+        cmd = [replicator_bin(bin_dir), "-consul-addr", dst.addr, "-prefix", "bench/@dc1", "-diff"]
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=replicator_env())
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - t0
+        proc.stdout.close()
+        proc.stderr.close()
+        return (os.waitstatus_to_exitcode(status), out.decode(errors="replace"), err.decode(errors="replace"),
+                wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0)
+
+    with federation(bin_dir, ["dc1", "dc2"]) as dcs:
+        src, dst = dcs["dc1"], dcs["dc2"]
+        sim_load(bin_dir, src.addr, keys)
+        run_replicator_once(bin_dir, dst)
+        _, once_cpu, once_rss = run_replicator_once(bin_dir, dst)
+        before = dst.index("/v1/kv/?keys")
+        code, out, err, wall, cpu, rss = measured(dst)
+        if code != 0:
+            raise RuntimeError("-diff on an equal copy exited %d: %s %s" % (code, out[-500:], err[-2000:]))
+        report("DIFF drift report of %d equal keys: %.2f s, %.2f s CPU, max RSS %.0f MB (a -once round over "
+               "the same equal keys: %.2f s CPU, max RSS %.0f MB)" % (keys, wall, cpu, rss, once_cpu, once_rss),
+               figures={"diff_s": wall, "diff_cpu_s": cpu, "diff_rss_mb": rss, "once_rss_mb": once_rss})
+        if dst.index("/v1/kv/?keys") != before:
+            raise RuntimeError("-diff changed the destination")
+        _, _, body = dst.request("GET", "/v1/kv/bench/?keys")
+        names = json.loads(body)[::100]
+        txn_load(dst, names, value=b"drift")
+        before = dst.index("/v1/kv/?keys")
+        code, out, err, wall, cpu, rss = measured(dst)
+        lines = out.splitlines()
+        if code != 1 or len(lines) != len(names) + 1:
+            raise RuntimeError("-diff with %d changed keys exited %d with %d lines: %s" % (
+                len(names), code, len(lines), err[-2000:]))
+        report("DIFF drift report of %d keys, %d different: %.2f s, %.2f s CPU, max RSS %.0f MB" % (
+            keys, len(names), wall, cpu, rss), figures={"diff_drift_s": wall, "diff_drift_rss_mb": rss})
+        if dst.index("/v1/kv/?keys") != before:
+            raise RuntimeError("-diff changed the destination")
+
+
 def vault_keys(n):
     """The keys of the Vault-like layout (see --layout vault), sorted."""
     rng = random.Random(11)
@@ -357,7 +403,7 @@ def main():
     ap.add_argument("--latency-keys", default="10000,100000")
     ap.add_argument("--writes", type=int, default=200)
     ap.add_argument("--replicator", help="the consul-replicate binary (default: <bin>/consul-replicate)")
-    ap.add_argument("--only", default="b1,b2,b3", help="scenarios to run: b1 (B1+B5), b2 (B2+B6), b3")
+    ap.add_argument("--only", default="b1,b2,b3", help="scenarios to run: b1 (B1+B5), b2 (B2+B6), b3, diff (the -diff drift report)")
     ap.add_argument("--b3-keys", type=int, default=10000)
     ap.add_argument("--b3-rates", default="200,2000")
     ap.add_argument("--b3-seconds", type=int, default=30)
@@ -405,6 +451,8 @@ def main():
         if "b2" in only:
             for n in (int(x) for x in args.latency_keys.split(",") if x):
                 b2(args.bin, n, args.writes, report, args.layout)
+        if "diff" in only:
+            diff_bench(args.bin, args.keys, report)
         if "b3" in only:
             b3(args.bin, args.b3_keys, [int(x) for x in args.b3_rates.split(",") if x], args.b3_seconds, report)
     if args.compare:

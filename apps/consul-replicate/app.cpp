@@ -1,6 +1,7 @@
 #include "app.hpp"
 
 #include "checkpoint_codec.hpp"
+#include "client_params.hpp"
 
 #include <prefixes/rule.hpp>
 #include <replicate/flags.hpp>
@@ -24,37 +25,6 @@ namespace kvship::replicate {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-transport::log_level transport_level(log_level l)
-{
-    switch (l) {
-        case log_level::trace:
-        case log_level::debug:
-            return transport::log_level::debug;
-        case log_level::info:
-            return transport::log_level::info;
-        case log_level::warn:
-            return transport::log_level::warning;
-        case log_level::err:
-            return transport::log_level::error;
-    }
-    return transport::log_level::warning;
-}
-
-log_level from_transport(transport::log_level l)
-{
-    switch (l) {
-        case transport::log_level::debug:
-            return log_level::debug;
-        case transport::log_level::info:
-            return log_level::info;
-        case transport::log_level::warning:
-            return log_level::warn;
-        case transport::log_level::error:
-            return log_level::err;
-    }
-    return log_level::warn;
-}
 
 std::chrono::milliseconds to_ms(nanos d)
 {
@@ -283,39 +253,7 @@ void app::remove_pid_file()
 
 transport::consul_params app::client_params(const std::string& address, const std::string& token) const
 {
-    transport::consul_params p;
-    p.address = address;
-    p.token = token;
-    // -consul-auth belongs to the local agent (-consul-addr), as in consul-replicate; Go sends "user:" when
-    // no password is given.
-    if (cfg_.consul.auth.enabled && address == cfg_.consul.address)
-        p.basic_auth = cfg_.consul.auth.username + ":" + cfg_.consul.auth.password;
-    auto const& ssl = cfg_.consul.ssl;
-    p.tls.enabled = ssl.enabled;
-    p.tls.verify = ssl.verify;
-    p.tls.ca_file = ssl.ca_cert;
-    p.tls.ca_path = ssl.ca_path;
-    p.tls.cert_file = ssl.cert;
-    p.tls.key_file = ssl.key;
-    p.tls.server_name = ssl.server_name;
-    if (cfg_.consul.transport.dial_timeout.count() > 0)
-        p.connect_timeout = to_ms(cfg_.consul.transport.dial_timeout);
-    auto const& tr = cfg_.consul.transport;
-    if (tr.max_idle_conns_per_host > 0)
-        p.max_idle_connections = static_cast<std::size_t>(tr.max_idle_conns_per_host);
-    p.max_idle_total = tr.max_idle_conns > 0 ? static_cast<std::size_t>(tr.max_idle_conns) : 0;
-    p.idle_timeout = tr.idle_conn_timeout.count() > 0 ? to_ms(tr.idle_conn_timeout) : std::chrono::milliseconds{0};
-    p.tcp_keep_alive = tr.dial_keep_alive.count() > 0 ? to_ms(tr.dial_keep_alive) : std::chrono::milliseconds{0};
-    p.disable_keep_alives = tr.disable_keep_alives;
-    if (tr.tls_handshake_timeout.count() > 0)
-        p.tls_handshake_timeout = to_ms(tr.tls_handshake_timeout);
-    // The pair loop owns retries (engine backoff), so the client does not retry on its own.
-    p.retry.enabled = false;
-    p.log.level = transport_level(log_.level());
-    p.log.sink = [this](transport::log_level l, std::string_view line) {
-        log_.write(from_transport(l), "clients", line);
-    };
-    return p;
+    return consul_client_params(cfg_, log_, address, token);
 }
 
 awaitable<void> app::main_loop()
@@ -621,8 +559,13 @@ awaitable<app::outcome> app::run_generation()
     auto lock_lost = [this, hold] { return lock_ && (!lock_->held() || lock_->holds() != hold); };
 
     txn_limit_.max_ops = cfg_.txn_max_ops > 0 ? static_cast<std::size_t>(cfg_.txn_max_ops) : 128;
-    auto const rules =
-        prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    auto rules = prefixes::make_rules(cfg_.prefixes, prefixes::key_filter{cfg_.excludes, {}}, cfg_.status_dir);
+    protect_registry(rules);
+    // Two-way replication is refused before anything is written (registry.hpp).
+    if (auto refused = co_await open_registry(local_dc, rules)) {
+        fatal_ = std::move(*refused);
+        co_return outcome::failed;
+    }
     log_.info("runner", "starting");
     if (cfg_.gate.enabled()) {
         // Pairs start and stop as the gate decides; sources are read through the local agent.
@@ -633,6 +576,9 @@ awaitable<app::outcome> app::run_generation()
             gate_client_ = transport::create_consul_client(ioc_.get_executor(), std::move(params));
         } catch (const std::exception& e) {
             fatal_ = e.what();
+        }
+        if (!gate_client_) {
+            co_await close_registry();
             co_return outcome::failed;
         }
         declare_gate_metrics(metrics_);
@@ -690,7 +636,7 @@ awaitable<app::outcome> app::run_generation()
         }
         if (!stopping_ &&
             (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_) ||
-             (vault_ && vault_done_))) {
+             (vault_ && vault_done_) || (registry_ && registry_->refused()))) {
             stopping_ = true;
             deadline = clock::now() + tuning_.stop_grace;
             stop_pairs(false);
@@ -752,12 +698,17 @@ awaitable<app::outcome> app::run_generation()
     detector_.reset();
     vault_.reset();
     gate_client_.reset();
+    std::optional<std::string> const two_way = registry_ ? registry_->refused() : std::nullopt;
+    co_await close_registry();
 
     outcome result = outcome::finished;
     if (kill_requests_ > 0) {
         result = outcome::killed;
     } else if (lock_lost()) {
         result = outcome::lock_lost;
+    } else if (two_way) {
+        fatal_ = *two_way;
+        result = outcome::failed;
     } else {
         std::string errors;
         for (auto const& p : pairs_) {
@@ -780,6 +731,38 @@ awaitable<app::outcome> app::run_generation()
     log_.info("runner", "stopping");
     pairs_.clear();
     co_return result;
+}
+
+awaitable<std::optional<std::string>> app::open_registry(
+    const std::string& local_dc, const std::vector<prefixes::rule>& rules
+)
+{
+    if (rules.empty() || local_dc.empty())
+        co_return std::nullopt;
+    registry_ = std::make_unique<replicator_registry>(
+        ioc_.get_executor(),
+        *destination_client_,
+        source_client_ ? *source_client_ : *destination_client_,
+        registry_params_from_env(log_, !cfg_.once && !cfg_.dry_run),
+        make_self_entry(local_dc, rules, cfg_.gate.enabled()),
+        log_,
+        [this] { notify(); }
+    );
+    auto refused = co_await registry_->check();
+    if (refused) {
+        registry_.reset();
+        co_return refused;
+    }
+    registry_->start();
+    co_return std::nullopt;
+}
+
+awaitable<void> app::close_registry()
+{
+    if (!registry_)
+        co_return;
+    co_await registry_->stop();
+    registry_.reset();
 }
 
 }  // namespace kvship::replicate

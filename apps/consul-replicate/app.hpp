@@ -7,6 +7,7 @@
 #include "lock.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
+#include "registry.hpp"
 #include "replicator.hpp"
 #include "vault_ha.hpp"
 
@@ -74,6 +75,11 @@ private:
         const std::optional<std::string>& gate_source,
         std::uint64_t hold
     );
+    // The replicator registry of a generation (registry.hpp): refusal of two-way replication.
+    awaitable<std::optional<std::string>> open_registry(
+        const std::string& local_dc, const std::vector<prefixes::rule>& rules
+    );
+    awaitable<void> close_registry();
     [[nodiscard]] readiness ready() const;
     // The pairs' applied source index while all of them read from `dc` and finished a round.
     [[nodiscard]] std::optional<std::uint64_t> applied_from(const std::string& dc) const;
@@ -122,6 +128,8 @@ private:
     std::unique_ptr<transport::consul_client> lock_client_;
     std::unique_ptr<lock_manager> lock_;
     bool lock_done_ = false;
+
+    std::unique_ptr<replicator_registry> registry_;
 };
 
 }  // namespace kvship::replicate

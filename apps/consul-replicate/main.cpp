@@ -1,6 +1,7 @@
 // consul-replicate (kvship): parse the command line and config files as consul-replicate v0.4.0
 // does, then run the replicator until -once completes, a fatal error, or the kill signal.
 #include "app.hpp"
+#include "drift_report.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -106,6 +107,13 @@ int main(int argc, char** argv)
         log.info("", "{}", version_text("kvship " KVSHIP_VERSION));
         for (auto const& w : lint(cfg)) log.warn("cli", "{}", w);
         log.debug("runner", "final config (tokens suppressed):\n{}", redacted_summary(cfg));
+    }
+
+    if (cfg.diff) {
+        // -diff: read, compare, print; no signals, pid file, metrics, lock or writes.
+        int const diff_code = run_drift_report(cfg, make_process_logger(cfg), stdout);
+        std::fflush(stderr);
+        return diff_code;
     }
 
     int code = 0;

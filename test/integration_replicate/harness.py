@@ -30,6 +30,7 @@ import simctl  # noqa: E402  (test/integration/simctl.py: the sim's own process 
 BACKEND = "sim"  # set by main() from --backend
 
 STATUS_DIR = "service/consul-replicate/statuses"
+REGISTRY_DIR = "service/kvship/replicators"  # running replicators' entries (README "Two-way replication is refused")
 
 
 def wait_for(predicate, timeout=20, interval=0.05, what="condition"):
@@ -68,7 +69,8 @@ def txn_put(sim, items):
 
 
 def dump(sim, prefix="", token=None, with_status=False):
-    """{key: (value bytes, flags)} of everything under prefix (the status dir left out by default)."""
+    """{key: (value bytes, flags)} of everything under prefix (the status dir and the replicator registry left
+    out by default: they are the replicators' own keys, not replicated data)."""
     headers = {"X-Consul-Token": token} if token else {}
     status, _, data = sim.request("GET", "/v1/kv/%s?recurse" % prefix, headers=headers)
     if status == 404:
@@ -76,7 +78,7 @@ def dump(sim, prefix="", token=None, with_status=False):
     assert status == 200, "list %s: %s %r" % (prefix, status, data[:200])
     out = {}
     for e in json.loads(data):
-        if not with_status and e["Key"].startswith(STATUS_DIR + "/"):
+        if not with_status and (e["Key"].startswith(STATUS_DIR + "/") or e["Key"].startswith(REGISTRY_DIR + "/")):
             continue
         value = base64.b64decode(e["Value"]) if e.get("Value") is not None else b""
         out[e["Key"]] = (value, e.get("Flags", 0))

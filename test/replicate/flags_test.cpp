@@ -101,6 +101,7 @@ TEST_CASE("every flag sets its setting", "[replicate][flags]")
         {{"-source-token=s3"}, [](auto& c) { return c.flags.source_token == "s3"; }},
         {{"-metrics-addr=:9100"}, [](auto& c) { return c.flags.metrics_addr == ":9100"; }},
         {{"-dry-run"}, [](auto& c) { return c.flags.dry_run == true; }},
+        {{"-diff"}, [](auto& c) { return c.diff == true; }},
         {{"-max-delete-percent=20"}, [](auto& c) { return c.flags.delete_guard.max_delete_percent == 20; }},
         {{"-max-delete-min-keys=0"}, [](auto& c) { return c.flags.delete_guard.min_keys == 0; }},
         {{"-allow-empty-source"}, [](auto& c) { return c.flags.delete_guard.allow_empty_source == true; }},

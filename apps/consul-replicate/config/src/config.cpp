@@ -205,6 +205,7 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
 
     config cfg;
     cfg.once = cli.once;
+    cfg.diff = cli.diff;
     cfg.config_paths = cli.config_paths;
 
     // consul block (consul-template ConsulConfig.Finalize)

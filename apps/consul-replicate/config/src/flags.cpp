@@ -216,6 +216,7 @@ const std::vector<flag_def>& definitions()
              return std::nullopt;
          })},
         {{"dry-run", k::boolean, {}, true}, bool_fn([](command_line& c, bool b) { c.flags.dry_run = b; })},
+        {{"diff", k::boolean, {}, true}, bool_fn([](command_line& c, bool b) { c.diff = b; })},
         {{"max-delete-percent", k::integer, {}, true},
          int_fn([](command_line& c, int v) -> std::optional<std::string> {
              if (auto e = in_range(v, 0, 100))
@@ -643,6 +644,10 @@ kvship options:
   -source-token=<token>    ACL token for source reads (default: -consul-token).
   -metrics-addr=<host:port> Serve /metrics (Prometheus), /healthz and /readyz.
   -dry-run                 Plan and log every change, write and delete nothing.
+  -diff                    Drift report: read source and destination once, print
+                           what differs per pair (text, or JSON lines with
+                           -log-format=json), write nothing. Exit 0 equal,
+                           1 different, 14 error.
   -max-delete-percent=<int> Refuse a pass deleting more than this share of the
                            destination (50).
   -max-delete-min-keys=<int> The share rule applies above this many keys (10).

@@ -414,6 +414,8 @@ std::optional<config_error> validate(const config& cfg)
         return err;
     if (cfg.once && cfg.prefixes.empty())
         return file_error("-once needs at least one prefix (none given by -prefix or a config file)");
+    if (cfg.diff && cfg.prefixes.empty())
+        return file_error("-diff needs at least one prefix (none given by -prefix or a config file)");
 
     if (!cfg.kill_signal.disabled() && cfg.kill_signal == cfg.reload_signal) {
         return file_error(fmt::format(

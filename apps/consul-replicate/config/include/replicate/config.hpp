@@ -199,6 +199,7 @@ struct config
 
     // command line only
     bool once = false;
+    bool diff = false;  // -diff: print the drift report, write nothing (drift_report.hpp)
     std::vector<std::string> config_paths;
 
     // kvship additions
@@ -394,6 +395,7 @@ struct command_line
     config_layer flags;                     // only what the flags set (this is the #85 fix)
     std::vector<std::string> config_paths;  // -config, in order
     bool once = false;
+    bool diff = false;                  // -diff
     bool version = false;               // -v / -version
     bool help = false;                  // -h / -help: print usage_text(), exit 0
     std::string promote;                // -promote=DC
