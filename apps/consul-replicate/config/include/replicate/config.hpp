@@ -190,6 +190,9 @@ struct config
     log_format format = log_format::text;
     gate_config gate;
     lock_config lock;
+    // Gated runs: where keys a turn would destroy are saved first (ends in "/"; outside every
+    // destination prefix).
+    std::string lost_found_prefix = "service/kvship/lost+found/";
 
     bool operator==(const config&) const = default;
 };
@@ -335,6 +338,7 @@ struct config_layer
     // otherwise the first of these errors is the answer (consul-replicate's own text and exit code).
     std::vector<config_error> prefixes_needing_gate;
     lock_layer lock;
+    opt<std::string> lost_found_prefix;
 
     bool operator==(const config_layer&) const = default;
 };
@@ -358,6 +362,11 @@ struct command_line
     bool once = false;
     bool version = false;               // -v / -version
     bool help = false;                  // -h / -help: print usage_text(), exit 0
+    // Lost+found commands (kvship): list the saved entries, or put a saved entry (turn or
+    // turn/key) back at its original key; -force restores in a DC the gate does not call primary.
+    bool lost_found_list = false;
+    std::optional<std::string> lost_found_restore;
+    bool force = false;
     std::vector<std::string> warnings;  // deprecation texts, e.g. "-auth is now -consul-auth"
 };
 
