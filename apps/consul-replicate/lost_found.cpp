@@ -247,7 +247,15 @@ awaitable<int> lost_found_command(const command_line& cli, const config& cfg, st
         if (refusal)
             throw command_error{"refusing to restore: " + *refusal};
     }
+    // The saves live in the old primary's DC (the turn id names it); restoring writes the local DC.
     std::string const base = engine::lost_found_key(prefix, turn, "");
+    auto const dash = turn.find('-');
+    auto const to = turn.find("-to-", dash == std::string::npos ? 0 : dash + 1);
+    if (dash == std::string::npos || to == std::string::npos || to <= dash + 1)
+        throw command_error{fmt::format("{:?} is not a turn id (<index>-<old>-to-<new>)", turn)};
+    std::string const saved_dc = turn.substr(dash + 1, to - dash - 1);
+    if (saved_dc != self->datacenter)
+        q.dc = saved_dc;
     auto listing = co_await client->list(base, q);
     if (!listing)
         throw command_error{fmt::format("reading {:?}: {}", base, listing.error().what())};

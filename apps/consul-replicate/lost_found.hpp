@@ -40,8 +40,9 @@ awaitable<bool> load_source_record(transport::consul_client& source, engine::los
 
 // -lost-found-list / -lost-found-restore against cfg.consul.address (the local DC). List: every turn
 // under cfg.lost_found_prefix with its record and keys (sizes and flags, never values), text or
-// JSON lines (cfg.format) on `out`; exit 0. Restore `<turn>` or `<turn>/<key>`: each saved value
-// and flags PUT back at the original key. Refused (exit 14) unless the gate (cfg.gate) says this
+// JSON lines (cfg.format) on `out`; exit 0. Restore `<turn>` or `<turn>/<key>`: the saves are read
+// from the turn's old primary DC (named in the id, ?dc= over the WAN) and each value and its flags
+// PUT back at the original key in the local DC. Refused (exit 14) unless the gate (cfg.gate) says this
 // DC is the primary, or `force`: a restore in a follower DC would be overwritten by the next
 // round, and only the primary's copy replicates to every DC. Errors: exit 14 with the reason on
 // stderr; a missing turn or key is an error.
