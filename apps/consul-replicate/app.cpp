@@ -1,5 +1,7 @@
 #include "app.hpp"
 
+#include "lost_found.hpp"
+
 #include "checkpoint_codec.hpp"
 #include "client_params.hpp"
 
@@ -411,6 +413,9 @@ void app::start_pairs(
         p.fsm.seed = seed++;
         p.fsm.once = cfg_.once;
         p.fsm.encode_checkpoint = &encode_checkpoint;
+        // Gated: save what this pair's rounds would destroy that never reached the source.
+        p.fsm.lost_found = lost_found_for_pair(cfg_, local_dc_, gate_source, utc_now_text());
+        p.fsm.encode_turn_record = &encode_turn_record;
         // A dry run prints whole-round plans.
         p.fsm.stream_full_reads = tuning_.stream_full_reads > 0 && !cfg_.dry_run;
         p.max_stale = cfg_.max_stale;
@@ -530,6 +535,7 @@ awaitable<app::outcome> app::run_generation()
             co_return outcome::failed;
         }
         local_dc = self->value().datacenter;
+        local_dc_ = local_dc;
         for (auto const& spec : cfg_.prefixes) {
             if (spec.datacenter && *spec.datacenter == local_dc) {
                 fatal_ = fmt::format(
@@ -582,6 +588,7 @@ awaitable<app::outcome> app::run_generation()
             co_return outcome::failed;
         }
         declare_gate_metrics(metrics_);
+        declare_lost_found_metrics(metrics_);
         if (cfg_.vault.enabled()) {
             vault_ = std::make_unique<vault_ha_runner>(
                 cfg_.vault,

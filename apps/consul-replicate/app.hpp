@@ -104,6 +104,7 @@ private:
     bool running_ = false;
     bool stopping_ = false;
     std::string fatal_;
+    std::string local_dc_;  // the local agent's DC, once known (lost+found names it)
     int exit_code_ = 0;
     std::string pid_written_;
 

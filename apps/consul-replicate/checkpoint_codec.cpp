@@ -17,6 +17,12 @@ std::string encode_checkpoint(const engine::checkpoint& c)
     transport::append_go_json_string(out, c.source);
     out += ",\n  \"Destination\": ";
     transport::append_go_json_string(out, c.destination);
+    if (!c.source_datacenter.empty()) {
+        // kvship's gated runs only: consul-replicate ignores unknown fields.
+        out += ",\n  \"SourceDatacenter\": ";
+        transport::append_go_json_string(out, c.source_datacenter);
+        out += fmt::format(",\n  \"MirroredIndex\": {}", c.mirrored_index);
+    }
     out += "\n}";
     return out;
 }
@@ -38,12 +44,19 @@ engine::result<engine::checkpoint, std::string> decode_checkpoint(std::string_vi
     for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
         std::string_view const name(it->name.GetString(), it->name.GetStringLength());
         auto const& v = it->value;
-        if (boost::beast::iequals(name, "LastReplicated")) {
+        bool const last = boost::beast::iequals(name, "LastReplicated");
+        if (last || boost::beast::iequals(name, "MirroredIndex")) {
             if (v.IsNull())
                 continue;
             if (!v.IsUint64())
-                return std::string("invalid status record: LastReplicated is not an unsigned integer");
-            c.last_replicated = v.GetUint64();
+                return fmt::format("invalid status record: {} is not an unsigned integer", name);
+            (last ? c.last_replicated : c.mirrored_index) = v.GetUint64();
+        } else if (boost::beast::iequals(name, "SourceDatacenter")) {
+            if (v.IsNull())
+                continue;
+            if (!v.IsString())
+                return fmt::format("invalid status record: {} is not a string", name);
+            c.source_datacenter.assign(v.GetString(), v.GetStringLength());
         } else if (boost::beast::iequals(name, "Source") || boost::beast::iequals(name, "Destination")) {
             if (v.IsNull())
                 continue;

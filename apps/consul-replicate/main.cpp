@@ -2,6 +2,7 @@
 // does, then run the replicator until -once completes, a fatal error, or the kill signal.
 #include "app.hpp"
 #include "drift_report.hpp"
+#include "lost_found.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -93,6 +94,8 @@ int main(int argc, char** argv)
         return 0;
     }
     config cfg = std::move(loaded).value();
+    if (cli.lost_found_list || cli.lost_found_restore)
+        return run_lost_found_command(cli, cfg, stdout);
 
     app_tuning tuning;
     env_duration("KVSHIP_BLOCKING_WAIT", tuning.blocking_wait);

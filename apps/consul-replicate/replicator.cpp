@@ -1,5 +1,7 @@
 #include "replicator.hpp"
 
+#include "lost_found.hpp"
+
 #include "checkpoint_codec.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -249,6 +251,15 @@ awaitable<std::optional<std::string>> pair_replicator::run()
         }
     } const freeze{this};
 
+    if (params_.fsm.lost_found && !params_.dry_run) {
+        // A gated pair: the source's own record bounds what a turn must save (lost_found.hpp).
+        auto load = load_source_record(source_, *params_.fsm.lost_found, params_.fsm.rule.status_key);
+        (void)co_await guarded(&read_cancel_, std::move(load));
+        if (stopping_) {
+            status_.finished = true;
+            co_return std::nullopt;
+        }
+    }
     engine::replicator_fsm fsm(params_.fsm);
     engine::replicator_event ev = engine::event::start{};
     bool last_was_new_source = false;
@@ -1230,7 +1241,8 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(
 {
     if (known_ && clock::now() - known_->read_at < params_.destination_refresh) {
         merge_pending();
-        co_return engine::event::destination_read{restrict_to(known_->dst, ranges), known_->prev};
+        co_return engine::event::destination_read{
+            restrict_to(known_->dst, ranges), known_->prev, known_->status_index};
     }
     if (known_)
         metrics_.add(metric::full_syncs, labels("reason", "refresh"));
@@ -1254,21 +1266,23 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(
         co_return fail(error_kind(status.error(), "checkpoint"), status.error().what());
     }
     std::optional<engine::checkpoint> prev;
+    std::uint64_t const status_index = status->entry ? status->entry->modify_index : 0;
     if (status->entry) {
         auto c = decode_checkpoint(status->entry->value.value_or(std::string{}));
         if (!c)
             co_return fail("checkpoint", fmt::format("status key {:?}: {}", status_key, c.error()));
         prev = std::move(*c);
     }
-    known_destination k{to_snapshot(std::move(*listing)), std::move(prev), clock::now()};
+    known_destination k{to_snapshot(std::move(*listing)), std::move(prev), clock::now(), status_index};
     metrics_.set(metric::destination_keys, labels(), static_cast<double>(k.dst.entries.size()));
     status_.failing = false;
     if (params_.dry_run) {
         // Nothing is written in a dry run, so the listing must be read again every round.
-        co_return engine::event::destination_read{std::move(k.dst), std::move(k.prev)};
+        co_return engine::event::destination_read{std::move(k.dst), std::move(k.prev), k.status_index};
     }
     known_ = std::move(k);
-    co_return engine::event::destination_read{restrict_to(known_->dst, ranges), known_->prev};
+    co_return engine::event::destination_read{
+        restrict_to(known_->dst, ranges), known_->prev, known_->status_index};
 }
 
 void pair_replicator::print_batch(const engine::batch& b) const
@@ -1610,10 +1624,17 @@ void pair_replicator::count_applied(const engine::batch& b, std::size_t from, st
     std::size_t puts = 0;
     std::size_t deletes = 0;
     std::size_t bytes = 0;
+    std::size_t saved = 0;
     for (std::size_t k = from; k < to; ++k) {
         auto const& op = b.ops[k];
         if (op.key == status_key)
             continue;
+        if (params_.fsm.lost_found && op.key.starts_with(params_.fsm.lost_found->prefix)) {
+            // A lost+found save (or its .turn record): not replication, counted on its own.
+            if (!op.key.ends_with(engine::turn_record_name))
+                ++saved;
+            continue;
+        }
         if (op.verb == engine::txn_verb::set) {
             ++puts;
             bytes += op.value.size();
@@ -1622,6 +1643,10 @@ void pair_replicator::count_applied(const engine::batch& b, std::size_t from, st
             ++deletes;
             log_.debug("runner", "deleted {:?}", op.key);
         }
+    }
+    if (saved > 0) {
+        metrics_.add(lost_found_entries_metric, labels(), static_cast<double>(saved));
+        lost_found_committed_ += saved;
     }
     metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
     metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
@@ -1670,6 +1695,37 @@ void pair_replicator::on_report(const engine::round_report& r)
             log_.warn("runner", "{}: {}", params_.label, warning_text(w.kind));
         else
             log_.warn("runner", "{}: key {:?} {}", params_.label, w.key, warning_text(w.kind));
+    }
+    if (r.lost_found) {
+        auto const& t = *r.lost_found;
+        auto const& lf = *params_.fsm.lost_found;
+        std::size_t const saved = std::exchange(lost_found_committed_, 0);
+        if (saved > 0) {
+            log_.warn(
+                "runner",
+                "{}: lost+found: saved {} keys that {} would have deleted or overwritten and that never "
+                "reached {}, under {}{}/ (rule {}: {})",
+                params_.label,
+                saved,
+                r.batch_err ? "this round" : "the turn",
+                lf.source_dc,
+                lf.prefix,
+                r.lost_found_turn,
+                t.rule,
+                t.note
+            );
+        } else if (!lost_found_logged_) {
+            log_.info(
+                "runner",
+                "{}: lost+found: nothing to save from {} (rule {}: keys above index {} are saved; {})",
+                params_.label,
+                lf.local_dc,
+                t.rule,
+                t.index,
+                t.note
+            );
+        }
+        lost_found_logged_ = true;
     }
     bool ok = true;
     if (r.refused) {

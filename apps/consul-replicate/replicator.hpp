@@ -217,6 +217,7 @@ private:
         engine::snapshot dst;
         std::optional<engine::checkpoint> prev;
         std::chrono::steady_clock::time_point read_at;
+        std::uint64_t status_index = 0;  // the status key's ModifyIndex at the listing (lost+found's C)
     };
 
     std::optional<known_destination> known_;
@@ -243,6 +244,8 @@ private:
     std::shared_ptr<watch_state> watch_;    // set while grouped watching runs
     bool group_blocked_ = false;          // after a failed watch: one full-read wake before regrouping
     std::string next_full_reason_;        // the full_syncs reason of the next full read, when not the usual
+    std::size_t lost_found_committed_ = 0;  // lost+found saves committed since the last round report
+    bool lost_found_logged_ = false;        // the rule was logged once
 };
 
 }  // namespace kvship::replicate

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
 #include <span>
 #include <stdexcept>
 #include <utility>
@@ -38,7 +39,7 @@ replicator_action replicator_fsm::resume(replicator_event ev)
             break;
         case state::reading_destination:
             if (auto* e = std::get_if<event::destination_read>(&ev))
-                return on_destination(std::move(e->dst), e->prev);
+                return on_destination(std::move(e->dst), e->prev, e->status_modify_index);
             if (auto* e = std::get_if<event::failed>(&ev)) {
                 retry_ = retry_target::destination;
                 return on_failure(std::move(e->what));
@@ -47,6 +48,11 @@ replicator_action replicator_fsm::resume(replicator_event ev)
         case state::applying:
             if (std::holds_alternative<event::batch_applied>(ev)) {
                 ++next_batch_;
+                if (next_batch_ == save_batches_) {
+                    // Every save of this round has committed: a retry need not write them again.
+                    saved_.insert(round_saves_.begin(), round_saves_.end());
+                    round_saves_.clear();
+                }
                 return next_batch_or_finish();
             }
             if (auto* e = std::get_if<event::failed>(&ev)) {
@@ -56,7 +62,7 @@ replicator_action replicator_fsm::resume(replicator_event ev)
             break;
         case state::stream_destination:
             if (auto* e = std::get_if<event::destination_read>(&ev))
-                return on_stream_destination(std::move(e->dst), std::move(e->prev));
+                return on_stream_destination(std::move(e->dst), std::move(e->prev), e->status_modify_index);
             if (auto* e = std::get_if<event::failed>(&ev)) {
                 retry_ = retry_target::source;
                 reset_stream();
@@ -103,6 +109,7 @@ replicator_action replicator_fsm::on_source(snapshot src)
     if (round_done_ && src_ && same_entries(*src_, src))
         return read_source();
     src_ = std::move(src);
+    mirrored_ = src_->index;
     round_done_ = false;
     ranges_.clear();
     return read_destination();
@@ -229,8 +236,11 @@ plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& prev
     return p;
 }
 
-replicator_action replicator_fsm::on_destination(snapshot dst, const std::optional<checkpoint>& prev)
+replicator_action replicator_fsm::on_destination(
+    snapshot dst, const std::optional<checkpoint>& prev, std::uint64_t status_modify_index
+)
 {
+    status_index_ = status_modify_index;
     return plan_and_apply(dst, prev, nullptr, 0);
 }
 
@@ -260,6 +270,15 @@ replicator_action replicator_fsm::plan_and_apply(
     if (streamed_rest)
         p.puts = std::move(*streamed_rest);
 
+    if (config_.lost_found && p.next_checkpoint) {
+        p.next_checkpoint->source_datacenter = config_.lost_found->source_dc;
+        p.next_checkpoint->mirrored_index = mirrored_;
+    }
+    std::vector<lost_found_save> saves;
+    std::optional<txn_op> record_op;
+    if (lost_found_active())
+        std::tie(saves, record_op) = plan_saves(p, dst, prev);
+
     std::optional<txn_op> checkpoint_op;
     // Rewrite the checkpoint only when it moves or data changes (consul-replicate wrote it on
     // every pass); never for a refused plan.
@@ -270,8 +289,20 @@ replicator_action replicator_fsm::plan_and_apply(
     }
 
     auto batches = make_batches(std::move(p), config_.limits, std::move(checkpoint_op));
+    round_saves_.clear();
+    save_batches_ = 0;
+    if (batches && !saves.empty()) {
+        // The saves go first, in batches of their own: committed before anything they protect.
+        std::size_t const round_batches = batches->size();
+        batches = prepend_saves(std::move(batches).value(), saves, std::move(record_op), config_.limits);
+        if (batches) {
+            save_batches_ = batches->size() - round_batches;
+            for (auto& sv : saves) round_saves_.push_back(std::move(sv.original_key));
+        }
+    }
     if (!batches) {
         current_.batch_err = batches.error();
+        current_.lost_found_saved = 0;
         batches_.clear();
         return finish_round();
     }
@@ -280,6 +311,45 @@ replicator_action replicator_fsm::plan_and_apply(
     current_.batches = batches_.size();
     current_.checkpoint_written = !batches_.empty() && batches_.back().carries_checkpoint;
     return next_batch_or_finish();
+}
+
+std::pair<std::vector<lost_found_save>, std::optional<txn_op>> replicator_fsm::plan_saves(
+    const plan& p, const snapshot& dst, const std::optional<checkpoint>& prev
+)
+{
+    auto const& lf = *config_.lost_found;
+    auto const t = decide_threshold(lf, prev, status_index_, dst.index);
+    std::string const turn = lost_found_turn_id(lf, status_index_);
+    current_.lost_found = t;
+    current_.lost_found_turn = turn;
+    std::vector<kv_entry> sorted;
+    std::span<const kv_entry> entries = dst.entries;
+    if (!std::is_sorted(dst.entries.begin(), dst.entries.end(), [](const auto& a, const auto& b) {
+            return a.key < b.key;
+        })) {
+        sorted = dst.entries;
+        sort_entries(sorted);
+        entries = sorted;
+    }
+    auto saves = lost_found_saves(p, entries, t.index, lf.prefix, turn, saved_);
+    std::optional<txn_op> record_op;
+    if (saves.empty())
+        return {std::move(saves), std::move(record_op)};
+    if (config_.encode_turn_record) {
+        turn_record const rec{
+            turn,
+            lf.local_dc,
+            lf.source_dc,
+            lf.time,
+            t.rule,
+            t.precise ? std::optional<std::uint64_t>(t.source_replicated) : std::nullopt,
+            t.local_checkpoint,
+            saves.size()};
+        record_op = txn_op{
+            txn_verb::set, lost_found_key(lf.prefix, turn, turn_record_name), config_.encode_turn_record(rec), 0};
+    }
+    current_.lost_found_saved = saves.size();
+    return {std::move(saves), std::move(record_op)};
 }
 
 replicator_action replicator_fsm::on_failure(std::string what)
@@ -317,6 +387,10 @@ replicator_action replicator_fsm::finish_round()
     managed_known_ = !problem;
     if (managed_known_)
         managed_ = next_managed_;
+    // A clean round committed the checkpoint from this source: from now on this machine wrote
+    // every key a round destroys (the next process starts from the record's ModifyIndex again).
+    if (!problem && current_.checkpoint_written)
+        lost_found_done_ = true;
     report_ = std::move(current_);
     current_ = round_report{};
     if (config_.once)
@@ -348,12 +422,22 @@ void replicator_fsm::reset_stream()
     stream_.reset();
 }
 
-replicator_action replicator_fsm::on_stream_destination(snapshot dst, std::optional<checkpoint> prev)
+replicator_action replicator_fsm::on_stream_destination(
+    snapshot dst, std::optional<checkpoint> prev, std::uint64_t status_modify_index
+)
 {
     // The attempt counter keeps running until the source has arrived: a source that keeps failing
     // must run out of retries although each attempt reads the destination first.
     stream_->dst = std::move(dst);
     stream_->prev = std::move(prev);
+    stream_->status_modify_index = status_modify_index;
+    if (lost_found_active()) {
+        // An early put may overwrite a key that must be saved first: when the destination holds
+        // any key the source may lack, the whole round is planned at the end, saves first.
+        auto const t = decide_threshold(*config_.lost_found, stream_->prev, status_modify_index, stream_->dst.index);
+        if (has_unreplicated(stream_->dst.entries, config_.rule, t.index))
+            stream_->early_puts = false;
+    }
     state_ = state::streaming;
     return action::stream_source{};
 }
@@ -462,6 +546,8 @@ replicator_action replicator_fsm::on_stream_end(std::uint64_t index)
     if (round_done_ && src_ && s.streamed_puts == 0 && same_entries(*src_, s.src))
         return read_source();
     src_ = std::move(s.src);
+    mirrored_ = src_->index;
+    status_index_ = s.status_modify_index;
     round_done_ = false;
     ranges_.clear();
     ranges_managed_ = 0;

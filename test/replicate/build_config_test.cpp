@@ -530,3 +530,40 @@ TEST_CASE("vault: bad settings are refused with the setting named", "[replicate]
     REQUIRE_FALSE(flag);
     CHECK(flag.error().message.find("comma-separated") != std::string::npos);
 }
+
+TEST_CASE("lost_found_prefix: default, flag, file, and refused where it overlaps a destination", "[replicate][build][validate]")
+{
+    CHECK(build({}).lost_found_prefix == "service/kvship/lost+found/");
+    CHECK(build({"-lost-found-prefix=lf"}).lost_found_prefix == "lf/");
+    CHECK(build({}, file(R"(lost_found_prefix = "kv/lf/")")).lost_found_prefix == "kv/lf/");
+    CHECK(build({"-lost-found-prefix=a/"}, file(R"(lost_found_prefix = "b/")")).lost_found_prefix == "a/");
+    // Ungated runs never save anything: an overlap is not an error there.
+    CHECK(build({"-prefix=service@dc1:service/kvship/", "-status-dir=st"}).prefixes.size() == 1);
+
+    CHECK(
+        build_error({"-gate=key", "-gate-key=p", "-prefix=vault/", "-lost-found-prefix=vault/lf/"}).message ==
+        R"(lost_found_prefix "vault/lf/" overlaps destination "vault/" of prefix "vault/:vault/": a round would delete or overwrite the saved keys; choose a prefix outside every replicated one)"
+    );
+    CHECK(
+        build_error({"-gate=key", "-gate-key=p", "-prefix=service/kvship/lost+found/x/"}).message.starts_with(
+            R"(lost_found_prefix "service/kvship/lost+found/" overlaps destination)"
+        )
+    );
+    CHECK(build_error({"-gate=key", "-gate-key=p", "-prefix=vault/", "-lost-found-prefix=/x"}).message ==
+          R"(lost_found_prefix "/x/" must not begin with "/")");
+    CHECK(build_error({"-gate=key", "-gate-key=p", "-prefix=vault/", "-lost-found-prefix=service/consul-replicate/"})
+              .message.starts_with(R"(lost_found_prefix "service/consul-replicate/" overlaps status_dir)"));
+    CHECK(build({"-gate=key", "-gate-key=p", "-prefix=vault/"}).lost_found_prefix == "service/kvship/lost+found/");
+}
+
+TEST_CASE("lost+found commands are command-line flags", "[replicate][flags]")
+{
+    auto cli = parse_command_line({"-lost-found-list"});
+    REQUIRE(cli.has_value());
+    CHECK(cli->lost_found_list);
+    cli = parse_command_line({"-lost-found-restore=12-dc1-to-dc2/vault/x", "-force"});
+    REQUIRE(cli.has_value());
+    CHECK(cli->lost_found_restore == std::optional<std::string>("12-dc1-to-dc2/vault/x"));
+    CHECK(cli->force);
+    CHECK_FALSE(parse_command_line({"-lost-found-restore="}).has_value());
+}

@@ -5,6 +5,7 @@
 #include <engine/batch.hpp>
 #include <engine/guard.hpp>
 #include <engine/index.hpp>
+#include <engine/lost_found.hpp>
 #include <engine/plan.hpp>
 #include <engine/types.hpp>
 #include <prefixes/rule.hpp>
@@ -13,8 +14,10 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -37,6 +40,11 @@ struct replicator_config
     // Pure encoder of the checkpoint value (transport's JSON codec). Without one, no checkpoint op
     // is written.
     std::function<std::string(const checkpoint&)> encode_checkpoint;
+    // Gated runs: save what a round would destroy that never reached the source (lost_found.hpp),
+    // and write SourceDatacenter/MirroredIndex into the checkpoint. nullopt: ungated, neither.
+    std::optional<lost_found_config> lost_found;
+    // Pure encoder of the .turn record (the driver's JSON codec); without one no record is written.
+    std::function<std::string(const turn_record&)> encode_turn_record;
 };
 
 // What the driver reports back after performing the last action.
@@ -57,6 +65,8 @@ struct destination_read
 {
     snapshot dst;
     std::optional<checkpoint> prev;
+    // ModifyIndex of the status key's entry (0 when absent): lost+found's bound C.
+    std::uint64_t status_modify_index = 0;
 };
 
 // One source group read again after its blocking query woke: every entry whose key starts with
@@ -233,6 +243,10 @@ struct round_report
     std::optional<refusal> refused;        // the guard held deletes back
     std::optional<batch_error> batch_err;  // the plan could not be batched; nothing was applied
     bool checkpoint_written = false;
+    // Lost+found (config.lost_found): set on each round that checked for unreplicated keys.
+    std::optional<lost_found_threshold> lost_found;
+    std::string lost_found_turn;   // the turn id of the saves
+    std::size_t lost_found_saved = 0;  // entries saved before this round's destroying ops
 };
 
 // One pair's loop:
@@ -313,14 +327,18 @@ private:
     replicator_action start_over();
     plan make_round_plan(const snapshot& dst, const checkpoint& previous, bool with_puts = true);
     [[nodiscard]] std::size_t selected_count(std::span<const kv_entry> entries) const;
-    replicator_action on_destination(snapshot dst, const std::optional<checkpoint>& prev);
+    replicator_action on_destination(
+        snapshot dst, const std::optional<checkpoint>& prev, std::uint64_t status_modify_index
+    );
     replicator_action on_failure(std::string what);
     replicator_action next_batch_or_finish();
     replicator_action finish_round();
     replicator_action finish(std::optional<std::string> error);
     replicator_action read_source();
     replicator_action read_destination();
-    replicator_action on_stream_destination(snapshot dst, std::optional<checkpoint> prev);
+    replicator_action on_stream_destination(
+        snapshot dst, std::optional<checkpoint> prev, std::uint64_t status_modify_index
+    );
     replicator_action on_chunk(std::vector<kv_entry> entries);
     replicator_action on_stream_end(std::uint64_t index);
     replicator_action next_stream_action();
@@ -331,6 +349,10 @@ private:
         std::size_t streamed
     );
     void reset_stream();
+    [[nodiscard]] bool lost_found_active() const noexcept { return config_.lost_found && !lost_found_done_; }
+    std::pair<std::vector<lost_found_save>, std::optional<txn_op>> plan_saves(
+        const plan& p, const snapshot& dst, const std::optional<checkpoint>& prev
+    );
 
     replicator_config config_;
     state state_ = state::idle;
@@ -359,6 +381,7 @@ private:
         snapshot src;  // the source so far, in arrival order
         snapshot dst;
         std::optional<checkpoint> prev;
+        std::uint64_t status_modify_index = 0;
         bool early_puts = true;         // chunks arrived in key order and batched cleanly so far
         std::vector<put_op> held;       // planned puts not yet handed out
         std::vector<batch> ready;       // full batches waiting to go out as apply_puts
@@ -366,6 +389,18 @@ private:
     };
 
     std::optional<stream_round> stream_;
+
+    // Lost+found (config.lost_found): the status key's ModifyIndex of the round being planned, the
+    // index of the last whole source listing (the checkpoint's MirroredIndex), the originals whose
+    // saves have committed, the leading batches of this round that are saves, and whether a clean
+    // round with the checkpoint has committed (after it, every destroyed key is one this machine
+    // wrote from the source).
+    std::uint64_t status_index_ = 0;
+    std::uint64_t mirrored_ = 0;
+    std::set<std::string> saved_;
+    std::vector<std::string> round_saves_;
+    std::size_t save_batches_ = 0;
+    bool lost_found_done_ = false;
 };
 
 }  // namespace kvship::engine

@@ -48,12 +48,18 @@ struct snapshot
 //     "Destination": "<destination prefix>"
 //   }
 // (Go json.MarshalIndent, 2-space indent, this field order, no trailing newline; encoded by transport).
-// A missing key means last_replicated = 0.
+// A missing key means last_replicated = 0. kvship's gated runs add two fields after those three
+// (consul-replicate ignores them): "SourceDatacenter" (the DC read from) and "MirroredIndex" (every
+// source key with a ModifyIndex at or below it is in the destination; the index of the last full
+// source read, which LastReplicated is not in grouped rounds). Written only when
+// source_datacenter is set, so ungated records stay byte-identical to consul-replicate's.
 struct checkpoint
 {
     std::uint64_t last_replicated = 0;
     std::string source;
     std::string destination;
+    std::string source_datacenter{};
+    std::uint64_t mirrored_index = 0;
 
     bool operator==(const checkpoint&) const = default;
 };
@@ -113,12 +119,15 @@ struct fmt::formatter<kvship::engine::checkpoint>
     template <class FormatContext>
     auto format(const kvship::engine::checkpoint& c, FormatContext& ctx) const
     {
-        return fmt::format_to(
+        auto out = fmt::format_to(
             ctx.out(),
-            "checkpoint{{last_replicated={} source={:?} destination={:?}}}",
+            "checkpoint{{last_replicated={} source={:?} destination={:?}",
             c.last_replicated,
             c.source,
             c.destination
         );
+        if (!c.source_datacenter.empty())
+            out = fmt::format_to(out, " source_dc={:?} mirrored={}", c.source_datacenter, c.mirrored_index);
+        return fmt::format_to(out, "}}");
     }
 };

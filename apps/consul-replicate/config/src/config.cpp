@@ -148,6 +148,7 @@ void merge_into(config_layer& into, const config_layer& from)
     over(into.source_token, from.source_token);
     over(into.metrics_addr, from.metrics_addr);
     over(into.dry_run, from.dry_run);
+    over(into.lost_found_prefix, from.lost_found_prefix);
     over(into.delete_guard.max_delete_percent, from.delete_guard.max_delete_percent);
     over(into.delete_guard.min_keys, from.delete_guard.min_keys);
     over(into.delete_guard.allow_empty_source, from.delete_guard.allow_empty_source);
@@ -296,6 +297,9 @@ result<config> build_config(const command_line& cli, const config_layer& files, 
     take(cfg.source_token, l.source_token);
     take(cfg.metrics_addr, l.metrics_addr);
     take(cfg.dry_run, l.dry_run);
+    take(cfg.lost_found_prefix, l.lost_found_prefix);
+    if (!cfg.lost_found_prefix.empty() && !cfg.lost_found_prefix.ends_with('/'))
+        cfg.lost_found_prefix += '/';
     take(cfg.delete_guard.max_delete_percent, l.delete_guard.max_delete_percent);
     take(cfg.delete_guard.min_keys, l.delete_guard.min_keys);
     take(cfg.delete_guard.allow_empty_source, l.delete_guard.allow_empty_source);

@@ -646,7 +646,8 @@ private:
                  "log_format",
                  "gate",
                  "lock",
-                 "vault"}
+                 "vault",
+                 "lost_found_prefix"}
             ))
             return false;
 
@@ -713,6 +714,7 @@ private:
         return read_string(root, "", "source_addr", l.source_addr) &&
                read_string(root, "", "source_token", l.source_token) &&
                read_string(root, "", "metrics_addr", l.metrics_addr) &&
+               read_string(root, "", "lost_found_prefix", l.lost_found_prefix) &&
                read_bool(root, "", "dry_run", l.dry_run) &&
                read_int(root, "", "max_delete_percent", l.delete_guard.max_delete_percent) &&
                read_int(root, "", "max_delete_min_keys", l.delete_guard.min_keys) &&

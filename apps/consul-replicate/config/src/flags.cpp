@@ -217,6 +217,21 @@ const std::vector<flag_def>& definitions()
          })},
         {{"dry-run", k::boolean, {}, true}, bool_fn([](command_line& c, bool b) { c.flags.dry_run = b; })},
         {{"diff", k::boolean, {}, true}, bool_fn([](command_line& c, bool b) { c.diff = b; })},
+        {{"lost-found-prefix", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             c.flags.lost_found_prefix = std::string(s);
+             return std::nullopt;
+         })},
+        {{"lost-found-list", k::boolean, {}, true},
+         bool_fn([](command_line& c, bool b) { c.lost_found_list = b; })},
+        {{"lost-found-restore", k::string, {}, true},
+         string_fn([](command_line& c, std::string_view s) -> std::optional<std::string> {
+             if (s.empty())
+                 return std::string("want <turn> or <turn>/<key>");
+             c.lost_found_restore = std::string(s);
+             return std::nullopt;
+         })},
+        {{"force", k::boolean, {}, true}, bool_fn([](command_line& c, bool b) { c.force = b; })},
         {{"max-delete-percent", k::integer, {}, true},
          int_fn([](command_line& c, int v) -> std::optional<std::string> {
              if (auto e = in_range(v, 0, 100))
@@ -648,6 +663,11 @@ kvship options:
                            what differs per pair (text, or JSON lines with
                            -log-format=json), write nothing. Exit 0 equal,
                            1 different, 14 error.
+  -lost-found-prefix=<path> Gated runs: where keys a turn would destroy are saved
+                           first (service/kvship/lost+found/).
+  -lost-found-list         List the saved turns and keys of the local DC, exit.
+  -lost-found-restore=<turn>[/<key>] Put saved values back at their keys in the
+                           local DC (only where the gate says primary, or -force).
   -max-delete-percent=<int> Refuse a pass deleting more than this share of the
                            destination (50).
   -max-delete-min-keys=<int> The share rule applies above this many keys (10).

@@ -125,6 +125,7 @@ std::string redacted_summary(const config& cfg)
     line(0, "source_token", secret(cfg.source_token));
     line(0, "metrics_addr", go_quote(cfg.metrics_addr));
     line(0, "dry_run", b(cfg.dry_run));
+    line(0, "lost_found_prefix", go_quote(cfg.lost_found_prefix));
     line(0, "max_delete_percent", std::to_string(cfg.delete_guard.max_delete_percent));
     line(0, "max_delete_min_keys", std::to_string(cfg.delete_guard.min_keys));
     line(0, "allow_empty_source", b(cfg.delete_guard.allow_empty_source));

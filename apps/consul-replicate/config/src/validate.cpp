@@ -312,6 +312,36 @@ std::optional<config_error> check_gate(const config& cfg)
     return std::nullopt;
 }
 
+// Gated runs save what a turn would destroy under lost_found_prefix: it must lie outside every
+// destination, or a round would delete (or replicate over) the saves.
+std::optional<config_error> check_lost_found(const config& cfg)
+{
+    if (!cfg.gate.enabled())
+        return std::nullopt;
+    std::string const& lf = cfg.lost_found_prefix;
+    if (lf.empty() || lf == "/")
+        return file_error("lost_found_prefix is empty");
+    if (lf.starts_with('/'))
+        return file_error(fmt::format("lost_found_prefix {} must not begin with \"/\"", go_quote(lf)));
+    for (auto const& p : cfg.prefixes) {
+        if (lf.starts_with(p.destination) || p.destination.starts_with(lf)) {
+            return file_error(fmt::format(
+                "lost_found_prefix {} overlaps destination {} of prefix {}: a round would delete or "
+                "overwrite the saved keys; choose a prefix outside every replicated one",
+                go_quote(lf),
+                go_quote(p.destination),
+                describe(p)
+            ));
+        }
+    }
+    std::string const dir = std::string(prefixes::trim_status_dir(cfg.status_dir)) + "/";
+    if (lf.starts_with(dir) || dir.starts_with(lf))
+        return file_error(fmt::format(
+            "lost_found_prefix {} overlaps status_dir {}", go_quote(lf), go_quote(cfg.status_dir)
+        ));
+    return std::nullopt;
+}
+
 std::optional<config_error> check_lock(const config& cfg)
 {
     auto const& l = cfg.lock;
@@ -426,6 +456,8 @@ std::optional<config_error> validate(const config& cfg)
     if (cfg.syslog.enabled && !is_syslog_facility(cfg.syslog.facility))
         return file_error(fmt::format("invalid syslog facility {}", go_quote(cfg.syslog.facility)));
     if (auto err = check_lock(cfg))
+        return err;
+    if (auto err = check_lost_found(cfg))
         return err;
     return std::nullopt;
 }

@@ -217,6 +217,9 @@ struct config
     // command line only (kvship): -promote=DC [-promote-force] runs one promotion request and exits
     std::string promote;
     bool promote_force = false;
+    // Gated runs: where keys a turn would destroy are saved first (ends in "/"; outside every
+    // destination prefix).
+    std::string lost_found_prefix = "service/kvship/lost+found/";
 
     bool operator==(const config&) const = default;
 };
@@ -374,6 +377,7 @@ struct config_layer
     std::vector<config_error> prefixes_needing_gate;
     lock_layer lock;
     vault_ha_layer vault;
+    opt<std::string> lost_found_prefix;
 
     bool operator==(const config_layer&) const = default;
 };
@@ -400,6 +404,11 @@ struct command_line
     bool help = false;                  // -h / -help: print usage_text(), exit 0
     std::string promote;                // -promote=DC
     bool promote_force = false;         // -promote-force
+    // Lost+found commands (kvship): list the saved entries, or put a saved entry (turn or
+    // turn/key) back at its original key; -force restores in a DC the gate does not call primary.
+    bool lost_found_list = false;
+    std::optional<std::string> lost_found_restore;
+    bool force = false;
     std::vector<std::string> warnings;  // deprecation texts, e.g. "-auth is now -consul-auth"
 };
 
