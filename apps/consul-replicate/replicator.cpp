@@ -1714,7 +1714,7 @@ void pair_replicator::on_report(const engine::round_report& r)
                 t.rule,
                 t.note
             );
-        } else if (!lost_found_logged_) {
+        } else if (!lost_found_logged_ && !r.refused) {
             log_.info(
                 "runner",
                 "{}: lost+found: nothing to save from {} (rule {}: keys above index {} are saved; {})",
@@ -1725,7 +1725,8 @@ void pair_replicator::on_report(const engine::round_report& r)
                 t.note
             );
         }
-        lost_found_logged_ = true;
+        if (saved > 0 || !r.refused)
+            lost_found_logged_ = true;
     }
     bool ok = true;
     if (r.refused) {
