@@ -63,7 +63,7 @@ FAMILIES = {
 # With -gate, in addition.
 GATE_FAMILIES = {
     "kvship_gate_primary": "gauge", "kvship_gate_state": "gauge", "kvship_gate_direction_changes_total": "counter",
-    "kvship_gate_pauses_total": "counter",
+    "kvship_gate_pauses_total": "counter", "kvship_lost_found_entries_total": "counter",
 }
 
 
