@@ -21,7 +21,8 @@ one sample. Steps, each asserted through Vault's own answers:
      -promote-force` -> B active, writes through B. dc1's Consul comes back: dc1's kvship fences A (a split
      brain for a moment, ended by the designation records), follows dc2.
   7. At the end: both DCs' vault/ equal outside the DC-local keys, every acknowledged secret readable through
-     both Vaults except the one acknowledged after the last replication, which is kept in dc1's lost+found.
+     both Vaults except the one acknowledged after the last replication, which is kept in dc1's lost+found
+     (asserted: its key is saved there, nothing is saved in dc2).
 """
 import base64
 import json
@@ -267,6 +268,12 @@ def main():
                 check(b.read(p) == d, "B reads %s" % p)
                 check(a.read(p) == d, "A reads %s (forwarded)" % p)
             check(b.read("kvtest/lost") is None, "the unreplicated write is not in the new primary")
+            lf = kv_dump(dc1, "service/kvship/lost+found/")
+            # The kvtest/ mount is KV v1: the secret is stored as vault/logical/<mount uuid>/lost.
+            saved = [k for k in lf if "/vault/logical/" in k and k.endswith("/lost")]
+            check(saved, "kvtest/lost kept in dc1's lost+found: %s" % sorted(lf)[:20])
+            check(not kv_dump(dc2, "service/kvship/lost+found/"), "nothing saved in dc2 (it lost nothing)")
+            mark("lost+found in dc1: %d saved keys and the turn record, kvtest/lost among them (%s)" % (len([k for k in lf if not k.endswith("/.turn")]), saved[0]))
             mark("7. %d acknowledged secrets readable through both Vaults" % len(secrets))
             sampler.stop()
             check(not sampler.violations, "two active Vaults at once: %s" % sampler.violations[:10])
