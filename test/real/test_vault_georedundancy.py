@@ -273,7 +273,9 @@ def main():
             saved = [k for k in lf if "/vault/logical/" in k and k.endswith("/lost")]
             check(saved, "kvtest/lost kept in dc1's lost+found: %s" % sorted(lf)[:20])
             check(not kv_dump(dc2, "service/kvship/lost+found/"), "nothing saved in dc2 (it lost nothing)")
-            mark("lost+found in dc1: %d saved keys and the turn record, kvtest/lost among them (%s)" % (len([k for k in lf if not k.endswith("/.turn")]), saved[0]))
+            keys = [k for k in lf if not k.endswith("/.turn")]
+            mark("lost+found in dc1: %d saved keys and the turn record, kvtest/lost among them (%s)"
+                 % (len(keys), saved[0]))
             mark("7. %d acknowledged secrets readable through both Vaults" % len(secrets))
             sampler.stop()
             check(not sampler.violations, "two active Vaults at once: %s" % sampler.violations[:10])
