@@ -3,6 +3,7 @@
 #include "checkpoint_codec.hpp"
 #include "lost_found_codec.hpp"
 #include "gate.hpp"
+#include "vault_ha.hpp"
 
 #include <transport/go_json.hpp>
 
@@ -199,6 +200,21 @@ awaitable<std::optional<std::string>> restore_refusal(
             "no gate is configured, so it cannot be told whether this DC is the primary; restore in the "
             "primary DC (its copy replicates to the others), or pass -force"
         );
+    if (cfg.vault.enabled()) {
+        // vault { }: the designation records decide the primary, not a detector.
+        auto d = co_await read_designation(cfg.vault, client, local_dc, nullptr);
+        if (!d)
+            co_return fmt::format("the designation cannot be read ({}); pass -force to restore anyway", d.error());
+        if (d->effective.primary != local_dc || d->effective.stage != engine::ha_record::phase::primary)
+            co_return fmt::format(
+                "the designation says the primary is {} ({}), not this DC ({}): a restore here would be "
+                "overwritten by replication; run it against the primary DC's agent, or pass -force",
+                d->effective.primary,
+                engine::describe(d->effective),
+                local_dc
+            );
+        co_return std::nullopt;
+    }
     auto detector = make_primary_detector(cfg.gate, client);
     auto obs = co_await detector->detect();
     if (obs.error)

@@ -616,6 +616,33 @@ std::unique_ptr<primary_detector> make_designation_detector(const vault_ha_runne
     return std::make_unique<designation_detector>(runner);
 }
 
+awaitable<prefixes::result<designation, std::string>> read_designation(
+    const vault_ha_config& vault, transport::consul_client& client, const std::string& local, const logger* log
+)
+{
+    designation d;
+    for (auto const& dc : vault.datacenters) {
+        auto r = co_await client.get(vault.record_key, in_dc(dc, local));
+        engine::ha_dc_view v;
+        if (r) {
+            v.reachable = true;
+            if (r->entry) {
+                auto rec = decode_ha_record(r->entry->value.value_or(std::string{}));
+                if (!rec)
+                    co_return fmt::format("designation record {:?} in {}: {}", vault.record_key, dc, rec.error());
+                v.record = std::move(*rec);
+            }
+        } else {
+            if (log != nullptr)
+                log->warn("vault", "{}: cannot read its designation record: {}", dc, r.error().what());
+            d.unreachable.push_back(dc);
+        }
+        d.views.emplace(dc, std::move(v));
+    }
+    d.effective = engine::effective_record(vault.datacenters, d.views);
+    co_return d;
+}
+
 awaitable<int> run_promotion(const config& cfg, transport::consul_client& client, const logger& log, std::FILE* out)
 {
     auto self = co_await client.agent_self();
@@ -624,26 +651,13 @@ awaitable<int> run_promotion(const config& cfg, transport::consul_client& client
         co_return 14;
     }
     std::string const local = self->datacenter;
-    std::map<std::string, engine::ha_dc_view> views;
-    for (auto const& dc : cfg.vault.datacenters) {
-        auto r = co_await client.get(cfg.vault.record_key, in_dc(dc, local));
-        engine::ha_dc_view v;
-        if (r) {
-            v.reachable = true;
-            if (r->entry) {
-                auto rec = decode_ha_record(r->entry->value.value_or(std::string{}));
-                if (!rec) {
-                    log.err("promote", "designation record {:?} in {}: {}", cfg.vault.record_key, dc, rec.error());
-                    co_return 14;
-                }
-                v.record = std::move(*rec);
-            }
-        } else {
-            log.warn("promote", "{}: cannot read its designation record: {}", dc, r.error().what());
-        }
-        views.emplace(dc, std::move(v));
+    auto read = co_await read_designation(cfg.vault, client, local, &log);
+    if (!read) {
+        log.err("promote", "{}", read.error());
+        co_return 14;
     }
-    auto const current = engine::effective_record(cfg.vault.datacenters, views);
+    auto& views = read->views;
+    auto const current = read->effective;
     fmt::print(out, "current: {}\n", engine::describe(current));
     auto p = engine::plan_promotion(cfg.vault.datacenters, current, cfg.promote, cfg.promote_force, "promote");
     if (p.already) {

@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <vector>
 #include <functional>
 #include <map>
 #include <memory>
@@ -110,6 +111,19 @@ private:
 // The gate's detector under `vault { }`: the runner's claimant is the one primary (no decision yet
 // is a detection error, which pauses the gate).
 [[nodiscard]] std::unique_ptr<primary_detector> make_designation_detector(const vault_ha_runner& runner);
+
+// Every DC's designation record read once through `client` (the local agent, ?dc= for the others) and
+// the record in force. An undecodable record is an error; an unreadable DC is listed (and logged when `log` is set).
+struct designation
+{
+    std::map<std::string, engine::ha_dc_view> views;
+    engine::ha_record effective;
+    std::vector<std::string> unreachable;
+};
+
+awaitable<prefixes::result<designation, std::string>> read_designation(
+    const vault_ha_config& vault, transport::consul_client& client, const std::string& local, const logger* log
+);
 
 // -promote=DC: reads every DC's record, writes the promotion request into the target DC and every
 // other DC it can reach, prints what happens next. Returns the exit code (0 done or nothing to do,

@@ -127,9 +127,15 @@ def test_kill_signal_exit_12(ctx):
             r = ctx.replicator(p, ["-prefix", "app/@dc1", "-pid-file", pid_file])
             try:
                 wait_converged(p, "app/", "app/")
-                h.wait_for(lambda: os.path.exists(pid_file), what="pid file")
-                with open(pid_file) as f:
-                    assert f.read() == str(r.proc.pid)
+                # The file is created, then written: wait for its content, not only for it to exist
+                # (CI once read it empty in between).
+                def pid_written():
+                    try:
+                        with open(pid_file) as f:
+                            return f.read() == str(r.proc.pid)
+                    except FileNotFoundError:
+                        return False
+                h.wait_for(pid_written, what="pid file with the pid")
                 r.signal(sig)
                 rc = r.wait(15)
                 assert rc == 12, "exit %s after %s:\n%s" % (rc, sig, r.log())
