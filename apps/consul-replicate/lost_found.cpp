@@ -205,6 +205,12 @@ awaitable<std::optional<std::string>> restore_refusal(
         auto d = co_await read_designation(cfg.vault, client, local_dc, nullptr);
         if (!d)
             co_return fmt::format("the designation cannot be read ({}); pass -force to restore anyway", d.error());
+        if (!d->unreachable.empty())
+            co_return fmt::format(
+                "the designation records of {} cannot be read (one may name a newer primary); pass -force to "
+                "restore anyway",
+                fmt::join(d->unreachable, ", ")
+            );
         if (d->effective.primary != local_dc || d->effective.stage != engine::ha_record::phase::primary)
             co_return fmt::format(
                 "the designation says the primary is {} ({}), not this DC ({}): a restore here would be "
