@@ -1,8 +1,10 @@
 #include "lost_found.hpp"
 
 #include "checkpoint_codec.hpp"
+#include "client_params.hpp"
 #include "lost_found_codec.hpp"
 #include "gate.hpp"
+#include "logger.hpp"
 #include "vault_ha.hpp"
 
 #include <transport/go_json.hpp>
@@ -166,25 +168,6 @@ void print_list(std::FILE* out, const std::map<std::string, saved_turn>& turns, 
     std::fflush(out);
 }
 
-transport::consul_params command_client_params(const config& cfg)
-{
-    transport::consul_params p;
-    p.address = cfg.consul.address;
-    p.token = cfg.consul.token;
-    if (cfg.consul.auth.enabled)
-        p.basic_auth = cfg.consul.auth.username + ":" + cfg.consul.auth.password;
-    auto const& ssl = cfg.consul.ssl;
-    p.tls.enabled = ssl.enabled;
-    p.tls.verify = ssl.verify;
-    p.tls.ca_file = ssl.ca_cert;
-    p.tls.ca_path = ssl.ca_path;
-    p.tls.cert_file = ssl.cert;
-    p.tls.key_file = ssl.key;
-    p.tls.server_name = ssl.server_name;
-    p.retry.enabled = false;
-    return p;
-}
-
 struct command_error
 {
     std::string message;
@@ -240,7 +223,9 @@ awaitable<std::optional<std::string>> restore_refusal(
 awaitable<int> lost_found_command(const command_line& cli, const config& cfg, std::FILE* out)
 {
     auto ex = co_await asio::this_coro::executor;
-    auto client = transport::create_consul_client(ex, command_client_params(cfg));
+    logger const log = make_process_logger(cfg);
+    auto client =
+        transport::create_consul_client(ex, consul_client_params(cfg, log, cfg.consul.address, cfg.consul.token));
     std::string const& prefix = cfg.lost_found_prefix;
     transport::query_options q;
     q.mode = transport::consistency::consistent;
