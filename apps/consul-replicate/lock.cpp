@@ -1,4 +1,5 @@
 #include "lock.hpp"
+#include "guarded.hpp"
 
 #include <replicate/duration.hpp>
 #include <transport/go_duration.hpp>
@@ -15,17 +16,6 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds one_second{1000};
-
-// Runs `op` as its own coroutine thread whose cancellation slot is `sig`, so that a terminal
-// emit on `sig` aborts exactly this request.
-template <class T>
-awaitable<T> guarded(asio::cancellation_signal* sig, awaitable<T> op)
-{
-    auto ex = co_await asio::this_coro::executor;
-    auto token = asio::bind_cancellation_slot(sig->slot(), use_awaitable);
-    auto r = co_await asio::co_spawn(ex, std::move(op), token);
-    co_return r;
-}
 
 std::string short_id(std::string_view id)
 {

@@ -1,4 +1,5 @@
 #include "registry.hpp"
+#include "guarded.hpp"
 
 #include <transport/go_duration.hpp>
 #include <transport/go_json.hpp>
@@ -18,16 +19,6 @@ namespace kvship::replicate {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// The request is made in a coroutine of its own, so that an emit on `sig` aborts exactly it.
-template <class T>
-awaitable<T> guarded(asio::cancellation_signal* sig, awaitable<T> op)
-{
-    auto ex = co_await asio::this_coro::executor;
-    auto token = asio::bind_cancellation_slot(sig->slot(), use_awaitable);
-    auto r = co_await asio::co_spawn(ex, std::move(op), token);
-    co_return r;
-}
 
 std::string acl_hint()
 {

@@ -1,4 +1,5 @@
 #include "replicator.hpp"
+#include "guarded.hpp"
 
 #include "lost_found.hpp"
 
@@ -20,17 +21,6 @@ namespace kvship::replicate {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// Runs `op` as its own coroutine thread whose cancellation slot is `sig`, so that a terminal
-// emit on `sig` aborts exactly this request.
-template <class T>
-awaitable<T> guarded(asio::cancellation_signal* sig, awaitable<T> op)
-{
-    auto ex = co_await asio::this_coro::executor;
-    auto token = asio::bind_cancellation_slot(sig->slot(), use_awaitable);
-    auto r = co_await asio::co_spawn(ex, std::move(op), token);
-    co_return r;
-}
 
 engine::snapshot to_snapshot(transport::kv_listing listing)
 {

@@ -1,4 +1,5 @@
 #include "vault_ha.hpp"
+#include "guarded.hpp"
 
 #include <transport/go_json.hpp>
 
@@ -29,15 +30,6 @@ constexpr std::string_view m_fences = "kvship_vault_fences_total";
 constexpr std::string_view m_drain = "kvship_vault_drain_seconds";
 constexpr std::string_view m_failovers = "kvship_vault_failovers_total";
 constexpr std::string_view m_dc_reachable = "kvship_vault_datacenter_reachable";
-
-template <class T>
-awaitable<T> guarded(asio::cancellation_signal* sig, awaitable<T> op)
-{
-    auto ex = co_await asio::this_coro::executor;
-    auto token = asio::bind_cancellation_slot(sig->slot(), use_awaitable);
-    auto r = co_await asio::co_spawn(ex, std::move(op), token);
-    co_return r;
-}
 
 std::string utc_now()
 {
