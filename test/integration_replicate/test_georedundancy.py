@@ -9,6 +9,7 @@ primary by replication, and no key in either DC changed during a quiet window (w
 and the gate turned). The leader is found three ways: the catalog (Vault's `active` tag), Vault's
 /v1/sys/leader with a static address -> DC map, and /v1/sys/leader mapped through the catalog.
 """
+import json
 import os
 
 import harness as h
@@ -91,7 +92,7 @@ def test_race_gate_sys_leader_catalog_map(ctx):
 
 
 def test_example_configs(ctx):
-    """examples/dc1.hcl and dc2.hcl as they are (consul address, metrics address and the gate's timings
+    """examples/catalog-gate/dc1.hcl and dc2.hcl as they are (consul address, metrics address and the gate's timings
     overridden by flags): each takes its DC's lock, and vault/ flows from the DC where Vault is active."""
     replicators = []
     with ctx.servers(DCS) as sims:
@@ -101,7 +102,7 @@ def test_example_configs(ctx):
             metrics = {dc: "127.0.0.1:%d" % simctl.free_port() for dc in DCS}
             for dc in DCS:
                 replicators.append(h.Replicator(ctx.replicate_bin, [
-                    "-config", os.path.join(EXAMPLES, "%s.hcl" % dc), "-consul-addr", sims[dc].addr,
+                    "-config", os.path.join(EXAMPLES, "catalog-gate", "%s.hcl" % dc), "-consul-addr", sims[dc].addr,
                     "-metrics-addr", metrics[dc], "-gate-settle", "1s", "-gate-interval", "200ms"]))
             turn = georace.GateTurn(metrics, h.http_get, h.parse_metrics, deadline=60)
             for primary, other in (("dc1", "dc2"), ("dc2", "dc1")):
@@ -119,6 +120,36 @@ def test_example_configs(ctx):
                 assert status == 200, (dc, status, body)
                 assert h.dump(sims[dc], "vault/sys/expire/") == {
                     "vault/sys/expire/id/local-%s" % dc: (b"stays", 0)}, dc
+        finally:
+            for r in replicators:
+                r.kill()
+
+
+def test_vault_example_configs(ctx):
+    """examples/dc1.hcl and dc2.hcl (vault { }) as they are (consul and metrics address and the gate interval
+    overridden by flags): dc1 is the primary by the priority order, vault/ flows into dc2, dc2's kvship holds
+    vault/core/lock under its own session, lease expiry records stay in their DC."""
+    replicators = []
+    with ctx.servers(DCS) as sims:
+        try:
+            metrics = {dc: "127.0.0.1:%d" % simctl.free_port() for dc in DCS}
+            for dc in DCS:
+                replicators.append(h.Replicator(ctx.replicate_bin, [
+                    "-config", os.path.join(EXAMPLES, "%s.hcl" % dc), "-consul-addr", sims[dc].addr,
+                    "-metrics-addr", metrics[dc], "-gate-settle", "1s", "-gate-interval", "200ms"]))
+            h.put(sims["dc1"], "vault/core/from-dc1", b"dc1")
+            h.put(sims["dc1"], "vault/sys/expire/id/local-dc1", b"stays")
+            h.wait_for(lambda: h.dump(sims["dc2"], "vault/core/from-dc1") != {}, 30, what="vault/ from dc1 in dc2",
+                       interval=0.05)
+
+            def proxy_held(dc):
+                m = h.parse_metrics(h.http_get(metrics[dc], "/metrics")[1] or "")
+                return m.get("kvship_vault_proxy_lock_held")
+            h.wait_for(lambda: proxy_held("dc2") == 1, 30, what="dc2's kvship holds Vault's lock")
+            assert proxy_held("dc1") == 0
+            status, _, body = sims["dc2"].request("GET", "/v1/kv/vault/core/lock")
+            assert status == 200 and json.loads(body)[0].get("Session"), (status, body)
+            assert h.dump(sims["dc2"], "vault/sys/expire/") == {}
         finally:
             for r in replicators:
                 r.kill()
@@ -160,6 +191,7 @@ if __name__ == "__main__":
     h.main({
         "test_vaultsim": test_vaultsim,
         "test_example_configs": test_example_configs,
+        "test_vault_example_configs": test_vault_example_configs,
         "test_race_gate_catalog": test_race_gate_catalog,
         "test_race_gate_sys_leader_static_map": test_race_gate_sys_leader_static_map,
         "test_race_gate_sys_leader_catalog_map": test_race_gate_sys_leader_catalog_map,
