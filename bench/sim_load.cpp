@@ -3,7 +3,7 @@
 //   recurse  --addr A [--prefix bench/] [--repeat 5]
 //   watchers --addr A [--count 2000] [--prefix watch/]
 // Prints one `name key=value ...` line per figure, for bench/*.py to parse.
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 #include <transport/http_client.hpp>
 
 #include <fmt/format.h>
@@ -157,7 +157,7 @@ int run_load(options const& o)
     asio::io_context ioc{1};
     http_client client{ioc.get_executor()};
     load_state st;
-    std::string const value_b64 = transport::base64_encode(std::string(o.value_size, 'v'));
+    std::string const value_b64 = gotext::base64_encode(std::string(o.value_size, 'v'));
     auto const t0 = steady::now();
     for (std::size_t c = 0; c < o.conns; ++c) {
         asio::co_spawn(ioc, load_worker(client, o, st, value_b64), [](std::exception_ptr e) {

@@ -598,7 +598,8 @@ awaitable<app::outcome> app::run_generation()
                 log_,
                 metrics_,
                 [this](const std::string& dc) { return applied_from(dc); },
-                [this] { notify(); }
+                [this] { notify(); },
+                [this] { return pairs_.empty() && (!gate_ || !gate_->source_dc()); }
             );
             vault_done_ = false;
             asio::co_spawn(ioc_, vault_->run(), [this](std::exception_ptr e) {

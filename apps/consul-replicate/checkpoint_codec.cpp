@@ -1,6 +1,6 @@
 #include "checkpoint_codec.hpp"
 
-#include <transport/go_json.hpp>
+#include <gotext/go_string.hpp>
 
 #include <boost/beast/core/string.hpp>
 #include <fmt/format.h>
@@ -14,13 +14,13 @@ namespace kvship::replicate {
 std::string encode_checkpoint(const engine::checkpoint& c)
 {
     std::string out = fmt::format("{{\n  \"LastReplicated\": {},\n  \"Source\": ", c.last_replicated);
-    transport::append_go_json_string(out, c.source);
+    gotext::append_go_json_string(out, c.source);
     out += ",\n  \"Destination\": ";
-    transport::append_go_json_string(out, c.destination);
+    gotext::append_go_json_string(out, c.destination);
     if (!c.source_datacenter.empty()) {
         // kvship's gated runs only: consul-replicate ignores unknown fields.
         out += ",\n  \"SourceDatacenter\": ";
-        transport::append_go_json_string(out, c.source_datacenter);
+        gotext::append_go_json_string(out, c.source_datacenter);
         out += fmt::format(",\n  \"MirroredIndex\": {}", c.mirrored_index);
     }
     out += "\n}";

@@ -173,8 +173,7 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
         -> awaitable<std::optional<transport::consul_error>> {
         if (meta.results_filtered) {
             dst_filtered = true;
-            co_return transport::consul_error{
-                transport::make_error_code(transport::errc::forbidden), 200, "filtered by ACLs"};
+            co_return transport::filtered_by_acls_error();
         }
         for (auto& e : to_engine(std::move(entries))) dst_entries.push_back(std::move(e));
         co_return std::nullopt;
@@ -183,11 +182,7 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
     auto listing = co_await destination_->list_stream(dest, dq, dst_sink, 1000);
     if (dst_filtered || (listing && listing->results_filtered)) {
         log_.err(
-            "diff",
-            "{}: destination: GET /v1/kv/{}?recurse: the listing was filtered by ACLs "
-            "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the destination prefix",
-            label,
-            dest
+            "diff", "{}: destination: {}", label, transport::filtered_listing_text(dest, std::nullopt, "destination")
         );
         co_return false;
     }
@@ -207,8 +202,7 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
                     std::vector<transport::kv_entry> entries) -> awaitable<std::optional<transport::consul_error>> {
         if (meta.results_filtered) {
             filtered = true;
-            co_return transport::consul_error{
-                transport::make_error_code(transport::errc::forbidden), 200, "filtered by ACLs"};
+            co_return transport::filtered_by_acls_error();
         }
         auto const chunk = to_engine(std::move(entries));
         auto items = scan.feed(chunk);
@@ -225,14 +219,7 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
     auto const& src = rule.spec.source;
     auto r = co_await (source_ ? *source_ : *destination_).list_stream(src, sq, sink, 1000);
     if (filtered || (r && r->results_filtered)) {
-        log_.err(
-            "diff",
-            "{}: source: GET /v1/kv/{}?recurse&dc={}: the listing was filtered by ACLs "
-            "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the source prefix",
-            label,
-            src,
-            source_dc
-        );
+        log_.err("diff", "{}: source: {}", label, transport::filtered_listing_text(src, source_dc, "source"));
         co_return false;
     }
     if (bad) {

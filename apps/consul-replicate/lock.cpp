@@ -1,8 +1,9 @@
 #include "lock.hpp"
 #include "guarded.hpp"
 
+#include <engine/types.hpp>
 #include <replicate/duration.hpp>
-#include <transport/go_duration.hpp>
+#include <gotext/go_duration.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 
@@ -263,13 +264,13 @@ awaitable<lock_manager::contend_result> lock_manager::contend()
             continue;
         }
         auto const& e = r->entry;
-        if (e && e->flags != lock_flag_value) {
+        if (e && e->flags != engine::lock_flag_value) {
             error_ = fmt::format(
                 "existing key {:?} (flags {}) does not match lock use: a consul lock key has flags {}; "
                 "choose another -lock prefix or remove the key",
                 params_.key,
                 e->flags,
-                lock_flag_value
+                engine::lock_flag_value
             );
             co_return contend_result::conflict;
         }
@@ -286,7 +287,7 @@ awaitable<lock_manager::contend_result> lock_manager::contend()
 
         transport::put_options o;
         o.acquire = session_;
-        o.flags = lock_flag_value;
+        o.flags = engine::lock_flag_value;
         std::string const empty;
         auto put_op = client_.put(params_.key, empty, o);
         auto a = co_await guarded(&read_cancel_, std::move(put_op));
@@ -351,7 +352,7 @@ awaitable<void> lock_manager::renew_loop(std::string id, std::chrono::nanosecond
             wait = milliseconds{1000};
             continue;
         }
-        if (auto server_ttl = transport::parse_go_duration(*r); server_ttl && server_ttl->count() > 0)
+        if (auto server_ttl = gotext::parse_go_duration(*r); server_ttl && server_ttl->count() > 0)
             ttl = *server_ttl;
         wait = std::chrono::duration_cast<milliseconds>(ttl / 2);
         last = clock::now();
@@ -428,7 +429,7 @@ awaitable<void> lock_manager::let_go(bool was_held, bool cleanup)
     if (was_held) {
         transport::put_options o;
         o.release = session_;
-        o.flags = lock_flag_value;
+        o.flags = engine::lock_flag_value;
         std::string const empty;
         auto release_op = client_.put(params_.key, empty, o);
         auto released = co_await std::move(release_op);
@@ -441,7 +442,7 @@ awaitable<void> lock_manager::let_go(bool was_held, bool cleanup)
             transport::query_options const q;
             auto get_op = client_.get(params_.key, q);
             auto got = co_await std::move(get_op);
-            if (got && got->entry && got->entry->flags == lock_flag_value && got->entry->session.empty()) {
+            if (got && got->entry && got->entry->flags == engine::lock_flag_value && got->entry->session.empty()) {
                 std::optional<std::uint64_t> const cas = got->entry->modify_index;
                 std::string const local_dc;
                 auto remove_op = client_.remove(params_.key, cas, local_dc);

@@ -27,9 +27,6 @@
 
 namespace kvship::replicate {
 
-// api.LockFlagValue: the Flags of a consul lock key.
-inline constexpr std::uint64_t lock_flag_value = 0x2ddccbc058a50c18ULL;  // 3304740253564472344
-
 struct lock_params
 {
     std::string key;  // lock_key(prefix)

@@ -7,7 +7,7 @@
 #include "logger.hpp"
 #include "vault_ha.hpp"
 
-#include <transport/go_json.hpp>
+#include <gotext/go_string.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -115,7 +115,7 @@ std::map<std::string, saved_turn> group_turns(const std::string& prefix, std::ve
 std::string json_str(std::string_view s)
 {
     std::string out;
-    transport::append_go_json_string(out, s);
+    gotext::append_go_json_string(out, s);
     return out;
 }
 

@@ -1,6 +1,6 @@
 #include "lost_found_codec.hpp"
 
-#include <transport/go_json.hpp>
+#include <gotext/go_string.hpp>
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -10,15 +10,15 @@ namespace kvship::replicate {
 std::string encode_turn_record(const engine::turn_record& r)
 {
     std::string out = "{\n  \"Turn\": ";
-    transport::append_go_json_string(out, r.turn);
+    gotext::append_go_json_string(out, r.turn);
     out += ",\n  \"OldPrimary\": ";
-    transport::append_go_json_string(out, r.old_primary);
+    gotext::append_go_json_string(out, r.old_primary);
     out += ",\n  \"NewPrimary\": ";
-    transport::append_go_json_string(out, r.new_primary);
+    gotext::append_go_json_string(out, r.new_primary);
     out += ",\n  \"Time\": ";
-    transport::append_go_json_string(out, r.time);
+    gotext::append_go_json_string(out, r.time);
     out += ",\n  \"Rule\": ";
-    transport::append_go_json_string(out, r.rule);
+    gotext::append_go_json_string(out, r.rule);
     if (r.source_replicated)
         out += fmt::format(",\n  \"SourceReplicated\": {}", *r.source_replicated);
     else

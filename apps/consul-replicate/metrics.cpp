@@ -248,6 +248,17 @@ std::optional<double> metrics_registry::value(std::string_view name, const label
     return sit->second.fn ? sit->second.fn() : sit->second.value;
 }
 
+double metrics_registry::sum(std::string_view name) const
+{
+    auto const fit = families_.find(name);
+    if (fit == families_.end())
+        return 0;
+    double total = 0;
+    for (auto const& [_, s] : fit->second.by_labels)
+        total += s.fn ? s.fn() : s.value;
+    return total;
+}
+
 std::optional<metrics_registry::histogram_data> metrics_registry::histogram(
     std::string_view name, const label_set& labels
 ) const

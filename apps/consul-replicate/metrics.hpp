@@ -58,6 +58,9 @@ public:
     // The current value of one series (tests, /readyz); nullopt when absent.
     [[nodiscard]] std::optional<double> value(std::string_view name, const label_set& labels) const;
 
+    // The sum of every series of a counter or gauge family (0 when it has none).
+    [[nodiscard]] double sum(std::string_view name) const;
+
     // One histogram series: per-bucket counts (not cumulative; the last one is the +Inf bucket).
     struct histogram_data
     {

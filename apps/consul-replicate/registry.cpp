@@ -1,8 +1,8 @@
 #include "registry.hpp"
 #include "guarded.hpp"
 
-#include <transport/go_duration.hpp>
-#include <transport/go_json.hpp>
+#include <gotext/go_duration.hpp>
+#include <gotext/go_string.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -36,9 +36,9 @@ void env_knob(const char* name, std::chrono::nanoseconds& out, std::chrono::nano
     char const* v = std::getenv(name);
     if (v == nullptr || *v == '\0')
         return;
-    auto d = transport::parse_go_duration(v);
+    auto d = gotext::parse_go_duration(v);
     if (!d || *d < min) {
-        log.warn("registry", "ignoring {}={:?}: not a duration of at least {}", name, v, transport::format_go_duration(min));
+        log.warn("registry", "ignoring {}={:?}: not a duration of at least {}", name, v, gotext::format_go_duration(min));
         return;
     }
     out = *d;
@@ -86,20 +86,20 @@ std::string registry_key(std::string_view id)
 std::string encode_registry_entry(const engine::published_replicator& r)
 {
     std::string out = "{\"ID\":";
-    transport::append_go_json_string(out, r.id);
+    gotext::append_go_json_string(out, r.id);
     out += ",\"Host\":";
-    transport::append_go_json_string(out, r.host);
+    gotext::append_go_json_string(out, r.host);
     out += fmt::format(",\"PID\":{},\"Datacenter\":", r.pid);
-    transport::append_go_json_string(out, r.datacenter);
+    gotext::append_go_json_string(out, r.datacenter);
     out += fmt::format(",\"Gated\":{},\"Pairs\":[", r.gated ? "true" : "false");
     for (std::size_t i = 0; i < r.pairs.size(); ++i) {
         auto const& p = r.pairs[i];
         out += i == 0 ? "{\"SourceDatacenter\":" : ",{\"SourceDatacenter\":";
-        transport::append_go_json_string(out, p.source_dc);
+        gotext::append_go_json_string(out, p.source_dc);
         out += ",\"Source\":";
-        transport::append_go_json_string(out, p.source);
+        gotext::append_go_json_string(out, p.source);
         out += ",\"Destination\":";
-        transport::append_go_json_string(out, p.destination);
+        gotext::append_go_json_string(out, p.destination);
         out += '}';
     }
     out += "]}";
@@ -231,9 +231,9 @@ awaitable<std::optional<std::string>> replicator_registry::check()
             warn_once(
                 "filtered:" + dc,
                 fmt::format(
-                    "two-way check: the replicator registry of {} was filtered by ACLs: replicators there may be "
-                    "missed; {}",
+                    "two-way check: the replicator registry of {}: {}: replicators there may be missed; {}",
                     dc,
+                    transport::filtered_listing_text(registry_prefix, dc, "registry"),
                     acl_hint()
                 )
             );
@@ -258,7 +258,7 @@ awaitable<bool> replicator_registry::publish()
     if (session_.empty()) {
         transport::session_params p;
         p.name = "kvship replicator " + self_.id;
-        p.ttl = transport::format_go_duration(params_.ttl);
+        p.ttl = gotext::format_go_duration(params_.ttl);
         p.behavior = "delete";
         p.lock_delay = "0s";
         auto r = co_await guarded(&cancel_, local_.session_create(p, local_dc));

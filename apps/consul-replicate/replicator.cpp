@@ -92,6 +92,10 @@ std::string_view warning_text(engine::warning_kind k)
             return "source index is behind the checkpoint (snapshot restore, tombstone reap or another DC)";
         case w::checkpoint_mismatch:
             return "checkpoint names another source or destination";
+        case w::replacement_character:
+            return "holds U+FFFD, which is how Consul lists bytes that are not valid UTF-8: the key cannot be "
+                   "read or written by that name, so it is not replicated (neither written nor deleted); "
+                   "rename it to valid UTF-8 in the source";
     }
     return "warning";
 }
@@ -423,13 +427,7 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         // A partial listing must never drive deletes: the keys the token cannot see would go.
         co_return fail(
             "acl_denied",
-            fmt::format(
-                "GET /v1/kv/{}?recurse&dc={}: the listing was filtered by ACLs "
-                "(X-Consul-Results-Filtered-By-ACLs): "
-                "the token cannot read every key under the source prefix",
-                prefix,
-                q.dc
-            )
+            transport::filtered_listing_text(prefix, q.dc, "source")
         );
     }
     if (index > 0 && r->index > index && params_.wait_min.count() > 0 && params_.wait_max.count() > 0) {
@@ -508,7 +506,7 @@ bool pair_replicator::grouping_wanted(const engine::replicator_fsm& fsm) const
     if (src->entries.size() >= params_.group_min_keys)
         return true;
     std::size_t bytes = 0;
-    for (auto const& e : src->entries) bytes += e.key.size() + e.value.size();
+    for (auto const& e : src->entries) bytes += e.key.size() + e.value_size;
     return bytes >= params_.group_min_bytes;
 }
 
@@ -720,11 +718,7 @@ awaitable<void> pair_replicator::watch_group(
         if (r->results_filtered) {
             w->failure.emplace(
                 "acl_denied",
-                fmt::format(
-                    "GET /v1/kv/{}?recurse: the listing was filtered by ACLs "
-                    "(X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the source prefix",
-                    prefix
-                )
+                transport::filtered_listing_text(prefix, std::nullopt, "source")
             );
             co_return;
         }
@@ -828,7 +822,7 @@ awaitable<void> pair_replicator::watch_names(
                 co_return;
             }
             if (l->results_filtered) {
-                w->failure.emplace("acl_denied", fmt::format("GET /v1/kv/{}?recurse: the listing was filtered by ACLs", n));
+                w->failure.emplace("acl_denied", transport::filtered_listing_text(n, std::nullopt, "source"));
                 co_return;
             }
             std::uint64_t const at = std::max<std::uint64_t>(l->index, 1);
@@ -913,8 +907,7 @@ awaitable<void> pair_replicator::stream_reader(std::shared_ptr<stream_state> s)
         if (meta.results_filtered) {
             // A partial listing must never drive deletes; no put of it goes out either.
             filtered = true;
-            co_return transport::consul_error{
-                transport::make_error_code(transport::errc::forbidden), 200, "filtered by ACLs"};
+            co_return transport::filtered_by_acls_error();
         }
         s->chunks.push_back(to_engine_entries(std::move(entries)));
         s->wake.cancel();
@@ -947,13 +940,7 @@ awaitable<void> pair_replicator::stream_reader(std::shared_ptr<stream_state> s)
     if (filtered || (r && r->results_filtered)) {
         s->read_failure.emplace(
             "acl_denied",
-            fmt::format(
-                "GET /v1/kv/{}?recurse&dc={}: the listing was filtered by ACLs "
-                "(X-Consul-Results-Filtered-By-ACLs): "
-                "the token cannot read every key under the source prefix",
-                prefix,
-                q.dc
-            )
+            transport::filtered_listing_text(prefix, q.dc, "source")
         );
     } else if (!r) {
         s->read_failure.emplace(std::string(error_kind(r.error(), "source_read")), r.error().what());
@@ -1524,66 +1511,32 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
         co_return engine::event::batch_applied{};
     }
     // Up to write_window chunks in flight at once (order among data ops does not matter: each
-    // key appears once in a round). The chunk that holds the checkpoint (the batch's last op) is
-    // sent only after every other chunk has committed, so the checkpoint never gets ahead of the
-    // data.
+    // key appears once in a round); engine::txn_window decides what goes next, holds the checkpoint's
+    // chunk until every other chunk has committed (the checkpoint never gets ahead of the data), and
+    // says whether every op committed.
     std::size_t const n_ops = b->ops.size();
-    auto plan = make_chunks(*b, 0, n_ops);
-    std::deque<chunk> todo(plan.begin(), plan.end());
+    engine::txn_window window(make_chunks(*b, 0, n_ops), n_ops, b->carries_checkpoint, write_cancel_.size());
     std::vector<chunk_outcome> finished;
     std::vector<bool> slot_busy(write_cancel_.size(), false);
-    std::size_t in_flight = 0;
     std::optional<std::pair<std::string, std::string>> failure;  // (kind, what)
     bool fenced = false;  // the lock is gone: stop at once, not a failure to retry
-    std::size_t sent = 0;
     auto ex = co_await asio::this_coro::executor;
     if (!apply_wake_)
         apply_wake_.emplace(ex);
 
     for (;;) {
-        while (!failure && !stopping_ && !todo.empty() && in_flight < write_cancel_.size()) {
-            chunk const c = todo.front();
-            bool const holds_checkpoint = b->carries_checkpoint && c.to == n_ops;
-            if (holds_checkpoint && (in_flight > 0 || todo.size() > 1))
-                break;
-            todo.pop_front();
-            std::size_t slot = 0;
-            while (slot_busy[slot]) ++slot;
-            slot_busy[slot] = true;
-            ++in_flight;
-            ++sent;
-            auto task = send_chunk(b, c);
-            asio::co_spawn(
-                ex,
-                std::move(task),
-                asio::bind_cancellation_slot(
-                    write_cancel_[slot].slot(),
-                    [this, &finished, &slot_busy, &in_flight, slot](std::exception_ptr e, chunk_outcome o) {
-                        if (e)
-                            o.error = transport::consul_error{
-                                transport::make_error_code(transport::errc::cancelled), 0, "txn task failed"};
-                        slot_busy[slot] = false;
-                        --in_flight;
-                        finished.push_back(std::move(o));
-                        apply_wake_->cancel();
-                    }
-                )
-            );
-        }
-        if (finished.empty()) {
-            if (in_flight == 0)
-                break;
-            apply_wake_->expires_at(clock::time_point::max());
-            co_await apply_wake_->async_wait(nothrow_awaitable);
-            continue;
-        }
+        // Every outcome first: a chunk the server refused as too large goes again in pieces, and
+        // those must be queued before the window picks what to send (else the checkpoint's chunk
+        // could go out while they wait).
         auto done = std::move(finished);
         finished.clear();
         for (auto& o : done) {
             std::deque<chunk> retry;
             judge_outcome(*b, o, retry, failure, fenced);
-            todo.insert(todo.begin(), retry.begin(), retry.end());
-            if (!o.error && !o.rolled_back && !o.unheld && !o.fenced)
+            if (!retry.empty()) {
+                window.split(o.c, std::vector<chunk>(retry.begin(), retry.end()));
+            } else if (!o.error && !o.rolled_back && !o.unheld && !o.fenced) {
+                window.committed(o.c);
                 log_.trace(
                     "runner",
                     "{}: batch {}/{} ops {}..{} of {} took_ms={}",
@@ -1595,14 +1548,63 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
                     n_ops,
                     o.took.count()
                 );
+            } else {
+                window.failed(o.c);
+            }
+        }
+        if (failure || fenced || stopping_)
+            window.stop();
+        while (auto c = window.next()) {
+            std::size_t slot = 0;
+            while (slot_busy[slot]) ++slot;  // the window has room, so a slot is free
+            slot_busy[slot] = true;
+            auto task = send_chunk(b, *c);
+            asio::co_spawn(
+                ex,
+                std::move(task),
+                asio::bind_cancellation_slot(
+                    write_cancel_[slot].slot(),
+                    [this, &finished, &slot_busy, slot, c = *c](std::exception_ptr e, chunk_outcome o) {
+                        if (e) {
+                            o = chunk_outcome{};
+                            o.c = c;
+                            o.error = transport::consul_error{
+                                transport::make_error_code(transport::errc::cancelled), 0, "txn task failed"};
+                        }
+                        slot_busy[slot] = false;
+                        finished.push_back(std::move(o));
+                        apply_wake_->cancel();
+                    }
+                )
+            );
+        }
+        if (window.idle() && finished.empty())
+            break;
+        if (finished.empty()) {
+            apply_wake_->expires_at(clock::time_point::max());
+            co_await apply_wake_->async_wait(nothrow_awaitable);
         }
     }
     if (fenced)
         co_return engine::event::stop{};
     if (failure)
         co_return fail(failure->first, std::move(failure->second));
-    if (stopping_ && !todo.empty())
-        co_return engine::event::stop{};
+    if (!window.complete()) {
+        if (stopping_)
+            co_return engine::event::stop{};
+        // Not reachable by the window's rules; if it ever is, the round is retried, never reported
+        // (nor checkpointed) as applied.
+        co_return fail(
+            "dest_write",
+            fmt::format(
+                "batch {}/{}: {} of {} operations committed and nothing left to send (a bug: please report it)",
+                number + 1,
+                count,
+                window.committed_ops(),
+                n_ops
+            )
+        );
+    }
     status_.failing = false;
     failures_ = 0;
     co_return engine::event::batch_applied{};

@@ -12,6 +12,7 @@
 #include "metrics.hpp"
 
 #include <engine/replicator_fsm.hpp>
+#include <engine/txn_window.hpp>
 #include <transport/consul_client.hpp>
 
 #include <boost/asio/cancellation_signal.hpp>
@@ -143,12 +144,7 @@ private:
     void count_applied(const engine::batch& b, std::size_t from, std::size_t to);
 
     // A run of ops [from, to) of one FSM batch sent as one txn, or one op sent as a plain PUT.
-    struct chunk
-    {
-        std::size_t from = 0;
-        std::size_t to = 0;
-        bool plain_put = false;
-    };
+    using chunk = engine::txn_piece;
 
     struct chunk_outcome
     {

@@ -1,7 +1,8 @@
 #include "vault_ha.hpp"
 #include "guarded.hpp"
 
-#include <transport/go_json.hpp>
+#include <engine/types.hpp>
+#include <gotext/go_string.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <fmt/chrono.h>
@@ -30,6 +31,15 @@ constexpr std::string_view m_fences = "kvship_vault_fences_total";
 constexpr std::string_view m_drain = "kvship_vault_drain_seconds";
 constexpr std::string_view m_failovers = "kvship_vault_failovers_total";
 constexpr std::string_view m_dc_reachable = "kvship_vault_datacenter_reachable";
+constexpr std::string_view m_drain_keys = "kvship_vault_drain_keys";
+constexpr std::string_view m_split = "kvship_vault_split_brain";
+constexpr std::string_view m_splits = "kvship_vault_split_brains_total";
+
+// Keys this process wrote or deleted so far, over every pair (the drain's count is a difference).
+double keys_applied(const metrics_registry& m)
+{
+    return m.sum(metric::keys_put) + m.sum(metric::keys_deleted);
+}
 
 std::string utc_now()
 {
@@ -169,7 +179,19 @@ void declare_vault_metrics(metrics_registry& reg)
         "Times Vault's lock was taken from another session here (a local Vault fenced: handover or split brain)."
     );
     reg.describe(std::string(m_drain), t::gauge, "Duration of the last drain before a promotion finished.");
+    reg.describe(
+        std::string(m_drain_keys),
+        t::gauge,
+        "Keys written or deleted here during the last drain (the old primary's last changes, applied before the "
+        "promotion finished)."
+    );
     reg.describe(std::string(m_failovers), t::counter, "Automatic failovers started by this DC.");
+    reg.describe(
+        std::string(m_split),
+        t::gauge,
+        "1 while two or more reachable DCs' records each name their own DC the primary (a split brain being ended)."
+    );
+    reg.describe(std::string(m_splits), t::counter, "Split brains seen (two DCs' records naming themselves primary).");
     reg.describe(std::string(m_dc_reachable), t::gauge, "1 when the DC's designation record could be read.");
 }
 
@@ -181,7 +203,8 @@ vault_ha_runner::vault_ha_runner(
     const logger& log,
     metrics_registry& metrics,
     std::function<std::optional<std::uint64_t>(const std::string&)> applied,
-    std::function<void()> on_change
+    std::function<void()> on_change,
+    std::function<bool()> pairs_stopped
 )
     : cfg_(cfg),
       interval_(interval),
@@ -191,6 +214,7 @@ vault_ha_runner::vault_ha_runner(
       metrics_(metrics),
       applied_(std::move(applied)),
       on_change_(std::move(on_change)),
+      pairs_stopped_(std::move(pairs_stopped)),
       failover_(cfg.failover_after)
 {
     declare_vault_metrics(metrics_);
@@ -198,6 +222,8 @@ vault_ha_runner::vault_ha_runner(
     metrics_.add(m_promotions, {}, 0);
     metrics_.add(m_fences, {}, 0);
     metrics_.add(m_failovers, {}, 0);
+    metrics_.add(m_splits, {}, 0);
+    metrics_.set(m_split, {}, 0);
 }
 
 void vault_ha_runner::stop()
@@ -295,6 +321,25 @@ awaitable<void> vault_ha_runner::tick()
         views.emplace(dc, std::move(v));
     }
 
+    // A split brain: two DCs' records each naming themselves the primary. The effective record
+    // decides at once (decide_ha below); this only makes it visible.
+    auto const claims = engine::self_claimed_primaries(cfg_.datacenters, views);
+    bool const split = claims.size() > 1;
+    if (split && !split_brain_) {
+        metrics_.add(m_splits, {});
+        auto const winner = engine::effective_record(cfg_.datacenters, views);
+        log_.warn(
+            "vault",
+            "split brain: datacenters {} each name themselves the primary; {} stays the primary ({}), the others "
+            "fence their Vaults and their divergent writes go to lost+found",
+            fmt::join(claims, " and "),
+            winner.primary,
+            engine::describe(winner)
+        );
+    }
+    split_brain_ = split;
+    metrics_.set(m_split, {}, split ? 1 : 0);
+
     // The local Vault lock.
     transport::query_options lq;
     lq.mode = transport::consistency::consistent;
@@ -361,21 +406,34 @@ awaitable<void> vault_ha_runner::tick()
         co_await write_record(*d.write_local, local_dc_);
         if (finishing) {
             metrics_.add(m_promotions, {});
-            if (drain_started_)
+            if (drain_started_) {
                 metrics_.set(
                     m_drain,
                     {},
                     std::chrono::duration<double>(clock::now() - *drain_started_).count()
                 );
+                auto const keys = keys_applied(metrics_) - drain_keys_start_;
+                metrics_.set(m_drain_keys, {}, keys);
+                log_.info("vault", "drain finished: {} keys applied from {}", keys, d.effective.from);
+            }
             drain_started_.reset();
         }
     }
-    if (d.role == engine::ha_role::taking_over && !drain_started_)
+    if (d.role == engine::ha_role::taking_over && !drain_started_) {
         drain_started_ = clock::now();
+        drain_keys_start_ = keys_applied(metrics_);
+    }
 
-    if (d.release_proxy)
+    if (d.release_proxy && pairs_stopped_ && !pairs_stopped_()) {
+        // The pairs still replicate from the old primary (the gate turns at its next poll): keep the
+        // proxy lock, so the local Vault stays a standby until nothing writes into this DC any more.
+        if (!release_waits_)
+            log_.info("vault", "releasing Vault's lock once the pairs replicating into this DC have stopped");
+        release_waits_ = true;
+    } else if (d.release_proxy) {
+        release_waits_ = false;
         co_await release(lock);
-    else if (d.hold_proxy)
+    } else if (d.hold_proxy)
         co_await hold(lock, d);
 
     publish(d);
@@ -483,10 +541,10 @@ awaitable<void> vault_ha_runner::hold(const std::optional<transport::kv_entry>& 
     if (stopping_)
         co_return;
     if (proxy_held_) {
-        if (lock && lock->value.value_or(std::string{}) == value && lock->flags == engine::vault_lock_flags)
+        if (lock && lock->value.value_or(std::string{}) == value && lock->flags == engine::lock_flag_value)
             co_return;
         transport::put_options o;
-        o.flags = engine::vault_lock_flags;
+        o.flags = engine::lock_flag_value;
         o.acquire = *session_;
         auto op = client_.put(cfg_.lock_key(), value, o);
         auto r = co_await guarded(&cancel_, std::move(op));
@@ -505,7 +563,7 @@ awaitable<void> vault_ha_runner::hold(const std::optional<transport::kv_entry>& 
         ops[1].verb = transport::txn_verb::lock;
         ops[1].key = cfg_.lock_key();
         ops[1].value = value;
-        ops[1].flags = engine::vault_lock_flags;
+        ops[1].flags = engine::lock_flag_value;
         ops[1].session = *session_;
         auto op = client_.txn(std::move(ops), {});
         auto r = co_await guarded(&cancel_, std::move(op));
@@ -531,7 +589,7 @@ awaitable<void> vault_ha_runner::hold(const std::optional<transport::kv_entry>& 
         co_return;
     }
     transport::put_options o;
-    o.flags = engine::vault_lock_flags;
+    o.flags = engine::lock_flag_value;
     o.acquire = *session_;
     auto op = client_.put(cfg_.lock_key(), value, o);
     auto r = co_await guarded(&cancel_, std::move(op));
@@ -552,7 +610,7 @@ awaitable<void> vault_ha_runner::release(const std::optional<transport::kv_entry
         co_return;
     if (proxy_held_) {
         transport::put_options o;
-        o.flags = engine::vault_lock_flags;
+        o.flags = engine::lock_flag_value;
         o.release = *session_;
         auto op = client_.put(cfg_.lock_key(), lock ? lock->value.value_or(std::string{}) : std::string{}, o);
         auto r = co_await guarded(&cancel_, std::move(op));

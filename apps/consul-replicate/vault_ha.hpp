@@ -66,7 +66,8 @@ public:
         const logger& log,
         metrics_registry& metrics,
         std::function<std::optional<std::uint64_t>(const std::string&)> applied,
-        std::function<void()> on_change
+        std::function<void()> on_change,
+        std::function<bool()> pairs_stopped
     );
 
     awaitable<void> run();
@@ -94,6 +95,11 @@ private:
     metrics_registry& metrics_;
     std::function<std::optional<std::uint64_t>(const std::string&)> applied_;
     std::function<void()> on_change_;
+    // True once no pair replicates into this DC: the proxy lock is released (the local Vault becomes
+    // active and writes) only then, so that a pair still reading from the old primary never writes
+    // over what the new active Vault wrote.
+    std::function<bool()> pairs_stopped_;
+    bool release_waits_ = false;  // for logging the wait once
 
     engine::failover_timer failover_;
     std::optional<std::string> claimant_;
@@ -102,6 +108,8 @@ private:
     std::chrono::steady_clock::time_point renewed_{};
     bool proxy_held_ = false;
     std::optional<std::chrono::steady_clock::time_point> drain_started_;
+    double drain_keys_start_ = 0;  // keys_put + keys_deleted when the drain started
+    bool split_brain_ = false;
     std::map<std::string, bool> reachable_;  // for logging changes only
     std::optional<asio::steady_timer> timer_;
     asio::cancellation_signal cancel_;

@@ -1,5 +1,5 @@
 #include <engine/batch.hpp>
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 
 #include <algorithm>
 
@@ -16,13 +16,13 @@ batch_error make_error(batch_errc code, std::string key, std::size_t bytes, std:
             break;
         case batch_errc::value_too_large:
             message = fmt::format(
-                "value for key {} is too large ({} > {} bytes)", prefixes::go_quote(key), bytes, limit
+                "value for key {} is too large ({} > {} bytes)", gotext::go_quote(key), bytes, limit
             );
             break;
         case batch_errc::op_too_large:
             message = fmt::format(
                 "operation on key {} needs about {} bytes, more than a {}-byte transaction allows",
-                prefixes::go_quote(key),
+                gotext::go_quote(key),
                 bytes,
                 limit
             );

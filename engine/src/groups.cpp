@@ -10,10 +10,33 @@ namespace {
 
 // Bytes one entry adds to a `?recurse` answer: key, value (base64 is 4/3 of it) and the JSON around
 // them (field names, indexes, flags).
-std::uint64_t entry_weight(const kv_entry& e)
+std::uint64_t entry_weight(std::size_t key_size, std::size_t value_size)
 {
-    return e.key.size() + (e.value.size() * 4 + 2) / 3 + 96;
+    return key_size + (value_size * 4 + 2) / 3 + 96;
 }
+
+// What split_layout reads of an entry list: keys and value sizes by position.
+struct listed_entries
+{
+    std::span<const kv_entry> entries;
+
+    [[nodiscard]] std::size_t size() const { return entries.size(); }
+
+    [[nodiscard]] std::string_view key(std::size_t i) const { return entries[i].key; }
+
+    [[nodiscard]] std::size_t value_size(std::size_t i) const { return entries[i].value.size(); }
+};
+
+struct kept_entries
+{
+    const compact_entries& entries;
+
+    [[nodiscard]] std::size_t size() const { return entries.size(); }
+
+    [[nodiscard]] std::string_view key(std::size_t i) const { return entries.key(i); }
+
+    [[nodiscard]] std::size_t value_size(std::size_t i) const { return entries[i].value_size; }
+};
 
 struct node
 {
@@ -51,22 +74,25 @@ bool subtree_unselected(const prefixes::key_filter& filter, std::string_view pre
     return true;
 }
 
-source_layout split_layout(
-    std::span<const kv_entry> entries,
+namespace {
+
+template <class Entries>
+source_layout split_layout_of(
+    const Entries& entries,
+    std::pair<std::size_t, std::size_t> range,
     std::string_view source_prefix,
     std::size_t max_watches,
     const prefixes::key_filter& filter
 )
 {
-    if (max_watches < 3 || subtree_unselected(filter, source_prefix))
-        return {};
-    auto const [first, last] = prefix_range(entries, source_prefix);
+    auto const [first, last] = range;
     if (last - first < 2)
         return {};
-    auto const all = entries.subspan(first, last - first);
-    std::vector<std::uint64_t> cum(all.size() + 1, 0);
-    for (std::size_t i = 0; i < all.size(); ++i) cum[i + 1] = cum[i] + entry_weight(all[i]);
-    auto const rel = [&](std::size_t i) { return std::string_view(all[i].key).substr(source_prefix.size()); };
+    std::size_t const count = last - first;
+    std::vector<std::uint64_t> cum(count + 1, 0);
+    for (std::size_t i = 0; i < count; ++i)
+        cum[i + 1] = cum[i] + entry_weight(entries.key(first + i).size(), entries.value_size(first + i));
+    auto const rel = [&](std::size_t i) { return entries.key(first + i).substr(source_prefix.size()); };
     // A directory costs a names watch of its own: split one only when it holds more than a watch's share.
     std::uint64_t const share = cum.back() / max_watches;
     std::string scratch;
@@ -89,15 +115,17 @@ source_layout split_layout(
         std::size_t i = n.lo;
         while (i < n.hi) {
             auto const c = static_cast<unsigned char>(rel(i)[at]);
-            auto const end = std::partition_point(
-                all.begin() + static_cast<std::ptrdiff_t>(i),
-                all.begin() + static_cast<std::ptrdiff_t>(n.hi),
-                [&](const kv_entry& e) {
-                    return static_cast<unsigned char>(std::string_view(e.key)[source_prefix.size() + at]) <=
-                           c;
+            // The first entry past `i` whose character at `at` is above `c` (they are sorted).
+            std::size_t j = i;
+            for (std::size_t len = n.hi - i; len > 0;) {
+                std::size_t const half = len / 2;
+                if (static_cast<unsigned char>(rel(j + half)[at]) <= c) {
+                    j += half + 1;
+                    len -= half + 1;
+                } else {
+                    len = half;
                 }
-            );
-            auto const j = static_cast<std::size_t>(end - all.begin());
+            }
             node child;
             child.rel = n.rel;
             child.rel.push_back(static_cast<char>(c));
@@ -116,7 +144,7 @@ source_layout split_layout(
 
     std::vector<node> groups;
     std::vector<std::string> dirs{std::string(source_prefix)};
-    groups.push_back(node{std::string{}, 0, all.size(), cum.back(), false});
+    groups.push_back(node{std::string{}, 0, count, cum.back(), false});
     for (;;) {
         auto heaviest = groups.end();
         for (auto it = groups.begin(); it != groups.end(); ++it)
@@ -187,6 +215,36 @@ source_layout split_layout(
     if (out.groups.size() < 2 && (out.groups.empty() || dropped.empty()))
         return {};
     return out;
+}
+
+}  // namespace
+
+source_layout split_layout(
+    std::span<const kv_entry> entries,
+    std::string_view source_prefix,
+    std::size_t max_watches,
+    const prefixes::key_filter& filter
+)
+{
+    if (max_watches < 3 || subtree_unselected(filter, source_prefix))
+        return {};
+    return split_layout_of(
+        listed_entries{entries}, prefix_range(entries, source_prefix), source_prefix, max_watches, filter
+    );
+}
+
+source_layout split_kept_layout(
+    const compact_entries& entries,
+    std::string_view source_prefix,
+    std::size_t max_watches,
+    const prefixes::key_filter& filter
+)
+{
+    if (max_watches < 3 || subtree_unselected(filter, source_prefix))
+        return {};
+    return split_layout_of(
+        kept_entries{entries}, prefix_range(entries, source_prefix), source_prefix, max_watches, filter
+    );
 }
 
 name_kind classify_name(

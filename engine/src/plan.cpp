@@ -1,64 +1,121 @@
 #include <engine/plan.hpp>
 #include <prefixes/key_map.hpp>
 
-#include <iterator>
-
 #include <algorithm>
+#include <iterator>
 #include <map>
+#include <stdexcept>
 #include <string_view>
 
 namespace kvship::engine {
 
 namespace {
 
-// An entry seen through its key relative to the pair's prefix. Every source key starts with the
-// source prefix and every destination key with the destination prefix, so ordering by this suffix
-// is ordering by destination key, and the two sides merge without building mapped strings.
-struct side_entry
-{
-    std::string_view suffix;
-    const kv_entry* entry;
-};
+// One side of the merge: positions of entries in the side's input, each seen through its key
+// relative to the pair's prefix (`suffix(at)`). Every source key starts with the source prefix and
+// every destination key with the destination prefix, so ordering by this suffix is ordering by
+// destination key, and the two sides merge without building mapped strings. Four bytes an entry:
+// a million-key source costs 4 MB here.
+using side = std::vector<std::uint32_t>;
 
 // Sorts by suffix (skipped when already sorted, the usual case) and drops duplicate keys, keeping
-// the first in input order and reporting the rest.
-void sort_side(std::vector<side_entry>& side, std::vector<warning>& warnings)
+// the first in input order and reporting the rest (`prefix` + suffix is the key).
+template <class Suffix>
+void sort_side(side& entries, const Suffix& suffix, std::string_view prefix, std::vector<warning>& warnings)
 {
-    auto const by_suffix = [](const side_entry& a, const side_entry& b) { return a.suffix < b.suffix; };
-    if (!std::is_sorted(side.begin(), side.end(), by_suffix))
-        std::stable_sort(side.begin(), side.end(), by_suffix);
-    auto out = side.begin();
-    for (auto it = side.begin(); it != side.end(); ++it) {
-        if (out != side.begin() && std::prev(out)->suffix == it->suffix) {
-            warnings.push_back({warning_kind::duplicate_key, it->entry->key});
+    auto const by_suffix = [&](std::uint32_t a, std::uint32_t b) { return suffix(a) < suffix(b); };
+    if (!std::is_sorted(entries.begin(), entries.end(), by_suffix))
+        std::stable_sort(entries.begin(), entries.end(), by_suffix);
+    auto out = entries.begin();
+    for (auto it = entries.begin(); it != entries.end(); ++it) {
+        if (out != entries.begin() && suffix(*std::prev(out)) == suffix(*it)) {
+            std::string key(prefix);
+            key.append(suffix(*it));
+            warnings.push_back({warning_kind::duplicate_key, std::move(key)});
             continue;
         }
         *out++ = *it;
     }
-    side.erase(out, side.end());
+    entries.erase(out, entries.end());
 }
 
-void warn_about_locks(const kv_entry& e, const std::string& destination_key, std::vector<warning>& out)
+// Consul's listings are Go JSON, which writes each byte of a key that is not valid UTF-8 as U+FFFD (EF BF
+// BD). Such a key cannot be read, written or deleted by the name listed (it names another key, or
+// several source keys list as one), so the pair leaves every key holding U+FFFD alone, on both sides.
+bool has_replacement_character(std::string_view key)
+{
+    return key.find("\xEF\xBF\xBD") != std::string_view::npos;
+}
+
+void warn_about_locks(
+    std::uint64_t flags, bool has_session, const std::string& destination_key, std::vector<warning>& out
+)
 {
     // consul-replicate logs these for every key it writes; its lock and semaphore messages were
     // swapped, ours are not.
-    if (e.flags == lock_flag_value)
+    if (flags == lock_flag_value)
         out.push_back({warning_kind::lock_flag, destination_key});
-    if (e.flags == semaphore_flag_value)
+    if (flags == semaphore_flag_value)
         out.push_back({warning_kind::semaphore_flag, destination_key});
-    if (e.session && !e.session->empty())
+    if (has_session)
         out.push_back({warning_kind::session_attached, destination_key});
 }
 
-}  // namespace
-
-plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& rule, const checkpoint& prev)
+// The source side as make_plan_of reads it: listed entries (with values: puts can be built) ...
+struct listed_source
 {
-    return make_plan(src.entries, src.index, dst.entries, rule, prev);
-}
+    std::span<const kv_entry> entries;
 
-plan make_plan(
-    std::span<const kv_entry> src,
+    [[nodiscard]] std::size_t size() const { return entries.size(); }
+
+    [[nodiscard]] std::string_view key(std::size_t i) const { return entries[i].key; }
+
+    [[nodiscard]] std::uint64_t flags(std::size_t i) const { return entries[i].flags; }
+
+    [[nodiscard]] bool has_session(std::size_t i) const
+    {
+        return entries[i].session && !entries[i].session->empty();
+    }
+
+    [[nodiscard]] bool same_value(std::size_t i, const kv_entry& d) const
+    {
+        return entries[i].value == d.value && entries[i].flags == d.flags;
+    }
+
+    [[nodiscard]] put_op put(std::size_t i, std::string key) const
+    {
+        return put_op{std::move(key), entries[i].value, entries[i].flags, entries[i].modify_index};
+    }
+};
+
+// ... or the kept snapshot (digests, no values: never asked for puts).
+struct kept_source
+{
+    const compact_entries& entries;
+
+    [[nodiscard]] std::size_t size() const { return entries.size(); }
+
+    [[nodiscard]] std::string_view key(std::size_t i) const { return entries.key(i); }
+
+    [[nodiscard]] std::uint64_t flags(std::size_t i) const { return entries[i].flags; }
+
+    [[nodiscard]] bool has_session(std::size_t i) const
+    {
+        auto const* s = entries[i].session;
+        return s != nullptr && !s->empty();
+    }
+
+    [[nodiscard]] bool same_value(std::size_t i, const kv_entry& d) const { return entries[i].same_value(d); }
+
+    [[nodiscard]] put_op put(std::size_t, std::string) const
+    {
+        throw std::logic_error("make_plan: a compact source has no values to put");
+    }
+};
+
+template <class Source>
+plan make_plan_of(
+    const Source& src,
     std::uint64_t src_index,
     std::span<const kv_entry> dst,
     const prefixes::rule& rule,
@@ -69,18 +126,29 @@ plan make_plan(
     plan p;
     std::string_view const source = rule.spec.source;
     std::string_view const destination = rule.spec.destination;
+    if (src.size() > UINT32_MAX || dst.size() > UINT32_MAX)
+        throw std::length_error("make_plan: more than 2^32 entries on one side");
+    auto const src_suffix = [&](std::uint32_t i) { return src.key(i).substr(source.size()); };
+    auto const dst_suffix = [&](std::uint32_t i) {
+        return std::string_view(dst[i].key).substr(destination.size());
+    };
 
     // Selected source entries.
-    std::vector<side_entry> want;
+    side want;
     want.reserve(src.size());
-    for (auto const& e : src) {
-        std::string_view const key = e.key;
+    for (std::size_t i = 0; i < src.size(); ++i) {
+        std::string_view const key = src.key(i);
         if (!key.starts_with(source)) {
-            p.warnings.push_back({warning_kind::outside_source_prefix, e.key});
+            p.warnings.push_back({warning_kind::outside_source_prefix, std::string(key)});
             continue;
         }
         std::string_view const suffix = key.substr(source.size());
         ++p.stats.source_keys;
+        if (has_replacement_character(key)) {
+            ++p.stats.unreadable;
+            p.warnings.push_back({warning_kind::replacement_character, std::string(key)});
+            continue;
+        }
         if (!prefixes::is_selected(rule.filter, key)) {
             ++p.stats.filtered;
             continue;
@@ -91,59 +159,66 @@ plan make_plan(
                 p.warnings.push_back({warning_kind::status_key_collision, std::string(destination) + std::string(suffix)});
             continue;
         }
-        want.push_back({suffix, &e});
+        want.push_back(static_cast<std::uint32_t>(i));
     }
     std::size_t const before_dedupe = want.size();
-    sort_side(want, p.warnings);
+    sort_side(want, src_suffix, source, p.warnings);
     // A duplicate was counted as a source key above; count each key once.
     p.stats.source_keys -= before_dedupe - want.size();
     p.stats.selected_keys = want.size();
 
     // Destination entries this pair manages.
-    std::vector<side_entry> have;
+    side have;
     have.reserve(dst.size());
-    for (auto const& e : dst) {
-        std::string_view const key = e.key;
+    for (std::size_t i = 0; i < dst.size(); ++i) {
+        std::string_view const key = dst[i].key;
         if (prefixes::is_protected(rule, key)) {
             ++p.stats.protected_keys;
             continue;
         }
         if (!key.starts_with(destination)) {
-            p.warnings.push_back({warning_kind::outside_destination, e.key});
+            p.warnings.push_back({warning_kind::outside_destination, dst[i].key});
             continue;
         }
         std::string_view const suffix = key.substr(destination.size());
         if (!prefixes::is_selected(rule.filter, source, suffix))
             continue;
-        have.push_back({suffix, &e});
+        if (has_replacement_character(key)) {
+            // Never deleted by name either: the DELETE would go to another key (or none).
+            ++p.stats.unreadable;
+            p.warnings.push_back({warning_kind::replacement_character, dst[i].key});
+            continue;
+        }
+        have.push_back(static_cast<std::uint32_t>(i));
     }
-    sort_side(have, p.warnings);
+    sort_side(have, dst_suffix, destination, p.warnings);
     p.stats.destination_keys = have.size();
 
     // Merge the two sorted sides.
     auto w = want.begin();
     auto h = have.begin();
-    auto const emit_put = [&](const side_entry& s) {
-        auto const& e = *s.entry;
-        if (!with_puts && e.flags != lock_flag_value && e.flags != semaphore_flag_value &&
-            !(e.session && !e.session->empty()))
+    auto const emit_put = [&](std::uint32_t at) {
+        std::uint64_t const flags = src.flags(at);
+        bool const session = src.has_session(at);
+        if (!with_puts && flags != lock_flag_value && flags != semaphore_flag_value && !session)
             return;  // no op and no warning: skip building the key
+        std::string_view const suffix = src_suffix(at);
         std::string key;
-        key.reserve(destination.size() + s.suffix.size());
+        key.reserve(destination.size() + suffix.size());
         key.append(destination);
-        key.append(s.suffix);
-        warn_about_locks(*s.entry, key, p.warnings);
+        key.append(suffix);
+        warn_about_locks(flags, session, key, p.warnings);
         if (with_puts)
-            p.puts.push_back(put_op{std::move(key), s.entry->value, s.entry->flags, s.entry->modify_index});
+            p.puts.push_back(src.put(at, std::move(key)));
     };
     while (w != want.end() || h != have.end()) {
-        if (h == have.end() || (w != want.end() && w->suffix < h->suffix)) {
+        if (h == have.end() || (w != want.end() && src_suffix(*w) < dst_suffix(*h))) {
             emit_put(*w++);
-        } else if (w == want.end() || h->suffix < w->suffix) {
-            p.deletes.push_back(delete_op{h->entry->key});
+        } else if (w == want.end() || dst_suffix(*h) < src_suffix(*w)) {
+            p.deletes.push_back(delete_op{dst[*h].key});
             ++h;
         } else {
-            if (w->entry->value == h->entry->value && w->entry->flags == h->entry->flags)
+            if (src.same_value(*w, dst[*h]))
                 ++p.stats.unchanged;
             else
                 emit_put(*w);
@@ -165,6 +240,36 @@ plan make_plan(
     });
     p.next_checkpoint = checkpoint{src_index, rule.spec.source, rule.spec.destination};
     return p;
+}
+
+}  // namespace
+
+plan make_plan(const snapshot& src, const snapshot& dst, const prefixes::rule& rule, const checkpoint& prev)
+{
+    return make_plan(src.entries, src.index, dst.entries, rule, prev);
+}
+
+plan make_plan(
+    std::span<const kv_entry> src,
+    std::uint64_t src_index,
+    std::span<const kv_entry> dst,
+    const prefixes::rule& rule,
+    const checkpoint& prev,
+    bool with_puts
+)
+{
+    return make_plan_of(listed_source{src}, src_index, dst, rule, prev, with_puts);
+}
+
+plan make_plan(
+    const compact_entries& src,
+    std::uint64_t src_index,
+    std::span<const kv_entry> dst,
+    const prefixes::rule& rule,
+    const checkpoint& prev
+)
+{
+    return make_plan_of(kept_source{src}, src_index, dst, rule, prev, false);
 }
 
 snapshot apply_plan(const snapshot& dst, const plan& p, std::uint64_t new_index)
@@ -214,6 +319,8 @@ std::string_view to_string(warning_kind kind)
             return "index_behind_checkpoint";
         case warning_kind::checkpoint_mismatch:
             return "checkpoint_mismatch";
+        case warning_kind::replacement_character:
+            return "replacement_character";
     }
     return "unknown";
 }

@@ -106,22 +106,25 @@ replicator_action replicator_fsm::on_source(snapshot src)
     if (!is_new_data(step))
         return read_source();
     // consul-template: a new index with deep-equal data is no event.
-    if (round_done_ && src_ && same_entries(*src_, src))
+    if (round_done_ && src_ && same_entries(src_->entries, src.entries))
         return read_source();
-    src_ = std::move(src);
+    src_.reset();  // the old one goes before the new one is built
+    src_ = compact_snapshot{src.index, compact(src.entries)};
+    round_src_ = std::move(src);
+    round_groups_.clear();
     mirrored_ = src_->index;
     round_done_ = false;
     ranges_.clear();
     return read_destination();
 }
 
-std::size_t replicator_fsm::selected_count(std::span<const kv_entry> entries) const
+std::size_t replicator_fsm::selected_count(std::size_t lo, std::size_t hi) const
 {
     std::string_view const source = config_.rule.spec.source;
     std::string_view const destination = config_.rule.spec.destination;
     std::size_t n = 0;
-    for (auto const& e : entries) {
-        std::string_view const key = e.key;
+    for (std::size_t i = lo; i < hi; ++i) {
+        std::string_view const key = src_->entries.key(i);
         if (key.starts_with(source) && prefixes::is_selected(config_.rule.filter, key) &&
             !prefixes::is_protected(config_.rule, destination, key.substr(source.size())))
             ++n;
@@ -135,6 +138,8 @@ replicator_action replicator_fsm::start_over()
     index_ = 0;
     ranges_.clear();
     ranges_managed_ = 0;
+    round_src_.reset();
+    round_groups_.clear();
     // Whatever was spliced in must be planned by the full round even if the full read equals it.
     round_done_ = false;
     return read_source();
@@ -145,6 +150,8 @@ replicator_action replicator_fsm::on_delta(std::vector<event::group_listing> gro
     if (!src_ || !round_done_ || !managed_known_ || config_.once)
         return start_over();
     attempt_ = 0;
+    round_src_.reset();
+    round_groups_.clear();
     std::string_view const source = config_.rule.spec.source;
     std::vector<std::string> changed;
     std::uint64_t top = src_->index;
@@ -155,10 +162,16 @@ replicator_action replicator_fsm::on_delta(std::vector<event::group_listing> gro
         top = std::max(top, g.index);
         bool const now_empty = g.entries.empty();
         auto const [lo, hi] = prefix_range(src_->entries, g.prefix);
-        std::size_t const before =
-            selected_count(std::span<const kv_entry>(src_->entries).subspan(lo, hi - lo));
-        if (!splice_group(src_->entries, g.prefix, std::move(g.entries)))
+        std::size_t const before = selected_count(lo, hi);
+        auto listing = std::move(g.entries);
+        std::erase_if(listing, [&](const kv_entry& e) {
+            return !std::string_view(e.key).starts_with(g.prefix);
+        });
+        sort_entries(listing);
+        if (!splice_group(src_->entries, g.prefix, listing))
             continue;
+        // The kept snapshot has no values: the round plans this group's puts from its listing.
+        round_groups_.insert_or_assign(g.prefix, std::move(listing));
         // After the last clean round the destination held exactly the selected source keys, so
         // the managed keys of this range were `before`.
         ranges_managed_ += before;
@@ -185,8 +198,14 @@ plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& prev
 {
     escalate_ = false;
     if (ranges_.empty()) {
+        // A streamed round that let its values go plans from the kept snapshot; its puts were
+        // planned from the listing as it arrived.
+        if (!round_src_ && with_puts)
+            throw std::logic_error("replicator_fsm: a full round without the values of its source");
         plan p = guard_plan(
-            make_plan(src_->entries, src_->index, dst.entries, config_.rule, previous, with_puts),
+            round_src_
+                ? make_plan(round_src_->entries, src_->index, dst.entries, config_.rule, previous, with_puts)
+                : make_plan(src_->entries, src_->index, dst.entries, config_.rule, previous),
             config_.guard
         );
         next_managed_ = p.refused ? p.stats.destination_keys : p.stats.selected_keys;
@@ -202,10 +221,12 @@ plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& prev
     for (auto const& g : ranges_) {
         mapped.assign(destination);
         mapped.append(std::string_view(g).substr(source.size()));
-        auto const [slo, shi] = prefix_range(src_->entries, g);
+        auto const listing = round_groups_.find(g);
+        if (listing == round_groups_.end())
+            throw std::logic_error("replicator_fsm: a grouped round without the listing of a group");
         auto const [dlo, dhi] = prefix_range(dst.entries, mapped);
         plan part = make_plan(
-            std::span<const kv_entry>(src_->entries).subspan(slo, shi - slo),
+            listing->second,
             src_->index,
             std::span<const kv_entry>(dst.entries).subspan(dlo, dhi - dlo),
             config_.rule,
@@ -379,6 +400,8 @@ replicator_action replicator_fsm::finish_round()
     next_batch_ = 0;
     ranges_.clear();
     ranges_managed_ = 0;
+    round_src_.reset();
+    round_groups_.clear();
     std::optional<std::string> problem;
     if (current_.batch_err)
         problem = current_.batch_err->message;
@@ -403,12 +426,14 @@ replicator_action replicator_fsm::finish(std::optional<std::string> error)
     state_ = state::finished;
     batches_.clear();
     stream_.reset();
+    round_src_.reset();
+    round_groups_.clear();
     return action::done{std::move(error)};
 }
 
 replicator_action replicator_fsm::read_source()
 {
-    if (config_.stream_full_reads && index_ == 0) {
+    if (config_.stream_full_reads && index_ == 0 && !std::exchange(whole_read_next_, false)) {
         state_ = state::stream_destination;
         stream_.emplace();
         return action::begin_stream{config_.rule.status_key};
@@ -445,21 +470,31 @@ replicator_action replicator_fsm::on_stream_destination(
 replicator_action replicator_fsm::on_chunk(std::vector<kv_entry> entries)
 {
     auto& s = *stream_;
-    auto& all = s.src.entries;
-    std::size_t const first = all.size();
-    if (s.early_puts && !entries.empty()) {
-        bool sorted = first == 0 || all.back().key < entries.front().key;
+    if (entries.empty())
+        return next_stream_action();
+    if (s.early_puts) {
+        bool const started = !s.listed.empty() || !s.kept.empty();
+        bool sorted = !started || s.last_key < entries.front().key;
         for (std::size_t i = 1; sorted && i < entries.size(); ++i)
             sorted = entries[i - 1].key < entries[i].key;
         if (!sorted) {
-            // Not Consul's order: the rest is planned at the end, as a whole.
+            // Not Consul's order: the rest is planned at the end, as a whole (or, when the values
+            // are gone already, from a whole read after this one).
             s.early_puts = false;
             s.held.clear();
+            s.kept.clear();
         }
     }
-    all.insert(all.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
-    if (!s.early_puts || all.size() == first)
+    if (!s.early_puts) {
+        if (!s.values_dropped)
+            s.listed.insert(
+                s.listed.end(),
+                std::make_move_iterator(entries.begin()),
+                std::make_move_iterator(entries.end())
+            );
         return next_stream_action();
+    }
+    s.last_key = entries.back().key;
 
     // The destination keys this chunk's keys map to (order is kept by the prefix mapping).
     std::string_view const source = config_.rule.spec.source;
@@ -468,8 +503,8 @@ replicator_action replicator_fsm::on_chunk(std::vector<kv_entry> entries)
     auto const by_key = [](const kv_entry& e, std::string_view k) { return std::string_view(e.key) < k; };
     std::size_t lo = 0;
     std::size_t hi = dst.size();
-    std::string_view const front = all[first].key;
-    std::string_view const back = all.back().key;
+    std::string_view const front = entries.front().key;
+    std::string_view const back = entries.back().key;
     if (front.starts_with(source))
         lo = static_cast<std::size_t>(
             std::lower_bound(
@@ -491,13 +526,26 @@ replicator_action replicator_fsm::on_chunk(std::vector<kv_entry> entries)
     }
     hi = std::max(lo, hi);
     plan part = make_plan(
-        std::span<const kv_entry>(all).subspan(first),
-        0,
-        std::span<const kv_entry>(dst).subspan(lo, hi - lo),
-        config_.rule,
-        checkpoint{}
+        entries, 0, std::span<const kv_entry>(dst).subspan(lo, hi - lo), config_.rule, checkpoint{}
     );
     std::move(part.puts.begin(), part.puts.end(), std::back_inserter(s.held));
+
+    // Keep the chunk: whole while the values are few, else only keys and digests.
+    if (s.values_dropped) {
+        s.kept.append(entries);
+    } else {
+        for (auto const& e : entries) s.listed_bytes += sizeof(kv_entry) + e.key.size() + e.value.size();
+        s.listed.insert(
+            s.listed.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end())
+        );
+        if (s.listed_bytes > config_.stream_keep_bytes) {
+            s.kept = compact(s.listed);
+            s.listed.clear();
+            s.listed.shrink_to_fit();
+            s.values_dropped = true;
+        }
+    }
+    entries.clear();
 
     // Hand out whole batches; a remainder waits for the next chunk or the end of the round.
     std::size_t const per_batch = std::max<std::size_t>(1, config_.stream_batch);
@@ -511,9 +559,11 @@ replicator_action replicator_fsm::on_chunk(std::vector<kv_entry> entries)
     );
     auto batches = make_batches(out, config_.limits);
     if (!batches) {
-        // A put no txn can carry: the round reports it at the end, as a whole-snapshot round does.
+        // A put no txn can carry: the round reports it at the end, as a whole-snapshot round does
+        // (or, when the values are gone already, from a whole read after this one).
         s.early_puts = false;
         s.held.clear();
+        s.kept.clear();
         return next_stream_action();
     }
     s.held.erase(s.held.begin(), s.held.begin() + static_cast<std::ptrdiff_t>(n));
@@ -538,14 +588,31 @@ replicator_action replicator_fsm::on_stream_end(std::uint64_t index)
     stream_.reset();
     attempt_ = 0;
     index_ = next_wait_index(index_, index).next_index;
-    s.src.index = index;
-    if (!s.early_puts)
-        sort_entries(s.src.entries);
+    if (!s.early_puts && s.values_dropped) {
+        // Planning everything at the end needs values this round no longer has: the puts that went
+        // out early stand (values of this snapshot), and a whole read plans the round again.
+        index_ = 0;
+        whole_read_next_ = true;
+        return read_source();
+    }
+    std::optional<snapshot> listed;
+    if (!s.values_dropped) {
+        listed = snapshot{index, std::move(s.listed)};
+        if (!s.early_puts)
+            sort_entries(listed->entries);
+    }
     // consul-template: a new index with deep-equal data is no event (nothing went out early: the
     // destination mirrored these entries).
-    if (round_done_ && src_ && s.streamed_puts == 0 && same_entries(*src_, s.src))
+    if (round_done_ && src_ && s.streamed_puts == 0 &&
+        (listed ? same_entries(src_->entries, listed->entries) : same_entries(src_->entries, s.kept)))
         return read_source();
-    src_ = std::move(s.src);
+    src_.reset();
+    if (listed)
+        src_ = compact_snapshot{index, compact(listed->entries)};
+    else
+        src_ = compact_snapshot{index, std::move(s.kept)};
+    round_src_ = std::move(listed);
+    round_groups_.clear();
     mirrored_ = src_->index;
     status_index_ = s.status_modify_index;
     round_done_ = false;

@@ -91,6 +91,28 @@ ha_record effective_record(const std::vector<std::string>& dcs, const std::map<s
     return boot;
 }
 
+std::vector<std::string> self_claimed_primaries(
+    const std::vector<std::string>& dcs, const std::map<std::string, ha_dc_view>& views
+)
+{
+    std::vector<std::string> out;
+    for (auto const& dc : dcs) {
+        auto const it = views.find(dc);
+        if (it == views.end() || !it->second.reachable)
+            continue;
+        if (!it->second.record) {
+            // No record yet: the DC goes by the bootstrap, which names the first DC.
+            if (dc == dcs.front())
+                out.push_back(dc);
+            continue;
+        }
+        auto const& r = *it->second.record;
+        if (r.stage == ha_record::phase::primary && r.primary == dc)
+            out.push_back(dc);
+    }
+    return out;
+}
+
 ha_decision decide_ha(
     const std::vector<std::string>& dcs,
     const std::map<std::string, ha_dc_view>& views,

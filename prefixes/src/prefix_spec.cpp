@@ -1,5 +1,5 @@
 #include <prefixes/prefix_spec.hpp>
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 
 #include <algorithm>
 
@@ -68,7 +68,7 @@ result<prefix_spec, prefix_error> parse_prefix_spec(std::string_view text, parse
 
     auto const m = match_source(source);
     if (!m)
-        return make_error(prefix_errc::invalid_source_format, "invalid source format: " + go_quote(source));
+        return make_error(prefix_errc::invalid_source_format, "invalid source format: " + gotext::go_quote(source));
     if (!m->dc && options.require_datacenter)
         return make_error(prefix_errc::missing_datacenter, "missing datacenter");
 

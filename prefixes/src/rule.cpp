@@ -1,5 +1,5 @@
 #include <prefixes/key_map.hpp>
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 #include <prefixes/rule.hpp>
 #include <prefixes/status_key.hpp>
 
@@ -83,9 +83,9 @@ std::vector<std::string> check_pairs(const std::vector<prefix_spec>& specs)
             if (specs[i].destination == specs[j].destination) {
                 problems.push_back(fmt::format(
                     "prefixes {} and {} both replicate into destination {}",
-                    go_quote(to_string(specs[i])),
-                    go_quote(to_string(specs[j])),
-                    go_quote(specs[i].destination)
+                    gotext::go_quote(to_string(specs[i])),
+                    gotext::go_quote(to_string(specs[j])),
+                    gotext::go_quote(specs[i].destination)
                 ));
             }
         }

@@ -202,6 +202,34 @@ TEST_CASE("make_plan reports entries outside the prefixes and duplicates, and ig
     );
 }
 
+TEST_CASE("make_plan leaves keys holding U+FFFD alone on both sides, and warns", "[engine]")
+{
+    // Consul lists s/\xff and s/\xfe both as s/<U+FFFD>: neither can be copied by that name, and the
+    // destination's d/<U+FFFD> (written by an older replicator) is not deleted by it either.
+    std::string const fffd = "\xEF\xBF\xBD";
+    auto const p = make_plan(
+        snap(9, {kv("s/a", "1"), kv("s/x" + fffd, "2"), kv("s/x" + fffd, "3")}),
+        snap(3, {kv("d/x" + fffd, "old"), kv("d/z" + fffd, "z")}),
+        pair_rule("s/", "d/"),
+        checkpoint{}
+    );
+    CHECK(p.puts == std::vector<put_op>{put("d/a", "1")});
+    CHECK(p.deletes.empty());
+    CHECK(p.stats.unreadable == 4);
+    CHECK(p.stats.source_keys == 3);
+    CHECK(p.stats.selected_keys == 1);
+    CHECK(p.stats.destination_keys == 0);
+    CHECK(
+        p.warnings ==
+        std::vector<warning>{
+            {warning_kind::replacement_character, "d/x" + fffd},
+            {warning_kind::replacement_character, "d/z" + fffd},
+            {warning_kind::replacement_character, "s/x" + fffd},
+            {warning_kind::replacement_character, "s/x" + fffd},
+        }
+    );
+}
+
 TEST_CASE("make_plan honours includes", "[engine]")
 {
     auto const p = make_plan(

@@ -77,6 +77,35 @@ TEST_CASE("vault_ha: the highest epoch wins; ties go to the priority order; unre
     CHECK(effective_record(dcs, v).primary == "dc1");
 }
 
+TEST_CASE("vault_ha: self_claimed_primaries shows a split brain, not a promotion in progress")
+{
+    using list = std::vector<std::string>;
+    // A forced promotion of dc2 while dc1 was cut off; dc1 back: both name themselves.
+    std::map<std::string, ha_dc_view> v{{"dc1", seen(primary(3, "dc1"))}, {"dc2", seen(primary(4, "dc2"))}};
+    CHECK(self_claimed_primaries(dcs, v) == list{"dc1", "dc2"});
+    CHECK(effective_record(dcs, v).primary == "dc2");
+    // dc1 still cut off: nothing to see yet.
+    v["dc1"] = gone();
+    CHECK(self_claimed_primaries(dcs, v) == list{"dc2"});
+    // A drained promotion: the old primary's record is `promoting` (fenced) before the new one's is `primary`.
+    v = {{"dc1", seen(promoting(4, "dc2", "dc1", 77))}, {"dc2", seen(primary(4, "dc2"))}};
+    CHECK(self_claimed_primaries(dcs, v) == list{"dc2"});
+    // A follower's copy of the primary's record names another DC: not a claim.
+    v = {{"dc1", seen(primary(4, "dc2"))}, {"dc2", seen(primary(4, "dc2"))}, {"dc3", seen(primary(2, "dc3"))}};
+    CHECK(self_claimed_primaries(dcs, v) == list{"dc2", "dc3"});
+    v["dc3"] = seen(primary(4, "dc2"));
+    CHECK(self_claimed_primaries(dcs, v) == list{"dc2"});
+    // No record anywhere (the bootstrap): the first DC alone.
+    v = {{"dc1", seen({})}, {"dc2", seen({})}};
+    CHECK(self_claimed_primaries(dcs, v) == list{"dc1"});
+    // A forced promotion of dc2 while dc1 (the bootstrap primary, no record yet) was cut off.
+    v = {{"dc1", seen({})}, {"dc2", seen(primary(1, "dc2"))}};
+    CHECK(self_claimed_primaries(dcs, v) == list{"dc1", "dc2"});
+    v = {{"dc1", seen({})}, {"dc2", seen({})}, {"dc3", gone()}};
+    v.erase("dc1");
+    CHECK(self_claimed_primaries(dcs, v).empty());
+}
+
 TEST_CASE("vault_ha: a drained promotion, step by step")
 {
     auto const req = promoting(2, "dc2", "dc1");

@@ -4,16 +4,17 @@
 // error_from_status. Properties: a decoded service instance has an address; base64 and Go durations survive a round trip through their encoders.
 #include "fuzz_check.hpp"
 
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
+#include <gotext/go_duration.hpp>
 #include <transport/consul_codec.hpp>
 #include <transport/consul_request.hpp>
-#include <transport/go_duration.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 namespace t = kvship::transport;
+namespace g = kvship::gotext;
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
 {
@@ -27,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     case 3: {
         auto r = t::decode_session_renew(std::move(body));
         if (r && !r->empty())
-            (void)t::parse_go_duration(*r);
+            (void)g::parse_go_duration(*r);
         break;
     }
     case 4: (void)t::decode_string_array(std::move(body)); break;
@@ -42,18 +43,18 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     }
     case 7: (void)t::decode_vault_leader(std::move(body)); break;
     case 8: {
-        auto d = t::parse_go_duration(body);
+        auto d = g::parse_go_duration(body);
         if (d) {
-            auto again = t::parse_go_duration(t::format_go_duration(*d));
+            auto again = g::parse_go_duration(g::format_go_duration(*d));
             FUZZ_CHECK(again && *again == *d);
         }
-        (void)t::parse_go_duration_or_error(body);
+        (void)g::parse_go_duration_or_error(body);
         break;
     }
     case 9: {
-        auto d = t::base64_decode(body);
+        auto d = g::base64_decode(body);
         if (d) {
-            auto again = t::base64_decode(t::base64_encode(*d));
+            auto again = g::base64_decode(g::base64_encode(*d));
             FUZZ_CHECK(again && *again == *d);
         }
         break;

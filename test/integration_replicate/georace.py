@@ -26,6 +26,7 @@ What is counted (Checker.report):
   crossed      keys of the excluded prefix (vault/sys/expire/) that showed up in the other DC
 """
 import base64
+import contextlib
 import json
 import random
 import threading
@@ -67,6 +68,21 @@ class Schedule:
         return data
 
 
+# Keys that running Vault nodes (and kvship's proxy of their lock) manage themselves, not the writer: left
+# out of every listing while `ignoring(...)` is in force (the vault { } race with modelled Vault nodes).
+IGNORED = ()
+
+
+@contextlib.contextmanager
+def ignoring(prefixes):
+    global IGNORED
+    before, IGNORED = IGNORED, tuple(prefixes)
+    try:
+        yield
+    finally:
+        IGNORED = before
+
+
 # ---------------------------------------------------------------- HTTP bits
 
 def _txn(sim, ops):
@@ -89,6 +105,8 @@ def listing(sim, prefix=PREFIX, index=None, wait=None):
         raise RuntimeError("list %s on %s: %s %r" % (prefix, sim.dc, status, data[:200]))
     out = {}
     for e in json.loads(data):
+        if IGNORED and e["Key"].startswith(IGNORED):
+            continue
         value = base64.b64decode(e["Value"]) if e.get("Value") is not None else b""
         out[e["Key"]] = (value, e["ModifyIndex"])
     return idx, out
@@ -468,7 +486,9 @@ def run(sims, schedule, turn, start_replicators, log=print, vault_cluster=None, 
             for dc in sims:
                 (i0, e0), (i1, e1) = snap0[dc], snap1[dc]
                 changed = sorted(k for k in set(e0) | set(e1) if e0.get(k) != e1.get(k))
-                if changed or i1 != i0:
+                # With IGNORED keys (Vault's own lock and leader entries move with every promotion),
+                # the index moves too: only the keys count then.
+                if changed or (i1 != i0 and not IGNORED):
                     res.quiet.append((n + 1, dc, changed, i1 != i0))
             log("phase %2d: %s wrote %d ops%s%s" % (n, primary, schedule.ops_per_phase,
                                                    "" if ok else ", DCs not equal and still after %.0fs"

@@ -97,6 +97,26 @@ def test_learns_txn_op_limit(ctx):
         assert h.dump(p.dst) == h.mapped(h.dump(p.src), "l/", "l/")
 
 
+def test_op_limit_learned_by_several_txns_at_once(ctx):
+    # Every /v1/txn is held 200 ms, so the first window's three refusals ("too many operations") come
+    # back together: each refused txn must go again in pieces, and the checkpoint last, never ahead of
+    # them (the replicator once sent the checkpoint's txn before it took the refusals, and ended the
+    # round with data still unsent and no checkpoint).
+    # The refusals coming back in one wake-up is likely, not certain: four fresh runs.
+    with ctx.federation(dst_args=["-txn-max-ops", "64"]) as p:
+        p.dst.admin("PUT", "fault", {"path_prefix": "/v1/txn", "method": "PUT", "delay_ms": 200})
+        for run in range(4):
+            src = "w%d/" % run
+            h.txn_put(p.src, {"%s%03d" % (src, i): b"x%d" % i for i in range(500)})
+            rc, err, _ = ctx.once(p, ["-prefix", src + "@dc1", "-log-level", "info"])
+            assert rc == 0, err
+            assert "at most 64 operations per transaction" in err, err
+            got = h.dump(p.dst, src)
+            assert got == h.dump(p.src, src), "run %d: %d of 500 keys copied\n%s" % (run, len(got), err)
+            key = "%s/%s" % (h.STATUS_DIR, hashlib.md5(("%s-%s" % (src, src)).encode()).hexdigest())
+            assert h.status_record(p.dst, key) is not None, "run %d: no checkpoint written" % run
+
+
 def test_txn_max_ops_flag(ctx):
     with ctx.federation(dst_args=["-txn-max-ops", "64"]) as p, h.CountingProxy(p.dst.addr) as proxy:
         h.txn_put(p.src, {"l/%04d" % i: b"v" for i in range(200)})
@@ -230,6 +250,7 @@ CASES = {f.__name__[5:]: f for f in [
     test_big_and_binary_values,
     test_restart_does_not_recopy,
     test_learns_txn_op_limit,
+    test_op_limit_learned_by_several_txns_at_once,
     test_txn_max_ops_flag,
     test_dry_run,
     test_multiple_prefixes,
@@ -241,4 +262,4 @@ CASES = {f.__name__[5:]: f for f in [
 ]}
 
 if __name__ == "__main__":
-    h.main(CASES)
+    h.main(CASES, {"op_limit_learned_by_several_txns_at_once": "holds every txn 200 ms (/_sim/fault)"})

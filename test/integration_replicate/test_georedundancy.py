@@ -11,10 +11,12 @@ and the gate turned). The leader is found three ways: the catalog (Vault's `acti
 """
 import json
 import os
+import subprocess
 
 import harness as h
 import georace
 import simctl
+import vaultha
 import vaultsim
 
 DCS = ["dc1", "dc2"]
@@ -27,18 +29,27 @@ def vault_cluster():
                                  api_addrs={"vault-%s" % dc: "https://vault-%s:8200" % dc for dc in DCS})
 
 
-def race(ctx, vault=None, vault_dc_map=True):
+def race(ctx, vault=None, vault_dc_map=True, args_for=None, vault_for=None):
+    """args_for(dc, metrics_addr): the replicator's flags (default: georace.replicator_args, gated);
+    vault_for(sims): the leader hook for georace.run (default: `vault`)."""
     schedule = georace.Schedule(settle_deadline=60.0)
     replicators = []
     log = []
     with ctx.servers(DCS, args=georace.SIM_ARGS) as sims:  # real Consul: its own WAN (loopback) latency
         metrics = {dc: "127.0.0.1:%d" % simctl.free_port() for dc in DCS}
+        if vault_for is not None:
+            vault = vault_for(sims)
 
         def start():
             for dc in DCS:
-                args = ["-consul-addr", sims[dc].addr] + georace.replicator_args(
-                    dc, DCS, True, metrics[dc], "1s", "200ms", vault=vault, vault_dc_map=vault_dc_map)
+                if args_for is not None:
+                    args = ["-consul-addr", sims[dc].addr] + args_for(dc, metrics[dc])
+                else:
+                    args = ["-consul-addr", sims[dc].addr] + georace.replicator_args(
+                        dc, DCS, True, metrics[dc], "1s", "200ms", vault=vault, vault_dc_map=vault_dc_map)
                 replicators.append(h.Replicator(ctx.replicate_bin, args))
+            if hasattr(vault, "after_start"):
+                vault.after_start()
 
         def check():
             for dc, r in zip(DCS, replicators):
@@ -89,6 +100,81 @@ def test_race_gate_sys_leader_static_map(ctx):
 def test_race_gate_sys_leader_catalog_map(ctx):
     with vault_cluster() as vault:
         race(ctx, vault=vault, vault_dc_map=False)
+
+
+class PromotedVaults:
+    """georace's leader hook for vault { }: one modelled Vault (vaultha.py, Vault's own timers) per DC, all
+    unsealed; a move of the leader is `-promote <dc>` (drained), done when that DC's Vault is active and the
+    other DC's Vault is its standby."""
+
+    def __init__(self, ctx, sims):
+        self.ctx = ctx
+        self.sims = sims
+        self.nodes = {dc: vaultha.VaultNode(sims[dc], name="vault-%s" % dc) for dc in DCS}
+        self.moves = 0
+
+    def after_start(self):
+        """kvship runs in both DCs: once dc2's proxy lock is held, unseal every Vault (dc1's becomes active)."""
+        def proxy_held():
+            status, _, body = self.sims["dc2"].request("GET", "/v1/kv/vault/core/lock")
+            return status == 200 and json.loads(body)[0].get("Session")
+        h.wait_for(proxy_held, 60, what="dc2's proxy lock")
+        for dc in DCS:
+            self.nodes[dc].unseal()
+        self._wait(DCS[0])
+
+    def _wait(self, dc):
+        active = self.nodes[dc]
+        active.wait_active(timeout=60)
+        for other, n in self.nodes.items():
+            if other != dc:
+                n.wait_standby(leader=active.api_addr, timeout=60)
+
+    def set_leader_in(self, dc):
+        """The first call (before the replicators start) names the bootstrap primary: nothing to do."""
+        if self.moves > 0:
+            p = subprocess.run([self.ctx.replicate_bin, "-consul-addr", self.sims[dc].addr, "-vault-path", "vault/",
+                                "-vault-datacenters", ",".join(DCS), "-promote", dc],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stdout + p.stderr
+            self._wait(dc)
+        self.moves += 1
+
+    def close(self):
+        for n in self.nodes.values():
+            n.close()
+
+
+def test_race_vault_preset_modelled_vault(ctx):
+    """The same race with `-vault-path vault/` in both DCs and Vault itself modelled (vaultha.py): both Vaults
+    unsealed all along, every move a drained `-promote`, at most one active Vault at every 200 ms sample.
+    The keys the Vault nodes and the proxy lock manage (core/lock, core/leader/, core/migration) are left
+    out of the writer's checks; everything else must hold exactly as in the other variants."""
+    def args_for(dc, metrics_addr):
+        return ["-vault-path", "vault/", "-vault-datacenters", ",".join(DCS), "-gate-interval", "200ms",
+                "-log-level", georace.LOG_LEVEL, "-metrics-addr", metrics_addr]
+
+    box = {}
+
+    def vault_for(sims):
+        box["vaults"] = PromotedVaults(ctx, sims)
+        box["sampler"] = vaultha.ActiveSampler(list(box["vaults"].nodes.values()), 0.2).start()
+        return box["vaults"]
+
+    try:
+        with georace.ignoring(("vault/core/lock", "vault/core/leader/", "vault/core/migration")):
+            race(ctx, args_for=args_for, vault_for=vault_for)
+        s = box["sampler"]
+        s.stop()
+        assert len(s.samples) > 50, len(s.samples)
+        s.assert_at_most_one()
+        print("sampler: %d samples every 200 ms, never two active Vaults; %d drained promotions"
+              % (len(s.samples), box["vaults"].moves - 1))
+    finally:
+        if "sampler" in box:
+            box["sampler"].stop()
+        if "vaults" in box:
+            box["vaults"].close()
 
 
 def test_example_configs(ctx):
@@ -195,4 +281,5 @@ if __name__ == "__main__":
         "test_race_gate_catalog": test_race_gate_catalog,
         "test_race_gate_sys_leader_static_map": test_race_gate_sys_leader_static_map,
         "test_race_gate_sys_leader_catalog_map": test_race_gate_sys_leader_catalog_map,
+        "test_race_vault_preset_modelled_vault": test_race_vault_preset_modelled_vault,
     })

@@ -1,12 +1,14 @@
 """Hostile input against consul-replicate as a process: config files nested 100,000 deep (exit 15 naming
 the file, not a stack overflow), idle and slow connections to -metrics-addr (/healthz still answers), and a
-Vault that refuses the gate's /v1/sys/leader (the error names Vault, not Consul)."""
+Vault that refuses the gate's /v1/sys/leader (the error names Vault, not Consul), and keys that need escaping
+or are not valid UTF-8."""
 import http.server
 import os
 import socket
 import tempfile
 import threading
 import time
+import urllib.parse
 
 import harness as h
 import simctl
@@ -112,9 +114,46 @@ def test_vault_refusal_names_vault(ctx):
         srv.server_close()
 
 
+def _raw_put(server, key, value):
+    status, _, data = server.request("PUT", "/v1/kv/" + urllib.parse.quote(key, safe="/"), value)
+    assert status == 200 and data.strip() == b"true", "PUT %r: %s %r" % (key, status, data[:200])
+
+
+def test_awkward_and_non_utf8_keys(ctx):
+    # Keys that need escaping in a URL travel intact (control characters cannot be stored at all: Consul
+    # 1.10, and the sim, answer such a PUT 400). Keys that are not valid UTF-8 are listed by Consul
+    # (Go JSON) with U+FFFD in place of each bad byte, so k/\xff and k/\xfe both list as k/<U+FFFD>: the
+    # replicator must not write that made-up key, nor delete a destination key holding U+FFFD, and must
+    # say why, naming the key.
+    fffd = "\ufffd".encode()
+    awkward = [b"k/a b", b"k/100%", b"k/what?x=1", b"k/#frag", b"k/\xd0\xba\xe2\x86\x92"]
+    with ctx.federation() as p:
+        for i, k in enumerate(awkward):
+            _raw_put(p.src, k, b"v%d" % i)
+        _raw_put(p.src, b"k/bad\xff", b"one")
+        _raw_put(p.src, b"k/bad\xfe", b"two")
+        _raw_put(p.dst, b"c/old\xff", b"left alone")  # lists as c/old<U+FFFD>
+        rc, err, _ = ctx.once(p, ["-prefix", "k/@dc1:c/"])
+        assert rc == 0, err
+        got = h.dump(p.dst, "c/")
+        want = {b"c/" + k[2:]: (b"v%d" % i, 0) for i, k in enumerate(awkward)}
+        want[b"c/old" + fffd] = (b"left alone", 0)
+        got = {k.encode() if isinstance(k, str) else k: v for k, v in got.items()}
+        assert got == want, "destination %r\nwant %r\n%s" % (got, want, err)
+        assert 'key "k/bad\ufffd" holds U+FFFD' in err, err
+        assert 'key "c/old\ufffd" holds U+FFFD' in err, err
+        assert "not valid UTF-8" in err, err
+        # and a second run still leaves it all as it is
+        rc, err, _ = ctx.once(p, ["-prefix", "k/@dc1:c/"])
+        assert rc == 0, err
+        again = {k.encode(): v for k, v in h.dump(p.dst, "c/").items()}
+        assert again == want, again
+
+
 if __name__ == "__main__":
     h.main({
         "deep_config_files": test_deep_config_files,
         "metrics_survive_idle_and_slow_connections": test_metrics_survive_idle_and_slow_connections,
         "vault_refusal_names_vault": test_vault_refusal_names_vault,
+        "awkward_and_non_utf8_keys": test_awkward_and_non_utf8_keys,
     })

@@ -5,7 +5,7 @@ promotion while the primary is lost, and the split brain ended by the designatio
 
 Vault's side is played by `LockHolder`: a Consul session and `?acquire` on `vault/core/lock` with Vault's flags
 and a UUID value, plus `core/leader/<uuid>`, exactly the calls Vault 1.4.3 makes (../shared/docs/vault-ha.md §2);
-test/real/test_vault_georedundancy.py runs the same story with real Vault on real Consul."""
+test_vault_georedundancy.py runs the whole story with Vault itself: real Vault on real Consul, or vaultha.py."""
 import json
 import os
 import subprocess
@@ -55,6 +55,15 @@ class LockHolder:
         h.put(self.sim, "vault/core/leader/%s" % self.uuid,
               json.dumps({"redirect_addr": "http://%s" % self.name, "cluster_addr": "https://%s" % self.name}).encode())
         return True
+
+    def release(self):
+        """Vault stopping: release the lock, delete its core/leader entry, destroy the session."""
+        status, _, data = self.sim.request("PUT", "/v1/kv/%s?release=%s" % (LOCK, self.session), b"")
+        assert status == 200, data
+        h.delete(self.sim, "vault/core/leader/%s" % self.uuid)
+        status, _, data = self.sim.request("PUT", "/v1/session/destroy/%s" % self.session, b"")
+        assert status == 200, data
+        self.session = None
 
     def holds(self):
         entry = lock_entry(self.sim)
@@ -123,6 +132,14 @@ def wait_role(r, want):
 def promote(ctx, sim, dc, *extra):
     p = subprocess.run([ctx.replicate_bin, "-consul-addr", sim.addr, "-vault-path", "vault/",
                         "-vault-datacenters", "dc1,dc2", "-promote", dc] + list(extra),
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+
+def restore(ctx, sim, what, *extra):
+    """-lost-found-restore under vault { } against sim's agent: (exit code, output)."""
+    p = subprocess.run([ctx.replicate_bin, "-consul-addr", sim.addr, "-vault-path", "vault/",
+                        "-vault-datacenters", "dc1,dc2", "-lost-found-restore", what] + list(extra),
                        capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout + p.stderr
 
@@ -226,11 +243,64 @@ def test_forced_promotion_and_rejoin(ctx):
                 h.put(dc2, "vault/logical/new", b"through dc2")
                 wait_same(dc1, dc2)
                 assert metric(r1b, "kvship_vault_fences_total") == 1
+                assert metric(r1b, "kvship_vault_split_brains_total") == 1
+                assert metric(r1b, "kvship_vault_split_brain") == 0
+
+                # dc1's acknowledged write is in dc1's lost+found; a restore is refused outside the primary
+                # and while a DC's designation record cannot be read, and works in the primary.
+                assert "vault/logical/late" not in shared(dc2), "dc2's pairs wrote into dc2 after its Vault took the lock"
+                saved = [k for k in h.dump(dc1, "service/kvship/lost+found/") if k.endswith("/vault/logical/late")]
+                assert len(saved) == 1, h.dump(dc1, "service/kvship/lost+found/")
+                what = saved[0][len("service/kvship/lost+found/"):]
+                code, out = restore(ctx, dc1, what)
+                assert code == 14 and "refusing to restore" in out and "not this DC (dc1)" in out, (code, out)
+                cut(dc1, dc2, True)
+                code, out = restore(ctx, dc2, what)
+                assert code == 14 and "records of dc1 cannot be read" in out, (code, out)
+                cut(dc1, dc2, False)
+                code, out = restore(ctx, dc2, what)
+                assert code == 0 and 'restored "vault/logical/late"' in out, (code, out)
+                h.wait_for(lambda: shared(dc1).get("vault/logical/late", (None,))[0] ==
+                           b"acknowledged by dc1 during the cut", T, what="the restored key replicated to dc1")
+                wait_same(dc1, dc2)
+
+
+def test_automatic_failover(ctx):
+    """failover_after: dc1's Vault gone (its lock free) for that long makes dc2 promote itself (forced);
+    dc2's Vault then takes the lock and dc1's kvship keeps dc1's Vault a standby."""
+    extra = ["-vault-failover-after", "2s"]
+    with ctx.federation() as p:
+        dc1, dc2 = p.src, p.dst
+        with start_in(ctx, dc1, extra) as r1, start_in(ctx, dc2, extra) as r2:
+            wait_role(r1, "primary")
+            wait_role(r2, "follower")
+            a = LockHolder(dc1, "vault-a")
+            assert a.try_acquire()
+            h.put(dc1, "vault/logical/before", b"through dc1")
+            wait_same(dc1, dc2)
+            # While dc1's Vault is active nothing moves, however long.
+            import time
+            time.sleep(5)
+            assert role(r2) == "follower" and metric(r2, "kvship_vault_failovers_total") == 0, r2.log()
+            a.release()
+            wait_role(r2, "primary")
+            wait_role(r1, "follower")
+            assert metric(r2, "kvship_vault_failovers_total") == 1
+            r2.wait_log("automatic failover: primary dc1 unreachable or without an active Vault for 2s")
+            rec = record(dc2)
+            assert rec["Primary"] == "dc2" and rec["Reason"] == "failover", rec
+            b = LockHolder(dc2, "vault-b")
+            h.wait_for(b.try_acquire, T, what="dc2's Vault active after the failover")
+            h.wait_for(lambda: (lock_entry(dc1) or {}).get("Session"), T, what="dc1's proxy lock")
+            assert not a.try_acquire(), "dc1's Vault, back, stays a standby"
+            h.put(dc2, "vault/logical/after", b"through dc2")
+            wait_same(dc1, dc2)
 
 
 CASES = {
     "proxy_lock_and_drained_promotion": test_proxy_lock_and_drained_promotion,
     "forced_promotion_and_rejoin": test_forced_promotion_and_rejoin,
+    "automatic_failover": test_automatic_failover,
 }
 
 if __name__ == "__main__":

@@ -138,3 +138,15 @@ TEST_CASE("declare_metrics declares the histograms, the process families and bui
     CHECK(reg.value(metric::process_open_fds, {}).value_or(0) >= 3);
     CHECK(reg.value(metric::process_start_time, {}).value_or(0) > 1.5e9);
 }
+
+TEST_CASE("sum adds every series of a family, callbacks included", "[replicate][metrics]")
+{
+    metrics_registry reg;
+    reg.describe("keys_total", metric_type::counter, "Test keys.");
+    CHECK(reg.sum("keys_total") == 0);
+    CHECK(reg.sum("absent_total") == 0);
+    reg.add("keys_total", {{"pair", "a"}}, 3);
+    reg.add("keys_total", {{"pair", "b"}}, 4);
+    reg.set_callback("keys_total", {{"pair", "c"}}, [] { return 5.0; });
+    CHECK(reg.sum("keys_total") == 12);
+}

@@ -2,7 +2,7 @@
 // deadlines, cancellation, retries, txn outcomes, small writes, and the token never leaking.
 #include "fake_consul.hpp"
 
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 #include <transport/consul_client.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -25,7 +25,7 @@ constexpr char const* token = "b8b4a1f0-s3cr3t-t0ken";
 std::string entry(std::string key, std::string value, std::uint64_t modify, std::uint64_t flags = 0)
 {
     return fmt::format(R"({{"LockIndex":0,"Key":"{}","Flags":{},"Value":"{}","CreateIndex":{},"ModifyIndex":{}}})",
-                       key, flags, base64_encode(value), modify, modify);
+                       key, flags, gotext::base64_encode(value), modify, modify);
 }
 
 struct fixture
@@ -507,7 +507,7 @@ TEST_CASE("connections are kept alive and reused", "[transport][client]")
 TEST_CASE("a response over body_limit is an error; a 24 MB listing fits the default", "[transport][client]")
 {
     std::string body = "[";
-    std::string const value = base64_encode(std::string(120, 'v'));
+    std::string const value = gotext::base64_encode(std::string(120, 'v'));
     for (int i = 0; i < 100000; ++i) {
         if (i > 0) {
             body += ',';

@@ -1,7 +1,7 @@
 // The Consul JSON codec: exact uint64s, null vs empty values, binary values, strict shapes.
 #include "fake_consul.hpp"
 
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 #include <transport/consul_codec.hpp>
 
 #include <catch2/catch.hpp>
@@ -10,6 +10,7 @@
 
 #include <limits>
 
+using namespace kvship;
 using namespace kvship::transport;
 
 namespace {
@@ -54,7 +55,7 @@ TEST_CASE("binary values and escaped keys survive", "[transport][codec]")
     for (int i = 0; i < 256; ++i) {
         bytes.push_back(static_cast<char>(i));
     }
-    auto const body = "[" + entry_json(R"(k\u0000\"\\\n\u00e9)", "\"" + base64_encode(bytes) + "\"") + "]";
+    auto const body = "[" + entry_json(R"(k\u0000\"\\\n\u00e9)", "\"" + gotext::base64_encode(bytes) + "\"") + "]";
     auto r = decode_kv_entries(body);
     REQUIRE(r);
     REQUIRE(r->size() == 1);
@@ -242,7 +243,7 @@ TEST_CASE("agent/self, bools and sessions", "[transport][codec]")
 TEST_CASE("a 100,000-entry listing decodes completely", "[transport][codec]")
 {
     std::string body = "[";
-    std::string const value = base64_encode(std::string(120, 'v'));
+    std::string const value = gotext::base64_encode(std::string(120, 'v'));
     for (int i = 0; i < 100000; ++i) {
         if (i > 0) {
             body += ',';

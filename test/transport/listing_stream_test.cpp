@@ -3,7 +3,7 @@
 // Consul (batches, the safety rules before any entry, truncation after some, the sink stopping it).
 #include "fake_consul.hpp"
 
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 #include <transport/consul_client.hpp>
 #include <transport/consul_codec.hpp>
 
@@ -24,7 +24,7 @@ std::string entry(
     return fmt::format(
         R"({{"LockIndex":0,"Key":{},"Flags":0,"Value":"{}",{}"CreateIndex":{},"ModifyIndex":{}}})",
         key_json,
-        base64_encode(value),
+        gotext::base64_encode(value),
         extra,
         modify,
         modify

@@ -1,6 +1,6 @@
 #include <transport/consul_client.hpp>
 #include <transport/tls.hpp>
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 #include <transport/consul_codec.hpp>
 #include <transport/consul_request.hpp>
 #include <transport/http_client.hpp>
@@ -106,7 +106,7 @@ public:
     {
         check_token(params_.token);
         if (!params_.basic_auth.empty()) {
-            basic_auth_header_ = "Basic " + base64_encode(params_.basic_auth);
+            basic_auth_header_ = "Basic " + gotext::base64_encode(params_.basic_auth);
         }
         if (params_.tls.enabled && !params_.tls.verify) {
             log(log_level::warning, "disabling consul SSL verification");

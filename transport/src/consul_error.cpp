@@ -2,6 +2,7 @@
 
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
+#include <fmt/format.h>
 
 #include <ostream>
 
@@ -67,6 +68,22 @@ std::string consul_error::what() const
 std::ostream& operator<<(std::ostream& os, consul_error const& e)
 {
     return os << e.what();
+}
+
+consul_error filtered_by_acls_error()
+{
+    return consul_error{make_error_code(errc::forbidden), 200, "filtered by ACLs"};
+}
+
+std::string filtered_listing_text(std::string_view prefix, std::optional<std::string_view> dc, std::string_view side)
+{
+    return fmt::format(
+        "GET /v1/kv/{}?recurse{}: the listing was filtered by ACLs (X-Consul-Results-Filtered-By-ACLs): "
+        "the token cannot read every key under the {} prefix",
+        prefix,
+        dc ? fmt::format("&dc={}", *dc) : std::string(),
+        side
+    );
 }
 
 void throw_exception_from_error(consul_error const& e, boost::source_location const& loc)

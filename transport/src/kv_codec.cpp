@@ -1,6 +1,6 @@
 // The only RapidJSON user in transport. Bodies are parsed in situ (the body string is ours), and
 // every Get*() is preceded by its Is*().
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 #include <transport/consul_codec.hpp>
 
 #include <rapidjson/document.h>
@@ -92,7 +92,7 @@ consul_result<kv_entry> decode_entry(rj::Value const& v, std::string_view kind, 
                 e.value.reset();
                 seen |= f_value;
             } else if (val.IsString()) {
-                e.value = base64_decode(sv(val));
+                e.value = gotext::base64_decode(sv(val));
                 ok = e.value.has_value();
                 seen |= f_value;
             } else {
@@ -230,7 +230,7 @@ public:
             cur_.key.assign(str, len);
             seen_ |= f_key;
         } else if (field_ == "Value") {
-            cur_.value = base64_decode(std::string_view(str, len));
+            cur_.value = gotext::base64_decode(std::string_view(str, len));
             if (!cur_.value) {
                 return fail_field("null or padded base64");
             }
@@ -1011,7 +1011,7 @@ std::string encode_txn(std::vector<txn_op> const& ops)
 {
     std::size_t estimate = 2;
     for (auto const& op : ops) {
-        estimate += 64 + op.key.size() + op.session.size() + (op.value ? base64_size(op.value->size()) : 0);
+        estimate += 64 + op.key.size() + op.session.size() + (op.value ? gotext::base64_size(op.value->size()) : 0);
     }
     rj::StringBuffer buf;
     buf.Reserve(estimate);
@@ -1027,7 +1027,7 @@ std::string encode_txn(std::vector<txn_op> const& ops)
         w.Key("Key");
         write_sv(w, op.key);
         if (op.value) {
-            encoded = base64_encode(*op.value);
+            encoded = gotext::base64_encode(*op.value);
             w.Key("Value");
             write_sv(w, encoded);
         }

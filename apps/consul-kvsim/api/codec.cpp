@@ -4,8 +4,8 @@
 #include "api/url.hpp"
 #include "store/duration.hpp"
 
-#include <transport/base64.hpp>
-#include <transport/go_json.hpp>
+#include <gotext/base64.hpp>
+#include <gotext/go_string.hpp>
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -152,7 +152,7 @@ std::optional<txn_kv_op> read_kv_op(rj::Value const& v, field_reader& fr, bool& 
             } else if (!val.IsString()) {
                 fr.fail(type_error(val, "TxnOp.KV.Value", "[]uint8"));
             } else {
-                auto decoded = transport::base64_decode(string_of(val));
+                auto decoded = gotext::base64_decode(string_of(val));
                 if (!decoded) {
                     fr.fail(base64_error(string_of(val)));
                 } else {
@@ -199,7 +199,7 @@ std::string json_entries(std::span<kv_entry const* const> entries, bool pretty)
     std::size_t size = 2;
     for (auto const* e : entries) {
         size += 110 + e->key.size() + e->session.size() +
-                (e->value ? transport::base64_size(e->value->size()) : 0);
+                (e->value ? gotext::base64_size(e->value->size()) : 0);
     }
     std::string out;
     out.reserve(size);
@@ -229,7 +229,7 @@ std::string json_entries(std::span<kv_entry const* const> entries, bool pretty)
         number(e.flags);
         if (e.value && !e.value->empty()) {
             out += ",\"Value\":\"";
-            out += transport::base64_encode(*e.value);
+            out += gotext::base64_encode(*e.value);
             out.push_back('"');
         } else {
             out += ",\"Value\":null";

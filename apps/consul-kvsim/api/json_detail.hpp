@@ -4,8 +4,8 @@
 
 #include "store/store.hpp"
 
-#include <transport/base64.hpp>
-#include <transport/go_json.hpp>
+#include <gotext/base64.hpp>
+#include <gotext/go_string.hpp>
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -59,7 +59,7 @@ inline std::string go_json_literal(std::string_view s)
 {
     std::string out;
     out.reserve(s.size() + 8);
-    transport::append_go_json_string(out, s);
+    gotext::append_go_json_string(out, s);
     return out;
 }
 
@@ -84,9 +84,9 @@ template <class W>
 void put_base64(W& w, std::string_view bytes)
 {
     std::string lit;
-    lit.reserve(transport::base64_size(bytes.size()) + 2);
+    lit.reserve(gotext::base64_size(bytes.size()) + 2);
     lit.push_back('"');
-    lit += transport::base64_encode(bytes);
+    lit += gotext::base64_encode(bytes);
     lit.push_back('"');
     w.RawValue(lit.data(), lit.size(), rj::kStringType);
 }

@@ -2,6 +2,8 @@
 #include "store/detail.hpp"
 #include "store/store.hpp"
 
+#include <gotext/hcl_lexer.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -198,6 +200,11 @@ struct hitem
     hnode second;
 };
 
+std::size_t line_at(std::string_view in, std::size_t pos)
+{
+    return gotext::hcl_line_col(in, pos).first;
+}
+
 struct token
 {
     enum class kind
@@ -208,211 +215,75 @@ struct token
         end
     } k = kind::end;
     std::string text;
-    std::size_t line = 1;
+    std::size_t pos = 0;  // where it starts in the rules
 };
 
+// The rules as tokens, lexed by gotext's HCL lexer. Strings follow JSON's escapes (surrogate pairs
+// included); digits, `-` and `.` may start an identifier, so numbers are identifiers too.
 class lexer
 {
 public:
-    explicit lexer(std::string_view in) : in_(in) {}
+    explicit lexer(std::string_view in) : in_(in), lx_(in) {}
 
     std::optional<std::string> run(std::vector<token>& out)
     {
         while (true) {
-            skip_space();
-            if (error_) {
-                return error_;
+            if (lx_.skip_space() != gotext::hcl_lex_error::none) {
+                return fmt::format("line {}: unterminated comment", line_at(in_, lx_.pos()));
             }
-            if (pos_ >= in_.size()) {
-                out.push_back({token::kind::end, "", line_});
+            std::size_t const start = lx_.pos();
+            if (lx_.at_end()) {
+                out.push_back({token::kind::end, "", start});
                 return std::nullopt;
             }
-            char const c = in_[pos_];
+            char const c = lx_.peek();
             if (c == '"') {
-                auto s = string_lit();
-                if (!s) {
-                    return error_;
+                std::string s;
+                auto const err = lx_.string_literal(
+                    s, {.interpolation = false, .go_escapes = false, .surrogate_pairs = true}
+                );
+                if (err != gotext::hcl_lex_error::none) {
+                    return string_error(err, start);
                 }
-                out.push_back({token::kind::string, std::move(*s), line_});
+                out.push_back({token::kind::string, std::move(s), start});
             } else if (c == '{' || c == '}' || c == '[' || c == ']' || c == '=' || c == ':' || c == ',') {
-                out.push_back({token::kind::punct, std::string(1, c), line_});
-                ++pos_;
-            } else if (is_ident_char(c)) {
-                std::size_t const start = pos_;
-                while (pos_ < in_.size() && is_ident_char(in_[pos_])) {
-                    ++pos_;
-                }
-                out.push_back({token::kind::ident, std::string(in_.substr(start, pos_ - start)), line_});
+                out.push_back({token::kind::punct, std::string(1, c), start});
+                lx_.advance();
+            } else if (gotext::hcl_lexer::is_ident_char(c)) {
+                out.push_back({token::kind::ident, std::string(lx_.identifier()), start});
             } else {
                 return fmt::format(
-                    "line {}: unexpected character {}", line_, go_quote(std::string_view(&in_[pos_], 1))
+                    "line {}: unexpected character {}", line_at(in_, start), go_quote(in_.substr(start, 1))
                 );
             }
         }
     }
 
 private:
-    static bool is_ident_char(char c)
+    std::string string_error(gotext::hcl_lex_error err, std::size_t start) const
     {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-               c == '-' || c == '.';
-    }
-
-    void skip_space()
-    {
-        while (pos_ < in_.size()) {
-            char const c = in_[pos_];
-            if (c == '\n') {
-                ++line_;
-                ++pos_;
-            } else if (c == ' ' || c == '\t' || c == '\r') {
-                ++pos_;
-            } else if (c == '#' || (c == '/' && pos_ + 1 < in_.size() && in_[pos_ + 1] == '/')) {
-                while (pos_ < in_.size() && in_[pos_] != '\n') {
-                    ++pos_;
-                }
-            } else if (c == '/' && pos_ + 1 < in_.size() && in_[pos_ + 1] == '*') {
-                auto const end = in_.find("*/", pos_ + 2);
-                if (end == std::string_view::npos) {
-                    error_ = fmt::format("line {}: unterminated comment", line_);
-                    return;
-                }
-                line_ += static_cast<std::size_t>(std::count(
-                    in_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                    in_.begin() + static_cast<std::ptrdiff_t>(end),
-                    '\n'
-                ));
-                pos_ = end + 2;
-            } else {
-                return;
-            }
+        auto const line = line_at(in_, start);
+        switch (err) {
+            case gotext::hcl_lex_error::incomplete_unicode_escape:
+            case gotext::hcl_lex_error::invalid_unicode_escape:
+                return fmt::format("line {}: bad \\u escape", line);
+            case gotext::hcl_lex_error::bad_surrogate_pair:
+                return fmt::format("line {}: bad surrogate pair", line);
+            case gotext::hcl_lex_error::unknown_escape:
+                return fmt::format("line {}: unknown escape \\{}", line, lx_.peek());
+            default:
+                return fmt::format("line {}: unterminated string", line);
         }
-    }
-
-    static void put_utf8(std::string& out, std::uint32_t cp)
-    {
-        if (cp < 0x80) {
-            out.push_back(static_cast<char>(cp));
-        } else if (cp < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else if (cp < 0x10000) {
-            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else {
-            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        }
-    }
-
-    std::optional<std::uint32_t> hex4()
-    {
-        if (pos_ + 4 > in_.size()) {
-            return std::nullopt;
-        }
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) {
-            char const h = in_[pos_++];
-            v <<= 4;
-            if (h >= '0' && h <= '9') {
-                v |= static_cast<std::uint32_t>(h - '0');
-            } else if (h >= 'a' && h <= 'f') {
-                v |= static_cast<std::uint32_t>(h - 'a' + 10);
-            } else if (h >= 'A' && h <= 'F') {
-                v |= static_cast<std::uint32_t>(h - 'A' + 10);
-            } else {
-                return std::nullopt;
-            }
-        }
-        return v;
-    }
-
-    std::optional<std::string> string_lit()
-    {
-        ++pos_;  // opening quote
-        std::string out;
-        while (pos_ < in_.size()) {
-            char const c = in_[pos_++];
-            if (c == '"') {
-                return out;
-            }
-            if (c == '\n') {
-                break;
-            }
-            if (c != '\\') {
-                out.push_back(c);
-                continue;
-            }
-            if (pos_ >= in_.size()) {
-                break;
-            }
-            char const e = in_[pos_++];
-            switch (e) {
-                case '"':
-                    out.push_back('"');
-                    break;
-                case '\\':
-                    out.push_back('\\');
-                    break;
-                case '/':
-                    out.push_back('/');
-                    break;
-                case 'b':
-                    out.push_back('\b');
-                    break;
-                case 'f':
-                    out.push_back('\f');
-                    break;
-                case 'n':
-                    out.push_back('\n');
-                    break;
-                case 'r':
-                    out.push_back('\r');
-                    break;
-                case 't':
-                    out.push_back('\t');
-                    break;
-                case 'u': {
-                    auto cp = hex4();
-                    if (!cp) {
-                        error_ = fmt::format("line {}: bad \\u escape", line_);
-                        return std::nullopt;
-                    }
-                    if (*cp >= 0xD800 && *cp < 0xDC00 && pos_ + 1 < in_.size() && in_[pos_] == '\\' &&
-                        in_[pos_ + 1] == 'u') {
-                        pos_ += 2;
-                        auto lo = hex4();
-                        if (!lo || *lo < 0xDC00 || *lo > 0xDFFF) {
-                            error_ = fmt::format("line {}: bad surrogate pair", line_);
-                            return std::nullopt;
-                        }
-                        *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*lo - 0xDC00);
-                    }
-                    put_utf8(out, *cp);
-                    break;
-                }
-                default:
-                    error_ = fmt::format("line {}: unknown escape \\{}", line_, e);
-                    return std::nullopt;
-            }
-        }
-        error_ = fmt::format("line {}: unterminated string", line_);
-        return std::nullopt;
     }
 
     std::string_view in_;
-    std::size_t pos_ = 0;
-    std::size_t line_ = 1;
-    std::optional<std::string> error_;
+    gotext::hcl_lexer lx_;
 };
 
 class parser
 {
 public:
-    explicit parser(std::vector<token> toks) : t_(std::move(toks)) {}
+    parser(std::string_view in, std::vector<token> toks) : in_(in), t_(std::move(toks)) {}
 
     // file := '{' body '}' | body
     std::optional<std::string> file(hnode& root)
@@ -441,7 +312,7 @@ private:
         auto const& t = t_[p_];
         return fmt::format(
             "line {}: {}, got {}",
-            t.line,
+            line_at(in_, t.pos),
             what,
             t.k == token::kind::end ? std::string("end of input") : go_quote(t.text)
         );
@@ -561,17 +432,21 @@ private:
 
     // Objects, lists and block labels nest at most this deep: a real rule set nests three levels, and a
     // bound keeps hostile rules from overflowing the stack (here and in hnode's destructor).
-    static constexpr std::size_t max_nesting = 64;
+    static constexpr std::size_t max_nesting = gotext::hcl_max_nesting;
+
 
     std::optional<std::string> too_deep(std::size_t more = 1)
     {
         depth_ += more;
         if (depth_ > max_nesting) {
-            return fmt::format("line {}: rules nested more than {} levels deep", t_[p_].line, max_nesting);
+            return fmt::format(
+                "line {}: rules nested more than {} levels deep", line_at(in_, t_[p_].pos), max_nesting
+            );
         }
         return std::nullopt;
     }
 
+    std::string_view in_;
     std::vector<token> t_;
     std::size_t p_ = 0;
     std::size_t depth_ = 0;
@@ -624,7 +499,7 @@ std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_vie
         return "Failed to parse ACL rules: " + *err;
     }
     hnode root;
-    if (auto err = parser(std::move(toks)).file(root)) {
+    if (auto err = parser(text, std::move(toks)).file(root)) {
         return "Failed to parse ACL rules: " + *err;
     }
     std::vector<acl_rule> rules;

@@ -6,7 +6,7 @@
 
 #include "store/catalog.hpp"
 
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -491,7 +491,7 @@ private:
 [[nodiscard]] std::string permission_denied_text(authorizer const& acl, std::string_view permission,
                                                  std::string_view name);
 // Go's strconv.Quote (fmt %q), as Consul's error texts quote keys and ids.
-using prefixes::go_quote;
+using gotext::go_quote;
 // The key rules of an ACL policy, HCL or JSON (other rule kinds are accepted and ignored). Error text on failure.
 [[nodiscard]] std::variant<std::vector<acl_rule>, std::string> parse_acl_rules(std::string_view text);
 // The accessor id Consul gives the anonymous token.

@@ -4,9 +4,11 @@
 // and deeper ones) that finds names outside every group.
 #pragma once
 
+#include <engine/compact.hpp>
 #include <engine/types.hpp>
 #include <prefixes/filter.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -63,6 +65,27 @@ struct source_layout
     std::size_t max_watches,
     const prefixes::key_filter& filter = {}
 );
+
+// The same over the kept (compact) source snapshot: value sizes are kept, so the layout is the same.
+[[nodiscard]] source_layout split_kept_layout(
+    const compact_entries& entries,
+    std::string_view source_prefix,
+    std::size_t max_watches,
+    const prefixes::key_filter& filter = {}
+);
+
+// split_layout(entries, ...) for the kept snapshot (a template, so that `split_layout({}, ...)`
+// still means an empty entry list).
+template <std::same_as<compact_entries> Entries>
+[[nodiscard]] source_layout split_layout(
+    const Entries& entries,
+    std::string_view source_prefix,
+    std::size_t max_watches,
+    const prefixes::key_filter& filter = {}
+)
+{
+    return split_kept_layout(entries, source_prefix, max_watches, filter);
+}
 
 // True when no key that starts with `prefix` can be selected by `filter`: an exclude is a prefix of
 // it, or there are includes and none can match a key under it.

@@ -1,6 +1,7 @@
 // The replication plan for one pair: which destination keys to write and delete, decided purely.
 #pragma once
 
+#include <engine/compact.hpp>
 #include <engine/types.hpp>
 #include <prefixes/rule.hpp>
 
@@ -45,6 +46,7 @@ enum class warning_kind
     duplicate_key,            // a key listed twice in one snapshot: the first one is used
     index_behind_checkpoint,  // source index < checkpoint.last_replicated (restore, reap or other DC)
     checkpoint_mismatch,      // checkpoint names another source/destination (hand edit or hash clash)
+    replacement_character,    // a key with U+FFFD, as Consul lists bytes that are not UTF-8: not managed
 };
 
 // Something worth logging, returned as data (the engine never logs). `key` is the destination key
@@ -66,6 +68,7 @@ struct plan_stats
     std::size_t destination_keys = 0;  // destination keys this pair manages (the guard's base)
     std::size_t unchanged = 0;         // selected keys whose destination already has the value and flags
     std::size_t filtered = 0;          // source keys left out by exclude/include
+    std::size_t unreadable = 0;        // keys left out on either side for U+FFFD (replacement_character)
     std::size_t protected_keys = 0;    // source or destination keys skipped as protected
 
     bool operator==(const plan_stats&) const = default;
@@ -132,6 +135,17 @@ struct plan
     const prefixes::rule& rule,
     const checkpoint& prev,
     bool with_puts = true
+);
+
+// The same over the kept (compact) source snapshot, always without puts: a source value is known
+// only by its length and digest, which decide stats.unchanged (never whether a put is made; see
+// value_digest). For the end of a streamed round, whose puts were planned from the listing itself.
+[[nodiscard]] plan make_plan(
+    const compact_entries& src,
+    std::uint64_t src_index,
+    std::span<const kv_entry> dst,
+    const prefixes::rule& rule,
+    const checkpoint& prev
 );
 
 // Applies a plan's puts and deletes to `dst` entries, as Consul would (puts keep the destination

@@ -3,6 +3,7 @@
 
 #include <engine/backoff.hpp>
 #include <engine/batch.hpp>
+#include <engine/compact.hpp>
 #include <engine/guard.hpp>
 #include <engine/index.hpp>
 #include <engine/lost_found.hpp>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -37,6 +39,10 @@ struct replicator_config
     bool stream_full_reads = false;
     // Streamed full rounds hand out puts once this many are planned (the rest waits for more).
     std::size_t stream_batch = 512;
+    // Streamed full rounds keep the listing's values (for a re-plan should the source turn out not
+    // to be in key order) until they exceed this many bytes; past it the round keeps only keys and
+    // value digests (compact.hpp), and a source found out of order after that is read again whole.
+    std::size_t stream_keep_bytes = 8 * 1024 * 1024;
     // Pure encoder of the checkpoint value (transport's JSON codec). Without one, no checkpoint op
     // is written.
     std::function<std::string(const checkpoint&)> encode_checkpoint;
@@ -291,9 +297,9 @@ public:
     // The index the next blocking read will send.
     [[nodiscard]] std::uint64_t wait_index() const noexcept { return index_; }
 
-    // The source as last read (full read plus every group listing spliced in since); nullptr before
-    // the first full read.
-    [[nodiscard]] const snapshot* source() const noexcept { return src_ ? &*src_ : nullptr; }
+    // The source as last read (full read plus every group listing spliced in since), kept compact:
+    // keys, value lengths and digests, no values; nullptr before the first full read.
+    [[nodiscard]] const compact_snapshot* source() const noexcept { return src_ ? &*src_ : nullptr; }
 
     // True when a pending read_source may be answered with source_delta: a daemon whose last round
     // finished cleanly (not refused, nothing failed to batch), so the managed destination key count
@@ -326,7 +332,7 @@ private:
     replicator_action on_delta(std::vector<event::group_listing> groups);
     replicator_action start_over();
     plan make_round_plan(const snapshot& dst, const checkpoint& previous, bool with_puts = true);
-    [[nodiscard]] std::size_t selected_count(std::span<const kv_entry> entries) const;
+    [[nodiscard]] std::size_t selected_count(std::size_t lo, std::size_t hi) const;
     replicator_action on_destination(
         snapshot dst, const std::optional<checkpoint>& prev, std::uint64_t status_modify_index
     );
@@ -359,7 +365,15 @@ private:
     retry_target retry_ = retry_target::source;
     unsigned attempt_ = 0;
     std::uint64_t index_ = 0;
-    std::optional<snapshot> src_;
+    std::optional<compact_snapshot> src_;
+    // The values a round plans its puts from, held until the round ends (a retry plans again): the
+    // whole listing of a whole-snapshot round (or of a streamed one that kept its values) ...
+    std::optional<snapshot> round_src_;
+    // ... or, in a grouped round, the listing of each changed group (sorted, by group prefix).
+    std::map<std::string, std::vector<kv_entry>, std::less<>> round_groups_;
+    // A streamed round could not be planned (out of order after its values were let go): the next
+    // full read is a whole one.
+    bool whole_read_next_ = false;
     std::vector<batch> batches_;
     std::size_t next_batch_ = 0;
     round_report current_;
@@ -378,7 +392,13 @@ private:
     // A streamed full round in progress.
     struct stream_round
     {
-        snapshot src;  // the source so far, in arrival order
+        // The source so far: the listing itself (arrival order) until it outgrows
+        // config.stream_keep_bytes, then its compact form (values_dropped).
+        std::vector<kv_entry> listed;
+        std::size_t listed_bytes = 0;
+        compact_entries kept;
+        bool values_dropped = false;
+        std::string last_key;  // of the last chunk, for the order check
         snapshot dst;
         std::optional<checkpoint> prev;
         std::uint64_t status_modify_index = 0;

@@ -38,9 +38,6 @@
 
 namespace kvship::engine {
 
-// Vault's lock flag (api.LockFlagValue): Vault's Lock() conflicts on any other flags.
-inline constexpr std::uint64_t vault_lock_flags = 0x2ddccbc058a50c18ULL;
-
 struct ha_record
 {
     enum class phase
@@ -81,6 +78,17 @@ struct ha_dc_view
 // The effective record over every reachable view; the bootstrap record (epoch 0, dcs[0]) when
 // there is none. `dcs` must not be empty.
 [[nodiscard]] ha_record effective_record(
+    const std::vector<std::string>& dcs, const std::map<std::string, ha_dc_view>& views
+);
+
+// A split brain as the records show it: the reachable DCs whose own record names themselves the
+// primary (phase `primary`; a DC without a record goes by the bootstrap, so the first DC of `dcs`
+// claims and the others do not), in priority order. Two or more: each of them let its Vault be
+// active (a partition with automatic failover, a forced promotion while the old primary was cut
+// off, an operator's mistake); the effective record decides who stays. A promotion in progress
+// never shows as one: the old primary's record turns `promoting` (its fence) before the new
+// primary's turns `primary`.
+[[nodiscard]] std::vector<std::string> self_claimed_primaries(
     const std::vector<std::string>& dcs, const std::map<std::string, ha_dc_view>& views
 );
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -76,6 +77,18 @@ using consul_result = boost::system::result<T, consul_error>;
 // response_too_large, tls_failed, cancelled, too_many_operations, request_too_large.
 [[nodiscard]] bool is_retryable(boost::system::error_code const& ec) noexcept;
 [[nodiscard]] inline bool is_retryable(consul_error const& e) noexcept { return is_retryable(e.code); }
+
+// A KV listing Consul answered with X-Consul-Results-Filtered-By-ACLs: the token cannot see every key,
+// so the listing must never drive deletes. The error a list_stream sink returns to stop reading it
+// (forbidden, status 200, "filtered by ACLs").
+[[nodiscard]] consul_error filtered_by_acls_error();
+
+// Its text: "GET /v1/kv/<prefix>?recurse&dc=<dc>: the listing was filtered by ACLs
+// (X-Consul-Results-Filtered-By-ACLs): the token cannot read every key under the <side> prefix"
+// (no `&dc=` when dc is nullopt; side names the prefix: "source", "destination").
+[[nodiscard]] std::string filtered_listing_text(
+    std::string_view prefix, std::optional<std::string_view> dc, std::string_view side
+);
 
 }  // namespace kvship::transport
 

@@ -1,7 +1,7 @@
 #include "value.hpp"
 
 #include <prefixes/filter.hpp>
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 #include <replicate/config_file.hpp>
 
 #include <fmt/format.h>
@@ -17,7 +17,7 @@ namespace {
 
 using detail::node;
 using kind = node::kind;
-using prefixes::go_quote;
+using gotext::go_quote;
 
 std::string_view kind_name(kind k)
 {

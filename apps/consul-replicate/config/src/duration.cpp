@@ -1,5 +1,5 @@
 #include <replicate/duration.hpp>
-#include <transport/go_duration.hpp>
+#include <gotext/go_duration.hpp>
 
 #include <variant>
 
@@ -7,7 +7,7 @@ namespace kvship::replicate {
 
 prefixes::result<nanos, std::string> parse_go_duration(std::string_view text)
 {
-    auto parsed = transport::parse_go_duration_or_error(text);
+    auto parsed = gotext::parse_go_duration_or_error(text);
     if (auto* error = std::get_if<std::string>(&parsed)) {
         return std::move(*error);
     }
@@ -16,7 +16,7 @@ prefixes::result<nanos, std::string> parse_go_duration(std::string_view text)
 
 std::string format_go_duration(nanos d)
 {
-    return transport::format_go_duration(d);
+    return gotext::format_go_duration(d);
 }
 
 }  // namespace kvship::replicate

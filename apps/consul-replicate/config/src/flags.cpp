@@ -1,5 +1,5 @@
 #include <prefixes/filter.hpp>
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 #include <replicate/flags.hpp>
 
 #include <fmt/format.h>
@@ -168,7 +168,7 @@ const std::vector<flag_def>& definitions()
                  return p.error().message;
              if (!p->datacenter) {
                  c.flags.prefixes_needing_gate.push_back(flag_error(fmt::format(
-                     "invalid value {} for flag -prefix: missing datacenter", prefixes::go_quote(s)
+                     "invalid value {} for flag -prefix: missing datacenter", gotext::go_quote(s)
                  )));
              }
              c.flags.prefixes.push_back(std::move(p).value());
@@ -448,9 +448,9 @@ std::optional<bool> parse_go_bool(std::string_view s)
 // strconv.ParseInt(s, 10, 32), with its error text.
 prefixes::result<int, std::string> parse_go_int32(std::string_view s0)
 {
-    auto syntax = [&] { return "strconv.ParseInt: parsing " + prefixes::go_quote(s0) + ": invalid syntax"; };
+    auto syntax = [&] { return "strconv.ParseInt: parsing " + gotext::go_quote(s0) + ": invalid syntax"; };
     auto range = [&] {
-        return "strconv.ParseInt: parsing " + prefixes::go_quote(s0) + ": value out of range";
+        return "strconv.ParseInt: parsing " + gotext::go_quote(s0) + ": value out of range";
     };
     std::string_view s = s0;
     if (s.empty())
@@ -486,7 +486,7 @@ std::string quote_list(std::span<const std::string> items)
     for (std::size_t i = 0; i < items.size(); ++i) {
         if (i != 0)
             out += ' ';
-        out += prefixes::go_quote(items[i]);
+        out += gotext::go_quote(items[i]);
     }
     out += ']';
     return out;
@@ -571,9 +571,9 @@ result<command_line> parse_command_line(std::span<const std::string> args)
                     std::string const why =
                         def->builtin_bool
                             ? std::string("parse error")
-                            : "strconv.ParseBool: parsing " + prefixes::go_quote(value) + ": invalid syntax";
+                            : "strconv.ParseBool: parsing " + gotext::go_quote(value) + ": invalid syntax";
                     return flag_error(fmt::format(
-                        "invalid boolean value {} for -{}: {}", prefixes::go_quote(value), name, why
+                        "invalid boolean value {} for -{}: {}", gotext::go_quote(value), name, why
                     ));
                 }
                 b = *parsed;
@@ -595,7 +595,7 @@ result<command_line> parse_command_line(std::span<const std::string> args)
             c.warnings.emplace_back(def->warning);
         if (auto err = set_value(*def, c, value)) {
             return flag_error(
-                fmt::format("invalid value {} for flag -{}: {}", prefixes::go_quote(value), name, *err)
+                fmt::format("invalid value {} for flag -{}: {}", gotext::go_quote(value), name, *err)
             );
         }
     }

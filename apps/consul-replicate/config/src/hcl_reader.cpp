@@ -2,8 +2,11 @@
 // `key { ... }`, `key = { ... }`, `key "label" { ... }` (read as key = { label = { ... } }),
 // strings with escapes, heredocs (<<EOF; <<-EOF allows an indented end marker but keeps the
 // body's indentation), integers, floats, booleans, lists, and `#`,
-// `//` and `/* */` comments. Items may be separated by newlines or commas.
+// `//` and `/* */` comments. Items may be separated by newlines or commas. The lexing (blanks,
+// comments, identifiers, strings) is gotext's HCL lexer, shared with the sim's ACL rules.
 #include "value.hpp"
+
+#include <gotext/hcl_lexer.hpp>
 
 #include <fmt/format.h>
 
@@ -16,44 +19,15 @@ namespace kvship::replicate::detail {
 
 namespace {
 
-bool is_ident_start(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-bool is_ident_char(char c)
-{
-    return is_ident_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
-}
-
 bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
 }
 
-void append_utf8(std::string& out, std::uint32_t cp)
-{
-    if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-}
-
 class parser
 {
 public:
-    explicit parser(std::string_view text) : s_(text) {}
+    explicit parser(std::string_view text) : s_(text), lx_(text) {}
 
     prefixes::result<node, std::string> parse_file()
     {
@@ -66,9 +40,9 @@ public:
 
 private:
     std::string_view s_;
-    std::size_t pos_ = 0;
+    gotext::hcl_lexer lx_;
     std::string error_;
-    int depth_ = 0;  // objects, lists and block labels open around pos_
+    int depth_ = 0;  // objects, lists and block labels open around the lexer's position
 
     // Entered one level deeper (an object, a list, a block label); false past max_nesting.
     bool descend()
@@ -85,42 +59,20 @@ private:
 
     bool fail(std::string_view what)
     {
-        std::size_t line = 1;
-        std::size_t col = 1;
-        for (std::size_t i = 0; i < pos_ && i < s_.size(); ++i) {
-            if (s_[i] == '\n') {
-                ++line;
-                col = 1;
-            } else {
-                ++col;
-            }
-        }
+        auto const [line, col] = gotext::hcl_line_col(s_, lx_.pos());
         error_ = fmt::format("HCL parse error at {}:{}: {}", line, col, what);
         return false;
     }
 
-    bool at_end() const { return pos_ >= s_.size(); }
+    bool at_end() const { return lx_.at_end(); }
 
-    char peek() const { return at_end() ? '\0' : s_[pos_]; }
+    char peek() const { return lx_.peek(); }
 
     // Skips blanks, newlines and comments.
     bool skip_space()
     {
-        while (!at_end()) {
-            char const c = s_[pos_];
-            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-                ++pos_;
-            } else if (c == '#' || (c == '/' && pos_ + 1 < s_.size() && s_[pos_ + 1] == '/')) {
-                while (!at_end() && s_[pos_] != '\n') ++pos_;
-            } else if (c == '/' && pos_ + 1 < s_.size() && s_[pos_ + 1] == '*') {
-                auto const end = s_.find("*/", pos_ + 2);
-                if (end == std::string_view::npos)
-                    return fail("comment not terminated");
-                pos_ = end + 2;
-            } else {
-                break;
-            }
-        }
+        if (lx_.skip_space() != gotext::hcl_lex_error::none)
+            return fail("comment not terminated");
         return true;
     }
 
@@ -136,11 +88,11 @@ private:
                 return true;
             }
             if (peek() == closing) {
-                ++pos_;
+                lx_.advance();
                 return true;
             }
             if (peek() == ',') {
-                ++pos_;
+                lx_.advance();
                 continue;
             }
             std::string key;
@@ -162,11 +114,9 @@ private:
             key = std::move(n.text);
             return true;
         }
-        if (!is_ident_start(peek()))
+        if (!gotext::hcl_lexer::is_ident_start(peek()))
             return fail(fmt::format("unexpected character '{}', expected a key", peek()));
-        std::size_t const start = pos_;
-        while (!at_end() && is_ident_char(s_[pos_])) ++pos_;
-        key = std::string(s_.substr(start, pos_ - start));
+        key = std::string(lx_.identifier());
         return true;
     }
 
@@ -176,14 +126,14 @@ private:
         if (!skip_space())
             return false;
         if (peek() == '=' || peek() == ':') {
-            ++pos_;
+            lx_.advance();
             if (!skip_space())
                 return false;
             return parse_value(value);
         }
         if (peek() == '{')
             return parse_value(value);
-        if (peek() == '"' || is_ident_start(peek())) {
+        if (peek() == '"' || gotext::hcl_lexer::is_ident_start(peek())) {
             std::string label;
             if (!parse_key(label))
                 return false;
@@ -204,10 +154,10 @@ private:
         char const c = peek();
         if (c == '"')
             return parse_string(value);
-        if (c == '<' && s_.substr(pos_).starts_with("<<"))
+        if (c == '<' && lx_.starts_with("<<"))
             return parse_heredoc(value);
         if (c == '{') {
-            ++pos_;
+            lx_.advance();
             value.type = node::kind::object;
             return descend() && ascend(parse_items(value, '}'));
         }
@@ -215,16 +165,15 @@ private:
             return descend() && ascend(parse_list(value));
         if (c == '-' || c == '+' || is_digit(c) || c == '.')
             return parse_number(value);
-        if (is_ident_start(c)) {
-            std::size_t const start = pos_;
-            while (!at_end() && is_ident_char(s_[pos_])) ++pos_;
-            std::string_view const word = s_.substr(start, pos_ - start);
+        if (gotext::hcl_lexer::is_ident_start(c)) {
+            std::size_t const start = lx_.pos();
+            std::string_view const word = lx_.identifier();
             if (word == "true" || word == "false") {
                 value.type = node::kind::boolean;
                 value.boolean = word == "true";
                 return true;
             }
-            pos_ = start;
+            lx_.seek(start);
             return fail(fmt::format("unknown value '{}' (strings must be quoted)", word));
         }
         if (at_end())
@@ -234,7 +183,7 @@ private:
 
     bool parse_list(node& value)
     {
-        ++pos_;  // [
+        lx_.advance();  // [
         value.type = node::kind::list;
         for (;;) {
             if (!skip_space())
@@ -242,7 +191,7 @@ private:
             if (at_end())
                 return fail("list not terminated");
             if (peek() == ']') {
-                ++pos_;
+                lx_.advance();
                 return true;
             }
             node item;
@@ -254,7 +203,7 @@ private:
             if (at_end())
                 return fail("list not terminated");
             if (peek() == ',') {
-                ++pos_;
+                lx_.advance();
             } else if (peek() != ']') {
                 return fail("expected ',' or ']' in a list");
             }
@@ -263,36 +212,36 @@ private:
 
     bool parse_number(node& value)
     {
-        std::size_t const start = pos_;
+        std::size_t const start = lx_.pos();
         if (peek() == '-' || peek() == '+')
-            ++pos_;
+            lx_.advance();
         bool is_float = false;
-        if (s_.substr(pos_).starts_with("0x") || s_.substr(pos_).starts_with("0X")) {
-            pos_ += 2;
-            std::size_t const digits = pos_;
-            while (!at_end() && std::isxdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+        if (lx_.starts_with("0x") || lx_.starts_with("0X")) {
+            lx_.advance(2);
+            std::size_t const digits = lx_.pos();
+            while (!at_end() && std::isxdigit(static_cast<unsigned char>(lx_.peek()))) lx_.advance();
             std::int64_t v = 0;
-            auto const r = std::from_chars(s_.data() + digits, s_.data() + pos_, v, 16);
-            if (r.ec != std::errc{} || digits == pos_)
+            auto const r = std::from_chars(s_.data() + digits, s_.data() + lx_.pos(), v, 16);
+            if (r.ec != std::errc{} || digits == lx_.pos())
                 return fail("invalid hexadecimal number");
             value.type = node::kind::integer;
             value.integer = s_[start] == '-' ? -v : v;
             return true;
         }
-        while (!at_end() && is_digit(s_[pos_])) ++pos_;
+        while (!at_end() && is_digit(lx_.peek())) lx_.advance();
         if (peek() == '.') {
             is_float = true;
-            ++pos_;
-            while (!at_end() && is_digit(s_[pos_])) ++pos_;
+            lx_.advance();
+            while (!at_end() && is_digit(lx_.peek())) lx_.advance();
         }
         if (peek() == 'e' || peek() == 'E') {
             is_float = true;
-            ++pos_;
+            lx_.advance();
             if (peek() == '-' || peek() == '+')
-                ++pos_;
-            while (!at_end() && is_digit(s_[pos_])) ++pos_;
+                lx_.advance();
+            while (!at_end() && is_digit(lx_.peek())) lx_.advance();
         }
-        std::string const text(s_.substr(start, pos_ - start));
+        std::string const text(s_.substr(start, lx_.pos() - start));
         if (is_float) {
             char* end = nullptr;
             double const d = std::strtod(text.c_str(), &end);
@@ -314,116 +263,48 @@ private:
         return true;
     }
 
-    bool parse_hex(std::size_t count, std::uint32_t& cp)
-    {
-        if (pos_ + count > s_.size())
-            return fail("incomplete unicode escape");
-        auto const r = std::from_chars(s_.data() + pos_, s_.data() + pos_ + count, cp, 16);
-        if (r.ec != std::errc{} || r.ptr != s_.data() + pos_ + count)
-            return fail("invalid unicode escape");
-        pos_ += count;
-        return true;
-    }
-
     bool parse_string(node& value)
     {
-        ++pos_;  // "
         value.type = node::kind::string;
-        std::string& out = value.text;
-        int interpolation_depth = 0;  // inside ${ ... }, quotes do not end the string
-        for (;;) {
-            if (at_end())
-                return fail("string not terminated");
-            char const c = s_[pos_++];
-            if (c == '\n')
-                return fail("newline in a string");
-            if (c == '"' && interpolation_depth == 0)
+        switch (lx_.string_literal(value.text, {})) {
+            case gotext::hcl_lex_error::none:
                 return true;
-            if (c == '$' && peek() == '{') {
-                ++interpolation_depth;
-                out += "${";
-                ++pos_;
-                continue;
-            }
-            if (c == '}' && interpolation_depth > 0) {
-                --interpolation_depth;
-                out.push_back(c);
-                continue;
-            }
-            if (c != '\\') {
-                out.push_back(c);
-                continue;
-            }
-            if (at_end())
+            case gotext::hcl_lex_error::newline_in_string:
+                return fail("newline in a string");
+            case gotext::hcl_lex_error::incomplete_unicode_escape:
+                return fail("incomplete unicode escape");
+            case gotext::hcl_lex_error::invalid_unicode_escape:
+                return fail("invalid unicode escape");
+            case gotext::hcl_lex_error::unknown_escape:
+                return fail(fmt::format("unknown escape '\\{}' in a string", peek()));
+            default:
                 return fail("string not terminated");
-            char const e = s_[pos_++];
-            switch (e) {
-                case 'n':
-                    out.push_back('\n');
-                    break;
-                case 't':
-                    out.push_back('\t');
-                    break;
-                case 'r':
-                    out.push_back('\r');
-                    break;
-                case 'a':
-                    out.push_back('\a');
-                    break;
-                case 'b':
-                    out.push_back('\b');
-                    break;
-                case 'f':
-                    out.push_back('\f');
-                    break;
-                case 'v':
-                    out.push_back('\v');
-                    break;
-                case '"':
-                case '\\':
-                case '/':
-                    out.push_back(e);
-                    break;
-                case 'u':
-                case 'U': {
-                    std::uint32_t cp = 0;
-                    if (!parse_hex(e == 'u' ? 4 : 8, cp))
-                        return false;
-                    append_utf8(out, cp);
-                    break;
-                }
-                default:
-                    --pos_;
-                    return fail(fmt::format("unknown escape '\\{}' in a string", e));
-            }
         }
     }
 
     bool parse_heredoc(node& value)
     {
-        pos_ += 2;  // <<
+        lx_.advance(2);  // <<
         bool indented = false;
         if (peek() == '-') {
             indented = true;
-            ++pos_;
+            lx_.advance();
         }
-        std::size_t const anchor_start = pos_;
-        while (!at_end() && is_ident_char(s_[pos_])) ++pos_;
-        std::string_view const anchor = s_.substr(anchor_start, pos_ - anchor_start);
+        std::string_view const anchor = lx_.identifier();
         if (anchor.empty())
             return fail("heredoc without an anchor");
         if (peek() == '\r')
-            ++pos_;
+            lx_.advance();
         if (peek() != '\n')
             return fail("heredoc anchor must end its line");
-        ++pos_;
+        lx_.advance();
         value.type = node::kind::string;
         for (;;) {
             if (at_end())
                 return fail(fmt::format("heredoc not terminated by {}", anchor));
-            auto const eol = s_.find('\n', pos_);
-            std::string_view line = s_.substr(pos_, eol == std::string_view::npos ? eol : eol - pos_);
-            pos_ = eol == std::string_view::npos ? s_.size() : eol + 1;
+            auto const eol = s_.find('\n', lx_.pos());
+            std::string_view line = s_.substr(lx_.pos(), eol == std::string_view::npos ? eol : eol - lx_.pos());
+            lx_.seek(eol == std::string_view::npos ? s_.size() : eol + 1);
             std::string_view trimmed = line;
             if (!trimmed.empty() && trimmed.back() == '\r')
                 trimmed.remove_suffix(1);

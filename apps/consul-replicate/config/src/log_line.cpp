@@ -1,5 +1,5 @@
 #include <replicate/log_line.hpp>
-#include <transport/go_json.hpp>
+#include <gotext/go_string.hpp>
 
 #include <fmt/format.h>
 
@@ -143,13 +143,13 @@ std::string format_log_line_json(
     );
     std::string lower(to_string(level));
     for (auto& c : lower) c = static_cast<char>(c - 'A' + 'a');
-    transport::append_go_json_string(out, lower);
+    gotext::append_go_json_string(out, lower);
     if (!component.empty()) {
         out += ",\"@module\":";
-        transport::append_go_json_string(out, component);
+        gotext::append_go_json_string(out, component);
     }
     out += ",\"@message\":";
-    transport::append_go_json_string(out, message);
+    gotext::append_go_json_string(out, message);
     out += '}';
     return out;
 }

@@ -1,4 +1,4 @@
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 #include <replicate/signals.hpp>
 
 #include <algorithm>
@@ -68,10 +68,10 @@ prefixes::result<signal_spec, std::string> parse_signal(std::string_view name)
         for (std::size_t i = 0; i < names.size(); ++i) {
             if (i != 0)
                 list += ' ';
-            list += prefixes::go_quote(names[i]);
+            list += gotext::go_quote(names[i]);
         }
         list += ']';
-        return "invalid signal " + prefixes::go_quote(name) + " - valid signals are " + list;
+        return "invalid signal " + gotext::go_quote(name) + " - valid signals are " + list;
     }
     return lookup(upper);
 }

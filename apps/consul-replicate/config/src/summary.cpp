@@ -1,4 +1,4 @@
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 #include <replicate/config.hpp>
 
 #include <fmt/format.h>
@@ -7,7 +7,7 @@ namespace kvship::replicate {
 
 namespace {
 
-using prefixes::go_quote;
+using gotext::go_quote;
 
 constexpr std::string_view redacted = "<redacted>";
 

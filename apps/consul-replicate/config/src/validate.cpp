@@ -1,4 +1,4 @@
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 #include <prefixes/rule.hpp>
 #include <replicate/config.hpp>
 
@@ -11,7 +11,7 @@ namespace kvship::replicate {
 
 namespace {
 
-using prefixes::go_quote;
+using gotext::go_quote;
 
 std::string describe(const prefixes::prefix_spec& p)
 {

@@ -1,6 +1,7 @@
 // The document tree both config readers (JSON, HCL) produce and the decoder walks. Private.
 #pragma once
 
+#include <gotext/hcl_lexer.hpp>
 #include <prefixes/result.hpp>
 
 #include <cstdint>
@@ -45,7 +46,7 @@ struct member
 // How deep objects, lists and block labels may nest in a config file. A real one nests four or five
 // levels; a bound keeps a hostile file from overflowing the stack (of the readers, of the decoder
 // walking the tree, of the tree's destructor) and gets a clear error instead.
-inline constexpr int max_nesting = 64;
+inline constexpr int max_nesting = static_cast<int>(gotext::hcl_max_nesting);
 
 // Reads JSON (RFC 8259) into a node; on failure a message with the byte offset.
 [[nodiscard]] prefixes::result<node, std::string> parse_json(std::string_view text);

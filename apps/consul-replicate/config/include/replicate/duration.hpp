@@ -1,5 +1,5 @@
 // Go's time.ParseDuration and Duration.String, for -max-stale, -wait, retry and transport settings.
-// Pure; the algorithm is transport's (transport/go_duration.hpp), in this library's result type.
+// Pure; the algorithm is gotext's (gotext/go_duration.hpp), in this library's result type.
 #pragma once
 
 #include <prefixes/result.hpp>

@@ -1,11 +1,11 @@
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 
 #include <catch2/catch.hpp>
 
-using kvship::transport::base64_decode;
-using kvship::transport::base64_encode;
+using kvship::gotext::base64_decode;
+using kvship::gotext::base64_encode;
 
-TEST_CASE("base64 encodes as Go's StdEncoding does", "[transport]")
+TEST_CASE("base64 encodes as Go's StdEncoding does", "[gotext]")
 {
     CHECK(base64_encode("") == "");
     CHECK(base64_encode("a") == "YQ==");
@@ -15,7 +15,7 @@ TEST_CASE("base64 encodes as Go's StdEncoding does", "[transport]")
     CHECK(base64_encode(std::string("\0\xff\n", 3)) == "AP8K");
 }
 
-TEST_CASE("base64 decodes and refuses what Go refuses", "[transport]")
+TEST_CASE("base64 decodes and refuses what Go refuses", "[gotext]")
 {
     CHECK(base64_decode("aGVsbG8=") == std::optional<std::string>("hello"));
     CHECK(base64_decode("") == std::optional<std::string>(""));
@@ -27,7 +27,7 @@ TEST_CASE("base64 decodes and refuses what Go refuses", "[transport]")
     CHECK_FALSE(base64_decode("!!!!"));
 }
 
-TEST_CASE("base64 round-trips every byte value", "[transport]")
+TEST_CASE("base64 round-trips every byte value", "[gotext]")
 {
     std::string all;
     for (int i = 0; i < 256; ++i) {

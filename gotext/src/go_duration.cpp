@@ -1,8 +1,8 @@
-#include <transport/go_duration.hpp>
+#include <gotext/go_duration.hpp>
 
 #include <cstdint>
 
-namespace kvship::transport {
+namespace kvship::gotext {
 namespace {
 
 // time.quote: printable ASCII verbatim (with \" and \\), every other byte as \xNN.
@@ -254,4 +254,4 @@ std::string format_go_duration(std::chrono::nanoseconds d)
     return {rev.rbegin(), rev.rend()};
 }
 
-}  // namespace kvship::transport
+}  // namespace kvship::gotext

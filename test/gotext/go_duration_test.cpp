@@ -1,13 +1,14 @@
 // Go duration parsing and formatting.
+#include <gotext/go_duration.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <cstdint>
-#include <store/duration.hpp>
 
-using namespace kvship::kvsim;
+using namespace kvship::gotext;
 using namespace std::chrono_literals;
 
-TEST_CASE("parse_go_duration accepts Go's syntax", "[kvsim][duration]")
+TEST_CASE("parse_go_duration accepts Go's syntax", "[gotext][duration]")
 {
     struct row
     {
@@ -46,7 +47,7 @@ TEST_CASE("parse_go_duration accepts Go's syntax", "[kvsim][duration]")
     }
 }
 
-TEST_CASE("parse_go_duration rejects what Go rejects, with Go's messages", "[kvsim][duration]")
+TEST_CASE("parse_go_duration rejects what Go rejects, with Go's messages", "[gotext][duration]")
 {
     struct row
     {
@@ -78,7 +79,7 @@ TEST_CASE("parse_go_duration rejects what Go rejects, with Go's messages", "[kvs
     }
 }
 
-TEST_CASE("format_go_duration matches Duration.String", "[kvsim][duration]")
+TEST_CASE("format_go_duration matches Duration.String", "[gotext][duration]")
 {
     struct row
     {

@@ -1,10 +1,10 @@
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 
 #include <fmt/format.h>
 
 #include <cstddef>
 
-namespace kvship::prefixes {
+namespace kvship::gotext {
 
 namespace {
 
@@ -80,69 +80,95 @@ bool go_printable(char32_t r)
     );
 }
 
-}  // namespace
-
-std::string go_quote(std::string_view text)
+enum class syntax
 {
-    std::string out;
-    out.reserve(text.size() + 2);
+    quote,  // strconv.Quote
+    json,   // encoding/json
+};
+
+// The escape both syntaxes write for an ASCII byte, or nullptr: the short forms, where strconv.Quote
+// has more of them than encoding/json (which writes \b \f \a \v as \u00NN).
+char const* short_escape(unsigned char c, syntax s)
+{
+    switch (c) {
+        case '"':
+            return "\\\"";
+        case '\\':
+            return "\\\\";
+        case '\n':
+            return "\\n";
+        case '\r':
+            return "\\r";
+        case '\t':
+            return "\\t";
+        default:
+            break;
+    }
+    if (s == syntax::json)
+        return nullptr;
+    switch (c) {
+        case '\a':
+            return "\\a";
+        case '\b':
+            return "\\b";
+        case '\f':
+            return "\\f";
+        case '\v':
+            return "\\v";
+        default:
+            return nullptr;
+    }
+}
+
+void append_escaped(std::string& out, std::string_view text, syntax s)
+{
+    bool const json = s == syntax::json;
     out.push_back('"');
     for (std::size_t i = 0; i < text.size();) {
         auto const c = static_cast<unsigned char>(text[i]);
         if (c < 0x80) {
-            switch (c) {
-                case '"':
-                    out += "\\\"";
-                    break;
-                case '\\':
-                    out += "\\\\";
-                    break;
-                case '\a':
-                    out += "\\a";
-                    break;
-                case '\b':
-                    out += "\\b";
-                    break;
-                case '\f':
-                    out += "\\f";
-                    break;
-                case '\n':
-                    out += "\\n";
-                    break;
-                case '\r':
-                    out += "\\r";
-                    break;
-                case '\t':
-                    out += "\\t";
-                    break;
-                case '\v':
-                    out += "\\v";
-                    break;
-                default:
-                    if (c < 0x20 || c == 0x7F)
-                        out += fmt::format("\\x{:02x}", c);
-                    else
-                        out.push_back(static_cast<char>(c));
-            }
+            if (char const* e = short_escape(c, s))
+                out += e;
+            else if (json && (c < 0x20 || c == '<' || c == '>' || c == '&'))
+                out += fmt::format("\\u{:04x}", c);
+            else if (!json && (c < 0x20 || c == 0x7F))
+                out += fmt::format("\\x{:02x}", c);
+            else
+                out.push_back(static_cast<char>(c));
             ++i;
             continue;
         }
         char32_t rune = 0;
         std::size_t const n = utf8_length(text, i, rune);
         if (n == 0) {
-            out += fmt::format("\\x{:02x}", c);
+            out += json ? std::string("\\ufffd") : fmt::format("\\x{:02x}", c);
             ++i;
-        } else if (!go_printable(rune)) {
+            continue;
+        }
+        if (json ? (rune == 0x2028 || rune == 0x2029) : !go_printable(rune)) {
             out += rune <= 0xFFFF ? fmt::format("\\u{:04x}", static_cast<unsigned>(rune))
                                   : fmt::format("\\U{:08x}", static_cast<unsigned>(rune));
-            i += n;
         } else {
             out.append(text.substr(i, n));
-            i += n;
         }
+        i += n;
     }
     out.push_back('"');
+}
+
+}  // namespace
+
+std::string go_quote(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size() + 2);
+    append_escaped(out, text, syntax::quote);
     return out;
 }
 
-}  // namespace kvship::prefixes
+void append_go_json_string(std::string& out, std::string_view s)
+{
+    append_escaped(out, s, syntax::json);
+}
+
+}  // namespace kvship::gotext

@@ -1,9 +1,9 @@
-#include <transport/base64.hpp>
+#include <gotext/base64.hpp>
 
 #include <array>
 #include <cstdint>
 
-namespace kvship::transport {
+namespace kvship::gotext {
 
 namespace {
 
@@ -95,4 +95,4 @@ std::optional<std::string> base64_decode(std::string_view text)
     return out;
 }
 
-}  // namespace kvship::transport
+}  // namespace kvship::gotext

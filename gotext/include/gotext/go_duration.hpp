@@ -8,7 +8,7 @@
 #include <string_view>
 #include <variant>
 
-namespace kvship::transport {
+namespace kvship::gotext {
 
 // "300ms", "-1.5h", "2h45m", "1µs", "0". nullopt when Go would return an error.
 [[nodiscard]] std::optional<std::chrono::nanoseconds> parse_go_duration(std::string_view text);
@@ -22,4 +22,4 @@ namespace kvship::transport {
 // Go's Duration.String(): "0s", "1.5s", "500ms", "1µs", "24h0m0s", "-2m3s".
 [[nodiscard]] std::string format_go_duration(std::chrono::nanoseconds d);
 
-}  // namespace kvship::transport
+}  // namespace kvship::gotext

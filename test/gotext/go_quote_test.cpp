@@ -1,12 +1,12 @@
-#include <prefixes/quote.hpp>
+#include <gotext/go_string.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <string>
 
-using kvship::prefixes::go_quote;
+using kvship::gotext::go_quote;
 
-TEST_CASE("go_quote matches Go's strconv.Quote", "[prefixes]")
+TEST_CASE("go_quote matches Go's strconv.Quote", "[gotext]")
 {
     struct quote_case
     {
