@@ -212,7 +212,10 @@ plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& prev
         return p;
     }
     // A grouped round: plan each changed group against the destination keys it maps to, then
-    // judge the whole against the whole destination.
+    // judge the whole against the whole destination. Its checkpoint stays at the last whole
+    // listing's index: a group's read says nothing of the other groups (one source txn may span
+    // several), so a group's higher index would claim keys not read yet, and consul-replicate
+    // skips every key at or below LastReplicated.
     std::string_view const source = config_.rule.spec.source;
     std::string_view const destination = config_.rule.spec.destination;
     plan p;
@@ -227,7 +230,7 @@ plan replicator_fsm::make_round_plan(const snapshot& dst, const checkpoint& prev
         auto const [dlo, dhi] = prefix_range(dst.entries, mapped);
         plan part = make_plan(
             listing->second,
-            src_->index,
+            mirrored_,
             std::span<const kv_entry>(dst.entries).subspan(dlo, dhi - dlo),
             config_.rule,
             first ? previous : checkpoint{}

@@ -412,7 +412,7 @@ TEST_CASE("replicator_fsm: a grouped round plans only the changed groups", "[eng
     std::vector<std::string> keys;
     for (auto const& op : ab.ops->ops) keys.push_back(op.key);
     CHECK(keys == std::vector<std::string>{"d/b/2", "d/b/old", pair_rule("s/", "d/").status_key});
-    CHECK(ab.ops->ops.back().value == "cp:12");
+    CHECK(ab.ops->ops.back().value == "cp:10");  // the full read's index, not the group's (next case)
     CHECK(expect<action::read_source>(fsm.resume(event::batch_applied{})).index == 12);
     auto const r = fsm.take_report();
     REQUIRE(r.has_value());
@@ -423,6 +423,32 @@ TEST_CASE("replicator_fsm: a grouped round plans only the changed groups", "[eng
     CHECK(r->stats.selected_keys == 3);
     CHECK(r->stats.destination_keys == 3);  // the managed destination after the full round
     CHECK(fsm.source()->entries[2] == kv("s/b/2", "3", 12));
+}
+
+// test_crashpoints (steady kind, seed 2): one source txn at 373 set keys in two groups; the first group's
+// wake made a round whose checkpoint said 373 while the other group's key still had its old value, so
+// "every key at or below LastReplicated is in the destination" (consul-replicate skips those) was false.
+TEST_CASE("replicator_fsm: a grouped round's checkpoint never passes a group not read yet", "[engine][groups]")
+{
+    replicator_fsm fsm(config());
+    (void)fsm.resume(event::start{});
+    full_round(fsm, snap(10, {kv("s/a/1", "1", 5), kv("s/b/1", "1", 6)}));
+    // one txn at 12 changed s/a/1 and s/b/1; only group a's watch has answered
+    (void)expect<action::read_destination>(
+        fsm.resume(event::source_delta{{{"s/a/", 12, {kv("s/a/1", "2", 12)}}}}));
+    auto const ab = expect<action::apply_batch>(fsm.resume(event::destination_read{
+        snap(20, {kv("d/a/1", "1"), kv("d/b/1", "1")}), checkpoint{10, "s/", "d/"}}));
+    REQUIRE(ab.ops != nullptr);
+    CHECK(ab.ops->ops.front().key == "d/a/1");
+    CHECK(ab.ops->ops.back().value == "cp:10");  // not 12: d/b/1 does not hold s/b/1's value at 12
+    (void)expect<action::read_source>(fsm.resume(event::batch_applied{}));
+    // group b answers: still the full read's index (a group's index never vouches for the others)
+    (void)expect<action::read_destination>(
+        fsm.resume(event::source_delta{{{"s/b/", 12, {kv("s/b/1", "2", 12)}}}}));
+    auto const ab2 = expect<action::apply_batch>(fsm.resume(event::destination_read{
+        snap(21, {kv("d/a/1", "2"), kv("d/b/1", "1")}), checkpoint{10, "s/", "d/"}}));
+    REQUIRE(ab2.ops != nullptr);
+    CHECK(ab2.ops->ops.back().value == "cp:10");
 }
 
 TEST_CASE("replicator_fsm: grouped rounds fall back to full reads when they cannot judge", "[engine][groups]")

@@ -301,6 +301,9 @@ class CountingProxy:
         self.statuses = collections.Counter()
         self.bytes_in = collections.Counter()  # request body bytes by route
         self.forwarded_bytes = 0  # response body bytes of requests with ?dc= (reads of another DC)
+        # optional fn(method, path, body, headers, status, response body, response headers), called for every
+        # answered request before the answer goes back to the client (so it sees them in the agent's order)
+        self.on_exchange = None
         self._lock = threading.Lock()
         self._srv = socket.socket()
         self._srv.bind(("127.0.0.1", 0))
@@ -397,6 +400,8 @@ class CountingProxy:
                     self.bytes_in[route] += len(body)
                     if b"dc=" in path.partition(b"?")[2]:
                         self.forwarded_bytes += len(rbody)
+                if self.on_exchange is not None:
+                    self.on_exchange(method.decode(), path.decode(), body, hdrs, status, rbody, rhdrs)
                 client.sendall(rhead + rbody)
                 if "close" in (hdrs.get("connection", "") + rhdrs.get("connection", "")).lower():
                     break

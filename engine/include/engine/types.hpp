@@ -51,7 +51,7 @@ struct snapshot
 // A missing key means last_replicated = 0. kvship's gated runs add two fields after those three
 // (consul-replicate ignores them): "SourceDatacenter" (the DC read from) and "MirroredIndex" (every
 // source key with a ModifyIndex at or below it is in the destination; the index of the last full
-// source read, which LastReplicated is not in grouped rounds). Written only when
+// source read, which grouped rounds keep as their LastReplicated too). Written only when
 // source_datacenter is set, so ungated records stay byte-identical to consul-replicate's.
 struct checkpoint
 {
