@@ -297,11 +297,16 @@ def b2(bin_dir, keys, writes, report, layout="bench"):
             stop_replicator(proc)
 
 
-def b3(bin_dir, keys, rates, seconds, report):
+def b3(bin_dir, keys, rates, seconds, report, workload="update"):
     """Sustained load: writer threads put random keys into the source at `rate` writes/s for `seconds`;
     every 100 ms a marker key carries the monotonic time it was written; a blocking watcher on the
     destination records how long each marker it sees took to arrive (lag). Growth: p99 of the first
-    third against the last third."""
+    third against the last third.
+
+    workload "update" (the default) changes random keys of the `keys` loaded ones, so the prefix keeps its
+    size; "insert" writes random names of which almost all are new (the loader's names are d<i % 256>/k<i>,
+    these d<random>/k<random>), so the prefix grows by about the number of writes: at 2,000/s for 60 s from
+    10,000 to about 130,000 keys (before 2026-12-04 this was the only workload, by accident)."""
     import http.client
     with federation(bin_dir, ["dc1", "dc2"]) as dcs:
         src, dst = dcs["dc1"], dcs["dc2"]
@@ -329,7 +334,11 @@ def b3(bin_dir, keys, rates, seconds, report):
                     next_t = time.monotonic()
                     n = 0
                     while not stop.is_set():
-                        key = "/v1/kv/bench/d%03d/k%08d" % (rng.randrange(256), rng.randrange(keys))
+                        if workload == "insert":
+                            key = "/v1/kv/bench/d%03d/k%08d" % (rng.randrange(256), rng.randrange(keys))
+                        else:
+                            i = rng.randrange(keys)
+                            key = "/v1/kv/bench/d%03d/k%08d" % (i % 256, i)
                         conn.request("PUT", key, body=("w%d" % rng.randrange(1 << 30)).encode())
                         conn.getresponse().read()
                         n += 1
@@ -384,10 +393,10 @@ def b3(bin_dir, keys, rates, seconds, report):
                     raise RuntimeError("no marker arrived")
                 first = [l for t, l in lags if 1.0 < t <= seconds / 3]
                 last = [l for t, l in lags if t > 2 * seconds / 3]
-                report("B3 sustained %d writes/s for %d s on %d keys (achieved %.0f/s): marker lag p50 %.0f ms, "
+                report("B3 sustained %d writes/s (%s) for %d s on %d keys (achieved %.0f/s): marker lag p50 %.0f ms, "
                        "p99 %.0f ms, max %.0f ms; p99 first third %.0f ms, last third %.0f ms "
                        "(target p99 <= 100 ms at 200/s, <= 1 s at 2,000/s, no growth; consul-replicate p99 2.7 s at 200/s)"
-                       % (rate, seconds, keys, achieved, percentile(ms, 50), percentile(ms, 99), max(ms),
+                       % (rate, workload, seconds, keys_count(dst) if workload == "insert" else keys, achieved, percentile(ms, 50), percentile(ms, 99), max(ms),
                           percentile(first, 99) if first else float("nan"),
                           percentile(last, 99) if last else float("nan")),
                        figures={"b3_p50_ms_%d" % rate: percentile(ms, 50), "b3_p99_ms_%d" % rate: percentile(ms, 99),
@@ -407,6 +416,8 @@ def main():
     ap.add_argument("--b3-keys", type=int, default=10000)
     ap.add_argument("--b3-rates", default="200,2000")
     ap.add_argument("--b3-seconds", type=int, default=30)
+    ap.add_argument("--b3-workload", choices=("update", "insert"), default="update",
+                    help="update: change the loaded keys (the prefix keeps its size); insert: new names (it grows)")
     ap.add_argument("--env", action="append", default=[], help="K=V for the replicator's environment")
     ap.add_argument("--layout", default="bench", choices=("bench", "vault"),
                     help="B2/B6 data: bench/d000..d255 (default) or a Vault-like vault/ prefix")
@@ -454,7 +465,8 @@ def main():
         if "diff" in only:
             diff_bench(args.bin, args.keys, report)
         if "b3" in only:
-            b3(args.bin, args.b3_keys, [int(x) for x in args.b3_rates.split(",") if x], args.b3_seconds, report)
+            b3(args.bin, args.b3_keys, [int(x) for x in args.b3_rates.split(",") if x], args.b3_seconds, report,
+               args.b3_workload)
     if args.compare:
         ours, theirs = figures["kvship"], figures["consul-replicate v0.4.0"]
         for name in sorted(set(ours) & set(theirs)):
