@@ -427,6 +427,7 @@ void app::start_pairs(
         p.retry_enabled = cfg_.consul.retry.enabled;
         p.dry_run = cfg_.dry_run;
         p.destination_refresh = tuning_.destination_refresh;
+        p.known_destination_bytes = tuning_.known_destination_bytes;
         p.source_watches = tuning_.source_watches / rules.size();
         p.group_min_keys = tuning_.group_min_keys;
         if (lock_) {

@@ -34,6 +34,9 @@ struct app_tuning
     std::size_t group_min_keys = 2000;  // KVSHIP_GROUP_MIN_KEYS
     // Full reads of the source are streamed: puts go out while the listing arrives (0: off).
     std::size_t stream_full_reads = 1;  // KVSHIP_STREAM_FULL_READS
+    // What a pair may keep of its destination between full reads (keys and values); past it, grouped
+    // rounds read their ranges from the destination instead.
+    std::size_t known_destination_bytes = std::size_t{32} << 20;  // KVSHIP_KNOWN_DESTINATION_BYTES
 };
 
 class app

@@ -104,6 +104,7 @@ int main(int argc, char** argv)
     env_count("KVSHIP_SOURCE_WATCHES", tuning.source_watches);
     env_count("KVSHIP_GROUP_MIN_KEYS", tuning.group_min_keys);
     env_count("KVSHIP_STREAM_FULL_READS", tuning.stream_full_reads);
+    env_count("KVSHIP_KNOWN_DESTINATION_BYTES", tuning.known_destination_bytes);
 
     {
         logger log = make_process_logger(cfg);

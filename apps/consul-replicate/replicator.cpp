@@ -352,7 +352,6 @@ engine::replicator_event pair_replicator::fail(std::string_view kind, std::strin
     // After a failure nothing is known for sure about the destination (a timed-out txn may have
     // committed): read it again.
     known_.reset();
-    pending_.clear();
     return engine::event::failed{std::move(what)};
 }
 
@@ -370,7 +369,6 @@ void pair_replicator::begin_full_read()
     metrics_.add(metric::full_syncs, labels("reason", reason));
     first_read_ = false;
     known_.reset();
-    pending_.clear();
 }
 
 awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t index)
@@ -1107,124 +1105,71 @@ awaitable<engine::replicator_event> pair_replicator::next_stream_event()
     }
 }
 
-void pair_replicator::merge_pending()
+void pair_replicator::note_committed(std::span<const engine::txn_op> ops)
 {
-    if (!known_ || pending_.empty())
+    if (!known_)
         return;
-    auto const& status = params_.fsm.rule.status_key;
-    auto& entries = known_->dst.entries;
-    if (pending_.size() <= 256) {
-        // A few ops (a grouped round): apply them in order by binary search instead of rebuilding
-        // the whole listing.
-        for (auto& op : pending_) {
-            if (op.key == status && op.verb == engine::txn_verb::set) {
-                if (auto c = decode_checkpoint(op.value))
-                    known_->prev = std::move(*c);
-            }
-            auto const it = std::lower_bound(entries.begin(), entries.end(), op.key, [](const auto& e, const std::string& k) {
-                return e.key < k;
-            });
-            bool const found = it != entries.end() && it->key == op.key;
-            if (op.verb != engine::txn_verb::set) {
-                if (found)
-                    entries.erase(it);
-                continue;
-            }
-            if (!op.key.starts_with(params_.fsm.rule.spec.destination))
-                continue;
-            if (found) {
-                it->value = std::move(op.value);
-                it->flags = op.flags;
-                continue;
-            }
-            engine::kv_entry e;
-            e.key = std::move(op.key);
-            e.value = std::move(op.value);
-            e.flags = op.flags;
-            entries.insert(it, std::move(e));
+    std::optional<std::string> status;
+    if (known_->entries) {
+        status = known_->entries->apply(ops);
+        if (known_->entries->bytes() > params_.known_destination_bytes) {
+            log_.debug(
+                "runner",
+                "{}: the known destination passed {} bytes ({} keys): grouped rounds read their ranges from now on",
+                params_.label,
+                params_.known_destination_bytes,
+                known_->entries->size()
+            );
+            known_->entries.reset();
         }
-        pending_.clear();
-        return;
+    } else {
+        for (auto const& op : ops)
+            if (op.verb == engine::txn_verb::set && op.key == params_.fsm.rule.status_key)
+                status = op.value;
     }
-    // Later ops win for a key: stable sort, then keep the last of each run.
-    std::stable_sort(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
-        return a.key < b.key;
-    });
-    auto const& status_key = params_.fsm.rule.status_key;
-    std::vector<engine::kv_entry> merged;
-    auto& old = known_->dst.entries;
-    merged.reserve(old.size() + pending_.size());
-    std::size_t i = 0;
-    std::size_t j = 0;
-    while (i < old.size() || j < pending_.size()) {
-        if (j < pending_.size() && j + 1 < pending_.size() && pending_[j + 1].key == pending_[j].key) {
-            ++j;
-            continue;
-        }
-        if (j >= pending_.size() || (i < old.size() && old[i].key < pending_[j].key)) {
-            merged.push_back(std::move(old[i++]));
-            continue;
-        }
-        auto& op = pending_[j++];
-        std::optional<std::string> session;
-        if (i < old.size() && old[i].key == op.key) {
-            session = std::move(old[i].session);
-            ++i;
-        }
-        if (op.key == status_key) {
-            if (op.verb == engine::txn_verb::set) {
-                if (auto c = decode_checkpoint(op.value))
-                    known_->prev = std::move(*c);
-            }
-        }
-        if (op.verb == engine::txn_verb::set && op.key.starts_with(params_.fsm.rule.spec.destination)) {
-            engine::kv_entry e;
-            e.key = std::move(op.key);
-            e.value = std::move(op.value);
-            e.flags = op.flags;
-            e.session = std::move(session);
-            merged.push_back(std::move(e));
-        }
+    if (status) {
+        if (auto c = decode_checkpoint(*status))
+            known_->prev = std::move(*c);
     }
-    old = std::move(merged);
-    pending_.clear();
 }
 
-namespace {
-
-// The entries of `s` under any of `ranges` (sorted, disjoint prefixes); all of them when empty.
-engine::snapshot restrict_to(const engine::snapshot& s, const std::vector<std::string>& ranges)
+awaitable<engine::replicator_event> pair_replicator::read_ranges(const std::vector<std::string>& ranges)
 {
-    if (ranges.empty())
-        return s;
-    engine::snapshot out;
-    out.index = s.index;
+    // The checkpoint is known; the entries under each range are read (the driver's own writes have
+    // committed before a round starts, so each listing shows them).
+    engine::snapshot dst;
+    transport::query_options const q;
     for (auto const& r : ranges) {
-        auto const [lo, hi] = engine::prefix_range(s.entries, r);
-        out.entries.insert(
-            out.entries.end(),
-            s.entries.begin() + static_cast<std::ptrdiff_t>(lo),
-            s.entries.begin() + static_cast<std::ptrdiff_t>(hi)
-        );
+        auto list_op = destination_.list(r, q);
+        auto listing = co_await guarded(&read_cancel_, std::move(list_op));
+        if (!listing) {
+            if (stopping_)
+                co_return engine::event::stop{};
+            co_return fail(error_kind(listing.error(), "destination_read"), listing.error().what());
+        }
+        dst.index = std::max(dst.index, listing->index);
+        auto part = to_snapshot(std::move(*listing));
+        std::move(part.entries.begin(), part.entries.end(), std::back_inserter(dst.entries));
     }
-    return out;
+    co_return engine::event::destination_read{std::move(dst), known_->prev, known_->status_index};
 }
-
-}  // namespace
 
 awaitable<engine::replicator_event> pair_replicator::read_destination(
     std::string status_key, std::vector<std::string> ranges
 )
 {
     if (known_ && clock::now() - known_->read_at < params_.destination_refresh) {
-        merge_pending();
-        co_return engine::event::destination_read{
-            restrict_to(known_->dst, ranges), known_->prev, known_->status_index};
+        if (known_->entries)
+            co_return engine::event::destination_read{
+                known_->entries->view(ranges), known_->prev, known_->status_index};
+        if (!ranges.empty()) {
+            auto step = read_ranges(ranges);
+            co_return co_await std::move(step);
+        }
     }
     if (known_)
         metrics_.add(metric::full_syncs, labels("reason", "refresh"));
     known_.reset();
-    pending_.clear();
 
     auto const& dest = params_.fsm.rule.spec.destination;
     transport::query_options const q;
@@ -1250,16 +1195,41 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(
             co_return fail("checkpoint", fmt::format("status key {:?}: {}", status_key, c.error()));
         prev = std::move(*c);
     }
-    known_destination k{to_snapshot(std::move(*listing)), std::move(prev), clock::now(), status_index};
-    metrics_.set(metric::destination_keys, labels(), static_cast<double>(k.dst.entries.size()));
+    auto dst = to_snapshot(std::move(*listing));
+    metrics_.set(metric::destination_keys, labels(), static_cast<double>(dst.entries.size()));
     status_.failing = false;
-    if (params_.dry_run) {
-        // Nothing is written in a dry run, so the listing must be read again every round.
-        co_return engine::event::destination_read{std::move(k.dst), std::move(k.prev), k.status_index};
+    if (params_.dry_run || params_.fsm.once) {
+        // Nothing is written in a dry run, so the listing must be read again every round; -once
+        // ends after this round.
+        co_return engine::event::destination_read{std::move(dst), std::move(prev), status_index};
     }
+    known_state k;
+    k.prev = prev;
+    k.read_at = clock::now();
+    k.status_index = status_index;
+    if (engine::known_destination::cost(dst.entries) > params_.known_destination_bytes) {
+        // Too big to keep: grouped rounds will read their ranges.
+        known_ = std::move(k);
+        co_return engine::event::destination_read{std::move(dst), std::move(prev), status_index};
+    }
+    engine::snapshot out;
+    out.index = dst.index;
+    if (ranges.empty()) {
+        // The round needs the whole listing: a copy for it, the original for the known state.
+        out.entries = dst.entries;
+    } else {
+        for (auto const& r : ranges) {
+            auto const [lo, hi] = engine::prefix_range(dst.entries, r);
+            out.entries.insert(
+                out.entries.end(),
+                dst.entries.begin() + static_cast<std::ptrdiff_t>(lo),
+                dst.entries.begin() + static_cast<std::ptrdiff_t>(hi)
+            );
+        }
+    }
+    k.entries.emplace(std::move(dst), dest, params_.fsm.rule.status_key);
     known_ = std::move(k);
-    co_return engine::event::destination_read{
-        restrict_to(known_->dst, ranges), known_->prev, known_->status_index};
+    co_return engine::event::destination_read{std::move(out), std::move(prev), status_index};
 }
 
 void pair_replicator::print_batch(const engine::batch& b) const
@@ -1643,13 +1613,7 @@ void pair_replicator::count_applied(const engine::batch& b, std::size_t from, st
     metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
     metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
     metrics_.add(metric::bytes_written, labels(), static_cast<double>(bytes));
-    // -once ends after this round (a failure re-reads the destination): nothing to keep.
-    if (known_ && !params_.fsm.once)
-        pending_.insert(
-            pending_.end(),
-            b.ops.begin() + static_cast<std::ptrdiff_t>(from),
-            b.ops.begin() + static_cast<std::ptrdiff_t>(to)
-        );
+    note_committed(std::span<const engine::txn_op>(b.ops).subspan(from, to - from));
 }
 
 awaitable<engine::replicator_event> pair_replicator::sleep(std::chrono::nanoseconds delay)

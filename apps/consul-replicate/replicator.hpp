@@ -11,6 +11,7 @@
 #include "logger.hpp"
 #include "metrics.hpp"
 
+#include <engine/known_destination.hpp>
 #include <engine/replicator_fsm.hpp>
 #include <engine/txn_window.hpp>
 #include <transport/consul_client.hpp>
@@ -23,6 +24,7 @@
 #include <memory>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,9 @@ struct pair_params
     // The destination listing is re-read at least this often (else the known state is reused),
     // so keys edited or added by hand at the destination are repaired.
     std::chrono::seconds destination_refresh{std::chrono::minutes(10)};
+    // The known destination's entries (engine::known_destination) are kept while they take at most
+    // this many bytes; past it only the checkpoint is kept and grouped rounds read their ranges.
+    std::size_t known_destination_bytes = std::size_t{32} << 20;
     // Destination txns in flight at once within a round.
     std::size_t write_window = 4;
     // Grouped watching (DRIVER.md "Grouped watching"): at most this many concurrent blocking
@@ -160,7 +165,10 @@ private:
     [[nodiscard]] std::vector<chunk> make_chunks(const engine::batch& b, std::size_t from, std::size_t to)
         const;
     awaitable<chunk_outcome> send_chunk(const engine::batch* b, chunk c);
-    void merge_pending();
+    // Ops committed since the last full read: patch the known destination and checkpoint.
+    void note_committed(std::span<const engine::txn_op> ops);
+    // A grouped round's view of the destination when its entries are not kept: each range read.
+    awaitable<engine::replicator_event> read_ranges(const std::vector<std::string>& ranges);
 
     // Streamed full rounds (DRIVER.md "Streamed full rounds"): a reader coroutine decodes the source
     // listing into a bounded queue of chunks; the puts the machine hands out are written by a window
@@ -207,17 +215,17 @@ private:
     std::optional<asio::steady_timer> timer_;
     std::optional<asio::steady_timer> apply_wake_;
 
-    // The destination as it is known to be: the last listing plus every op committed since.
-    struct known_destination
+    // The destination as it is known to be since the last full read: its entries (the listing plus
+    // every op committed since) while they fit params_.known_destination_bytes, and the checkpoint.
+    struct known_state
     {
-        engine::snapshot dst;
+        std::optional<engine::known_destination> entries;  // nullopt: too big to keep, ranges are read
         std::optional<engine::checkpoint> prev;
         std::chrono::steady_clock::time_point read_at;
         std::uint64_t status_index = 0;  // the status key's ModifyIndex at the listing (lost+found's C)
     };
 
-    std::optional<known_destination> known_;
-    std::vector<engine::txn_op> pending_;  // committed since the listing, merged lazily
+    std::optional<known_state> known_;
 
     std::uint64_t source_index_ = 0;
     std::uint64_t applied_index_ = 0;

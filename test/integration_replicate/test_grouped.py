@@ -74,6 +74,34 @@ def test_changes_in_many_groups(ctx):
             assert r.running(), r.log()
 
 
+def test_known_destination_over_budget(ctx):
+    """Past KVSHIP_KNOWN_DESTINATION_BYTES the pair keeps only the checkpoint of its destination: a grouped
+    round reads its ranges from the destination (never the whole prefix), and so also repairs a key edited
+    by hand in a changed group at once."""
+    reads = []
+
+    def record(method, path, body, headers, status, rbody, rheaders):
+        if method == "GET" and "dc=" not in path and path.startswith("/v1/kv/app/"):
+            reads.append(path)
+
+    with ctx.federation() as p, h.CountingProxy(p.dst.addr) as proxy:
+        load(p)
+        proxy.on_exchange = record
+        with start(ctx, p, env={"KVSHIP_KNOWN_DESTINATION_BYTES": "1"}, addr=proxy.addr) as r:
+            r.wait_log("grouped rounds read their ranges")
+            del reads[:]
+            h.put(p.dst, "app/d03/k05", b"edited by hand")
+            for d in (3, 11, 12, 30):
+                h.put(p.src, "app/d%02d/k01" % d, b"changed %d" % d)
+            h.put(p.src, "app/d12/new", b"new")
+            h.delete(p.src, "app/d30/k09")
+            wait_converged(p)
+            assert reads, "no destination range read"
+            assert all(not path.startswith("/v1/kv/app/?") for path in reads), reads
+            assert "starting over" not in r.log(), r.log()
+            assert r.running(), r.log()
+
+
 def test_new_top_level_names(ctx):
     with ctx.federation() as p:
         load(p)
