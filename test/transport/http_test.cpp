@@ -243,3 +243,15 @@ TEST_CASE("request framing as Go's net/http: one Transfer-Encoding, chunked only
     CHECK(without_content_length(both) == head("Transfer-Encoding: chunked\r\nX-A: b\r\n"));
     CHECK_FALSE(scan_request_framing(head("Content-Length: 10\r\n")).drop_content_length);
 }
+
+// Found by fuzz_http_framing: the rewrite dropped every line without a colon, so a malformed head (which
+// Consul answers 400) became a well-formed one, and a head with a bare-LF line lost its blank line.
+TEST_CASE("without_content_length keeps every other line byte for byte", "[transport][http][framing][fuzz]")
+{
+    using kvship::transport::without_content_length;
+    std::string const head = "PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\t\nContent-Length:\n0\r\n\r\n";
+    CHECK(without_content_length(head) == "PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\t\n0\r\n\r\n");
+    CHECK(without_content_length("PUT / HTTP/1.1\r\nContent-Length : 4\r\nX: y\r\n\r\n") ==
+          "PUT / HTTP/1.1\r\nX: y\r\n\r\n");
+    CHECK(without_content_length("PUT / HTTP/1.1\r\n\r\n") == "PUT / HTTP/1.1\r\n\r\n");
+}

@@ -390,15 +390,19 @@ request_framing scan_request_framing(std::string_view head)
 
 std::string without_content_length(std::string_view head)
 {
-    std::string out(head.substr(0, std::min(head.find('\n'), head.size() - 1) + 1));
-    for_each_field(head, [&](std::string_view name, std::string_view, std::string_view line) {
-        if (!iequal(name, "content-length")) {
+    // Every line but the Content-Length fields, byte for byte: a malformed line (no colon) stays, so the
+    // parser refuses the request as Consul would, and the blank line that ends the head stays.
+    std::size_t const first_end = head.find('\n');
+    std::string out(head.substr(0, first_end == std::string_view::npos ? head.size() : first_end + 1));
+    if (first_end == std::string_view::npos)
+        return out;
+    for (std::size_t start = first_end + 1; start < head.size();) {
+        std::size_t const end = head.find('\n', start);
+        std::string_view const line = head.substr(start, end == std::string_view::npos ? head.npos : end + 1 - start);
+        auto const colon = line.find(':');
+        if (colon == std::string_view::npos || !iequal(trim_blanks(line.substr(0, colon)), "content-length"))
             out += line;
-        }
-    });
-    // lines without a colon (the final blank line) are kept too
-    if (!out.ends_with("\r\n\r\n")) {
-        out += "\r\n";
+        start += line.size();
     }
     return out;
 }
