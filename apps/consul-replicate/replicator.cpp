@@ -1158,16 +1158,15 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(
     std::string status_key, std::vector<std::string> ranges
 )
 {
-    if (known_ && clock::now() - known_->read_at < params_.destination_refresh) {
-        if (known_->entries)
-            co_return engine::event::destination_read{
-                known_->entries->view(ranges), known_->prev, known_->status_index};
-        if (!ranges.empty()) {
-            auto step = read_ranges(ranges);
-            co_return co_await std::move(step);
-        }
+    bool const fresh = known_ && clock::now() - known_->read_at < params_.destination_refresh;
+    if (fresh && known_->entries)
+        co_return engine::event::destination_read{known_->entries->view(ranges), known_->prev, known_->status_index};
+    if (fresh && !ranges.empty()) {
+        auto step = read_ranges(ranges);
+        co_return co_await std::move(step);
     }
-    if (known_)
+    // A whole round over a destination too big to keep reads it again (not a refresh).
+    if (known_ && !fresh)
         metrics_.add(metric::full_syncs, labels("reason", "refresh"));
     known_.reset();
 
