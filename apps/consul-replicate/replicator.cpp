@@ -1211,22 +1211,8 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(
         known_ = std::move(k);
         co_return engine::event::destination_read{std::move(dst), std::move(prev), status_index};
     }
-    engine::snapshot out;
-    out.index = dst.index;
-    if (ranges.empty()) {
-        // The round needs the whole listing: a copy for it, the original for the known state.
-        out.entries = dst.entries;
-    } else {
-        for (auto const& r : ranges) {
-            auto const [lo, hi] = engine::prefix_range(dst.entries, r);
-            out.entries.insert(
-                out.entries.end(),
-                dst.entries.begin() + static_cast<std::ptrdiff_t>(lo),
-                dst.entries.begin() + static_cast<std::ptrdiff_t>(hi)
-            );
-        }
-    }
     k.entries.emplace(std::move(dst), dest, params_.fsm.rule.status_key);
+    auto out = k.entries->view(ranges);
     known_ = std::move(k);
     co_return engine::event::destination_read{std::move(out), std::move(prev), status_index};
 }
