@@ -39,9 +39,7 @@ std::string_view level_name(log_level l)
 
 kvsim::api::logger make_logger(std::string const& level, std::string const& dc)
 {
-    kvsim::api::logger log;
-    log.min = kvsim::api::parse_log_level(level);
-    log.sink = [dc](log_level l, std::string_view msg) {
+    auto sink = [dc](log_level l, std::string_view, std::string_view msg) {
         auto const now = std::chrono::system_clock::now();
         auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
         fmt::print(
@@ -55,7 +53,7 @@ kvsim::api::logger make_logger(std::string const& level, std::string const& dc)
         );
         std::fflush(stderr);
     };
-    return log;
+    return kvsim::api::logger(kvsim::api::parse_log_level(level), std::move(sink));
 }
 
 // Leaves without unwinding: used only when connections do not wind down in time.
@@ -74,7 +72,7 @@ awaitable<void> stop_when_idle(kvsim::api::sim_server* sim, asio::signal_set* si
     auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!sim->idle()) {
         if (std::chrono::steady_clock::now() >= deadline) {
-            log(log_level::warn, "connections still open 10s after the stop; exiting now");
+            log.write(log_level::warn, "connections still open 10s after the stop; exiting now");
             hard_exit(*sim);
         }
         timer.expires_after(std::chrono::milliseconds(20));
@@ -105,20 +103,20 @@ int run(kvsim::api::sim_options opts)
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto on_stopped = [&](std::exception_ptr e) {
         if (e) {
-            log(log_level::err, "shutdown failed");
+            log.write(log_level::err, "shutdown failed");
         }
     };
     auto on_signal = [&](boost::system::error_code const& ec, int signo) {
         if (ec) {
             return;
         }
-        log(log_level::info, fmt::format("signal {}: shutting down", signo));
+        log.write(log_level::info, fmt::format("signal {}: shutting down", signo));
         sim->stop();
         asio::co_spawn(ioc, stop_when_idle(&*sim, &signals, log), on_stopped);
         // A second signal ends the process at once (after saving the data dir).
         signals.async_wait([&](boost::system::error_code const& ec2, int) {
             if (!ec2) {
-                log(log_level::warn, "second signal: exiting now");
+                log.write(log_level::warn, "second signal: exiting now");
                 hard_exit(*sim);
             }
         });
@@ -135,7 +133,7 @@ int run(kvsim::api::sim_options opts)
     std::fflush(stderr);
     ioc.run();
     sim->finish();
-    log(log_level::info, "stopped");
+    log.write(log_level::info, "stopped");
     return 0;
 }
 

@@ -1,10 +1,13 @@
 #include "app.hpp"
 
+#include <engine/lifecycle.hpp>
+
 #include "lost_found.hpp"
 
 #include "checkpoint_codec.hpp"
 #include "client_params.hpp"
 
+#include <engine/lifecycle.hpp>
 #include <prefixes/rule.hpp>
 #include <replicate/flags.hpp>
 #include <replicate/loader.hpp>
@@ -402,11 +405,10 @@ void app::start_pairs(
         p.fsm.guard.min_keys = static_cast<std::size_t>(std::max(0, cfg_.delete_guard.min_keys));
         p.fsm.guard.allow_empty_source = cfg_.delete_guard.allow_empty_source;
         p.fsm.guard.allow_mass_delete = cfg_.delete_guard.allow_mass_delete;
-        // The driver cuts each engine batch into txns by the learned op and byte limits and keeps
-        // several in flight (the checkpoint's txn last), so one engine batch per round keeps the
-        // pipeline full; the engine still checks every value against Consul's 512 KiB.
-        p.fsm.limits.max_ops = std::size_t{1} << 30;
-        p.fsm.limits.max_bytes = std::size_t{1} << 40;
+        // One batch is one txn: the driver keeps the machine's limits at the destination's learned
+        // op and byte limits (less the fence op's room) and writes a whole stage of the round with
+        // several txns in flight (the checkpoint's last).
+        p.fsm.stage_batches = true;
         p.fsm.backoff.base = cfg_.consul.retry.backoff;
         p.fsm.backoff.max = cfg_.consul.retry.max_backoff;
         p.fsm.backoff.attempts = static_cast<unsigned>(std::max(0, cfg_.consul.retry.attempts));
@@ -628,78 +630,58 @@ awaitable<app::outcome> app::run_generation()
     }
     running_ = true;
 
-    auto deadline = clock::time_point::max();
-    bool aborted = false;
-    // With a gate: the DC the running pairs read from, and the stop of a turn or pause under way
-    // (the in-flight batch may finish within the stop grace, then it is abandoned).
-    auto& pairs_source = pairs_source_;
-    pairs_source.reset();
-    auto turn_deadline = clock::time_point::max();
-    bool turning = false;
+    // The lifecycle machine decides (engine/lifecycle.hpp); this loop looks and does what it says.
+    engine::lifecycle life(tuning_.stop_grace);
+    auto const origin = clock::now();
+    auto since = [origin](clock::time_point t) { return std::chrono::duration_cast<engine::life_time>(t - origin); };
+    pairs_source_.reset();
     for (;;) {
-        bool any_error = false;
-        bool all_done = true;
+        engine::life_view v;
+        v.signals = kill_requests_;
+        v.reload = reload_requested_;
+        v.have_pairs = !pairs_.empty();
         for (auto const& p : pairs_) {
-            any_error = any_error || (p.done && p.error);
-            all_done = all_done && p.done;
+            v.pair_failed = v.pair_failed || (p.done && p.error);
+            v.pairs_done = v.pairs_done && p.done;
         }
-        if (!stopping_ &&
-            (kill_requests_ > 0 || reload_requested_ || any_error || lock_lost() || (gate_ && gate_done_) ||
-             (vault_ && vault_done_) || (registry_ && registry_->refused()))) {
-            stopping_ = true;
-            deadline = clock::now() + tuning_.stop_grace;
+        v.lock_lost = lock_lost();
+        v.gated = gate_ != nullptr;
+        v.gate_done = gate_done_;
+        v.vault = vault_ != nullptr;
+        v.vault_done = vault_done_;
+        v.refused = registry_ && registry_->refused();
+        v.gate_source = gate_ ? gate_->source_dc() : std::nullopt;
+        v.once = cfg_.once;
+        auto const from = life.pairs_source();
+        auto const step = life.step(v, since(clock::now()));
+        stopping_ = life.stopping();
+        pairs_source_ = life.pairs_source();
+        if (step.turn_began)
+            log_.info(
+                "runner",
+                "stopping the pairs reading from {} ({})",
+                from.value_or(""),
+                v.gate_source ? "turning to " + *v.gate_source : engine::describe(gate_->state())
+            );
+        if (step.stop_pairs)
             stop_pairs(false);
+        if (step.abort_pairs)
+            stop_pairs(true);
+        if (step.stop_runners) {
             if (gate_)
                 gate_->stop();
             if (vault_)
                 vault_->stop();
         }
-        if (!aborted && lock_lost()) {
-            aborted = true;  // the lock is gone: abort in-flight writes at once (they are fenced anyway)
-            stop_pairs(true);
+        if (step.clear_pairs)
+            pairs_.clear();
+        if (step.start_from) {
+            log_.info("runner", "starting the pairs from the primary {} (full read)", *step.start_from);
+            start_pairs(rules, step.start_from, hold);
         }
-        if (stopping_ && !aborted && (kill_requests_ > 1 || clock::now() >= deadline)) {
-            aborted = true;
-            stop_pairs(true);
-        }
-        if (stopping_) {
-            if (all_done && gate_done_ && vault_done_)
-                break;
-        } else if (gate_) {
-            auto const want = gate_->source_dc();
-            // A stop once begun runs to its end, even if the answer came back meanwhile.
-            if (!pairs_.empty() && (turning || want != pairs_source)) {
-                if (!turning) {
-                    turning = true;
-                    turn_deadline = clock::now() + tuning_.stop_grace;
-                    log_.info(
-                        "runner",
-                        "stopping the pairs reading from {} ({})",
-                        *pairs_source,
-                        want ? "turning to " + *want : engine::describe(gate_->state())
-                    );
-                    stop_pairs(false);
-                } else if (clock::now() >= turn_deadline && turn_deadline != clock::time_point::max()) {
-                    turn_deadline = clock::time_point::max();
-                    stop_pairs(true);
-                }
-                if (all_done) {
-                    pairs_.clear();
-                    pairs_source.reset();
-                    turning = false;
-                    turn_deadline = clock::time_point::max();
-                }
-            }
-            if (pairs_.empty() && want) {
-                log_.info("runner", "starting the pairs from the primary {} (full read)", *want);
-                start_pairs(rules, want, hold);
-                pairs_source = want;
-            }
-        } else if (all_done && (cfg_.once || !pairs_.empty())) {
+        if (step.finished)
             break;
-        }
-        wake_.expires_at(std::min(aborted || !stopping_ ? clock::time_point::max() : deadline, turn_deadline)
-        );
+        wake_.expires_at(step.wake_at == engine::life_never ? clock::time_point::max() : origin + step.wake_at);
         co_await wake_.async_wait(nothrow_awaitable);
     }
     running_ = false;
@@ -710,32 +692,33 @@ awaitable<app::outcome> app::run_generation()
     std::optional<std::string> const two_way = registry_ ? registry_->refused() : std::nullopt;
     co_await close_registry();
 
+    std::string errors;
+    for (auto const& p : pairs_) {
+        if (p.error) {
+            if (!errors.empty())
+                errors += "; ";
+            errors += fmt::format("{}: {}", p.replicator->label(), *p.error);
+        }
+    }
     outcome result = outcome::finished;
-    if (kill_requests_ > 0) {
-        result = outcome::killed;
-    } else if (lock_lost()) {
-        result = outcome::lock_lost;
-    } else if (two_way) {
-        fatal_ = *two_way;
-        result = outcome::failed;
-    } else {
-        std::string errors;
-        for (auto const& p : pairs_) {
-            if (p.error) {
-                if (!errors.empty())
-                    errors += "; ";
-                errors += fmt::format("{}: {}", p.replicator->label(), *p.error);
-            }
-        }
-        if (!errors.empty()) {
-            fatal_ = std::move(errors);
-            result = outcome::failed;
-        } else if (reload_requested_) {
+    switch (engine::generation_outcome(
+        kill_requests_ > 0, lock_lost(), two_way.has_value(), !errors.empty(), reload_requested_, cfg_.once
+    )) {
+        case engine::generation_end::finished:
+            break;
+        case engine::generation_end::killed:
+            result = outcome::killed;
+            break;
+        case engine::generation_end::lock_lost:
+            result = outcome::lock_lost;
+            break;
+        case engine::generation_end::reload:
             result = outcome::reload;
-        } else if (!cfg_.once) {
-            fatal_ = "replication stopped";
+            break;
+        case engine::generation_end::failed:
+            fatal_ = two_way ? *two_way : !errors.empty() ? std::move(errors) : std::string("replication stopped");
             result = outcome::failed;
-        }
+            break;
     }
     log_.info("runner", "stopping");
     pairs_.clear();

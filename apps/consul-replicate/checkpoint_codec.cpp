@@ -2,7 +2,6 @@
 
 #include <gotext/go_string.hpp>
 
-#include <boost/beast/core/string.hpp>
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -44,26 +43,26 @@ engine::result<engine::checkpoint, std::string> decode_checkpoint(std::string_vi
     for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
         std::string_view const name(it->name.GetString(), it->name.GetStringLength());
         auto const& v = it->value;
-        bool const last = boost::beast::iequals(name, "LastReplicated");
-        if (last || boost::beast::iequals(name, "MirroredIndex")) {
+        bool const last = gotext::json_field_name_equal(name, "LastReplicated");
+        if (last || gotext::json_field_name_equal(name, "MirroredIndex")) {
             if (v.IsNull())
                 continue;
             if (!v.IsUint64())
                 return fmt::format("invalid status record: {} is not an unsigned integer", name);
             (last ? c.last_replicated : c.mirrored_index) = v.GetUint64();
-        } else if (boost::beast::iequals(name, "SourceDatacenter")) {
+        } else if (gotext::json_field_name_equal(name, "SourceDatacenter")) {
             if (v.IsNull())
                 continue;
             if (!v.IsString())
                 return fmt::format("invalid status record: {} is not a string", name);
             c.source_datacenter.assign(v.GetString(), v.GetStringLength());
-        } else if (boost::beast::iequals(name, "Source") || boost::beast::iequals(name, "Destination")) {
+        } else if (gotext::json_field_name_equal(name, "Source") || gotext::json_field_name_equal(name, "Destination")) {
             if (v.IsNull())
                 continue;
             if (!v.IsString())
                 return fmt::format("invalid status record: {} is not a string", name);
             std::string s(v.GetString(), v.GetStringLength());
-            if (boost::beast::iequals(name, "Source"))
+            if (gotext::json_field_name_equal(name, "Source"))
                 c.source = std::move(s);
             else
                 c.destination = std::move(s);

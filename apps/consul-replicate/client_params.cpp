@@ -9,37 +9,6 @@ std::chrono::milliseconds to_ms(nanos d)
     return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
 
-transport::log_level transport_level(log_level l)
-{
-    switch (l) {
-        case log_level::trace:
-        case log_level::debug:
-            return transport::log_level::debug;
-        case log_level::info:
-            return transport::log_level::info;
-        case log_level::warn:
-            return transport::log_level::warning;
-        case log_level::err:
-            return transport::log_level::error;
-    }
-    return transport::log_level::warning;
-}
-
-log_level from_transport(transport::log_level l)
-{
-    switch (l) {
-        case transport::log_level::debug:
-            return log_level::debug;
-        case transport::log_level::info:
-            return log_level::info;
-        case transport::log_level::warning:
-            return log_level::warn;
-        case transport::log_level::error:
-            return log_level::err;
-    }
-    return log_level::warn;
-}
-
 }  // namespace
 
 transport::consul_params consul_client_params(
@@ -74,10 +43,10 @@ transport::consul_params consul_client_params(
         p.tls_handshake_timeout = to_ms(tr.tls_handshake_timeout);
     // The pair loop owns retries (engine backoff), so the client does not retry on its own.
     p.retry.enabled = false;
-    p.log.level = transport_level(log.level());
-    p.log.sink = [&log](transport::log_level l, std::string_view line) {
-        log.write(from_transport(l), "clients", line);
-    };
+    // The client's lines carry no component: they are the "clients" component's.
+    p.log = logger(log.level(), [&log](log_level l, std::string_view, std::string_view line) {
+        log.write(l, "clients", line);
+    });
     return p;
 }
 

@@ -2,6 +2,7 @@
 
 #include "client_params.hpp"
 #include "gate.hpp"
+#include "kv_convert.hpp"
 #include "registry.hpp"
 
 #include <engine/drift.hpp>
@@ -25,23 +26,6 @@ constexpr int exit_error = static_cast<int>(exit_code::runner);
 std::chrono::milliseconds to_ms(nanos d)
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d);
-}
-
-std::vector<engine::kv_entry> to_engine(std::vector<transport::kv_entry> entries)
-{
-    std::vector<engine::kv_entry> out;
-    out.reserve(entries.size());
-    for (auto& e : entries) {
-        engine::kv_entry x;
-        x.key = std::move(e.key);
-        x.value = std::move(e.value).value_or(std::string{});
-        x.flags = e.flags;
-        x.modify_index = e.modify_index;
-        if (!e.session.empty())
-            x.session = std::move(e.session);
-        out.push_back(std::move(x));
-    }
-    return out;
 }
 
 class drift_report
@@ -175,7 +159,7 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
             dst_filtered = true;
             co_return transport::filtered_by_acls_error();
         }
-        for (auto& e : to_engine(std::move(entries))) dst_entries.push_back(std::move(e));
+        for (auto& e : to_engine_entries(std::move(entries))) dst_entries.push_back(std::move(e));
         co_return std::nullopt;
     };
     transport::query_options const dq;
@@ -204,7 +188,7 @@ awaitable<bool> drift_report::compare_pair(const prefixes::rule& rule, const std
             filtered = true;
             co_return transport::filtered_by_acls_error();
         }
-        auto const chunk = to_engine(std::move(entries));
+        auto const chunk = to_engine_entries(std::move(entries));
         auto items = scan.feed(chunk);
         if (!items) {
             bad = items.error();

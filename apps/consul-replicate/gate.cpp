@@ -1,6 +1,5 @@
 #include "gate.hpp"
-
-#include <boost/asio/bind_cancellation_slot.hpp>
+#include "guarded.hpp"
 
 #include <algorithm>
 #include <map>
@@ -361,8 +360,7 @@ awaitable<void> gate_runner::run()
     publish();
     while (!stopping_) {
         auto const started = clock::now();
-        auto token = asio::bind_cancellation_slot(cancel_.slot(), use_awaitable);
-        auto obs = co_await asio::co_spawn(ex, detector_.detect(), token);
+        auto obs = co_await guarded(&cancel_, detector_.detect());
         if (stopping_)
             break;
         if (obs.error)

@@ -1,6 +1,6 @@
 // guarded(): one request run as a coroutine of its own whose cancellation slot is `sig`, so that a
-// terminal emit on `sig` aborts exactly this request (the pair driver, the lock, the registry and the
-// Vault runner cancel their in-flight request this way on stop).
+// terminal emit on `sig` aborts exactly this request (the pair driver, the lock, the gate, the
+// registry and the Vault runner cancel their in-flight request this way on stop).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

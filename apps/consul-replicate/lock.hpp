@@ -3,23 +3,21 @@
 // lock on the app's io_context; the app starts pairs only while it is held, and every destination
 // txn carries fence_op() so that a write after a loss is refused by Consul itself.
 //
-// The HTTP sequence is consul lock's: session create {"Name","TTL","Behavior":"release"[,"LockDelay"]},
-// renew every TTL/2 (following the TTL the server returns; on errors every 1 s until a whole TTL
-// passed; 404 ends it), standby GETs blocking on the key, `PUT ?acquire=<id>&flags=<lock flag>` with
-// an empty body (false: block while another session holds the key, else a lock-delay is in force:
-// retry after 5 s), a monitor blocking on the key (missing key or another Session = lost), and on a
-// graceful stop `?release`, cleanup (`DELETE ?cas=` when the flags match and nobody holds it) and
-// session destroy.
+// Every decision (the HTTP sequence, consul lock's, with its retries, log lines and state changes) is
+// engine::lock_fsm's (engine/lock_fsm.hpp, unit-tested in test/engine/lock_fsm_test.cpp); this driver
+// runs its three lanes (main, renew, monitor) as coroutines, performs the one call each step asks
+// for, and publishes the step's log lines, metrics and state changes.
 #pragma once
 
 #include "logger.hpp"
 #include "metrics.hpp"
 
+#include <engine/lock_fsm.hpp>
 #include <transport/consul_client.hpp>
 
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -27,28 +25,10 @@
 
 namespace kvship::replicate {
 
-struct lock_params
-{
-    std::string key;  // lock_key(prefix)
-    std::string session_name;
-    std::chrono::nanoseconds ttl{std::chrono::seconds(15)};
-    std::optional<std::chrono::nanoseconds> lock_delay;               // nullopt: not sent
-    std::chrono::milliseconds wait{std::chrono::seconds(15)};         // standby blocking GET (LockWaitTime)
-    std::chrono::milliseconds retry{std::chrono::seconds(5)};         // after acquire=false, no holder
-    std::chrono::milliseconds monitor_wait{std::chrono::minutes(5)};  // the server default
-    unsigned monitor_retries = 3;  // transient monitor errors in a row before the lock counts as lost
-};
-
-enum class lock_state
-{
-    standby,  // contending (a session exists or is being created; another holder may have the key)
-    held,
-    lost,     // just lost: letting the old session go, then back to standby
-    failed,   // cannot ever be acquired (the key is not a lock key); error() says why
-    stopped,  // stop() finished: released, cleaned up, session destroyed
-};
-
-[[nodiscard]] std::string_view to_string(lock_state s);
+// key: lock_key(prefix); the rest as consul lock's defaults (see engine::lock_params).
+using lock_params = engine::lock_params;
+// standby, held, lost, failed (error() says why), stopped; engine::to_string names them.
+using lock_state = engine::lock_state;
 
 class lock_manager
 {
@@ -71,70 +51,48 @@ public:
     // The lock counts as lost now (a fenced txn): held() turns false before this returns.
     void lose(std::string why);
 
-    // Called (synchronously) on every state change.
+    // Called (synchronously) on every state change; it must not call back into the manager.
     void on_change(std::function<void()> fn) { on_change_ = std::move(fn); }
 
-    [[nodiscard]] lock_state state() const { return state_; }
+    [[nodiscard]] lock_state state() const { return fsm_.state(); }
 
-    [[nodiscard]] bool held() const { return state_ == lock_state::held; }
+    [[nodiscard]] bool held() const { return fsm_.held(); }
 
     // Counts acquisitions: a holding period is identified by the value while held.
-    [[nodiscard]] std::uint64_t holds() const { return holds_; }
+    [[nodiscard]] std::uint64_t holds() const { return fsm_.holds(); }
 
-    [[nodiscard]] const std::string& key() const { return params_.key; }
+    [[nodiscard]] const std::string& key() const { return fsm_.params().key; }
 
-    [[nodiscard]] const std::string& error() const { return error_; }
+    [[nodiscard]] const std::string& error() const { return fsm_.error(); }
 
     // The `check-session` op on the lock key with the current session; nullopt unless held.
     [[nodiscard]] std::optional<transport::txn_op> fence_op() const;
 
 private:
-    enum class contend_result
+    // One lane's I/O: the signal that cancels its request, the timer of its sleeps and waits.
+    struct lane_io
     {
-        acquired,
-        session_gone,
-        stopping,
-        conflict,
+        explicit lane_io(asio::any_io_executor ex) : timer(std::move(ex)) {}
+
+        asio::cancellation_signal cancel;
+        asio::steady_timer timer;
     };
 
-    awaitable<contend_result> contend();
-    awaitable<bool> create_session();
-    awaitable<void> renew_loop(std::string id, std::chrono::nanoseconds ttl);
-    awaitable<void> monitor_loop(std::string id);
-    awaitable<void> let_go(bool was_held, bool cleanup);
-    awaitable<void> join_tasks();
-    awaitable<bool> pause(std::chrono::milliseconds d);  // false: interrupted
-    awaitable<void> wait_wake();
-    void set_state(lock_state s);
-    void declare_lost(const std::string& why);
-    void wake();
+    awaitable<void> drive(engine::lock_lane lane);
+    awaitable<engine::lock_event> perform(engine::lock_action a, lane_io& io);
+    engine::lock_action apply(engine::lock_step step);
+    void spawn(engine::lock_lane lane);
+    lane_io& io(engine::lock_lane lane);
 
     asio::any_io_executor ex_;
     transport::consul_client& client_;
-    lock_params params_;
     const logger& log_;
     metrics_registry& metrics_;
     std::function<void()> on_change_;
-
-    lock_state state_ = lock_state::standby;
-    std::uint64_t holds_ = 0;
-    std::string error_;
-    std::string session_;
-    bool stopping_ = false;
-    std::optional<std::string> lost_;          // lose() or the monitor
-    std::optional<std::string> session_gone_;  // the renewer gave up
-
-    asio::steady_timer wake_;
-    asio::steady_timer sleep_;
-    asio::steady_timer renew_timer_;
-    asio::steady_timer monitor_timer_;
-    asio::cancellation_signal read_cancel_;
-    asio::cancellation_signal renew_cancel_;
-    asio::cancellation_signal monitor_cancel_;
-    bool renew_running_ = false;
-    bool monitor_running_ = false;
-    bool renew_stop_ = false;
-    bool monitor_stop_ = false;
+    engine::lock_fsm fsm_;
+    lane_io main_;
+    lane_io renew_;
+    lane_io monitor_;
 };
 
 }  // namespace kvship::replicate

@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include <transport/http_server.hpp>
+
 #include "process_metrics.hpp"
 
 #include <fmt/format.h>

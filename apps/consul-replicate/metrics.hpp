@@ -3,7 +3,7 @@
 // endpoint that serves /metrics, /healthz and /readyz.
 #pragma once
 
-#include <transport/http_server.hpp>
+#include <transport/asio.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -14,6 +14,10 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace kvship::transport {
+class http_server;
+}
 
 namespace kvship::replicate {
 

@@ -1,13 +1,12 @@
 #include "registry.hpp"
+#include "registry_codec.hpp"
 #include "guarded.hpp"
 
 #include <gotext/go_duration.hpp>
 #include <gotext/go_string.hpp>
 
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <fmt/format.h>
-#include <rapidjson/document.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -44,13 +43,6 @@ void env_knob(const char* name, std::chrono::nanoseconds& out, std::chrono::nano
     out = *d;
 }
 
-std::string string_member(const rapidjson::Value& v, const char* name)
-{
-    auto it = v.FindMember(name);
-    return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                       : std::string{};
-}
-
 }  // namespace
 
 registry_params registry_params_from_env(const logger& log, bool publish)
@@ -81,54 +73,6 @@ std::string registry_id()
 std::string registry_key(std::string_view id)
 {
     return std::string(registry_prefix) + std::string(id);
-}
-
-std::string encode_registry_entry(const engine::published_replicator& r)
-{
-    std::string out = "{\"ID\":";
-    gotext::append_go_json_string(out, r.id);
-    out += ",\"Host\":";
-    gotext::append_go_json_string(out, r.host);
-    out += fmt::format(",\"PID\":{},\"Datacenter\":", r.pid);
-    gotext::append_go_json_string(out, r.datacenter);
-    out += fmt::format(",\"Gated\":{},\"Pairs\":[", r.gated ? "true" : "false");
-    for (std::size_t i = 0; i < r.pairs.size(); ++i) {
-        auto const& p = r.pairs[i];
-        out += i == 0 ? "{\"SourceDatacenter\":" : ",{\"SourceDatacenter\":";
-        gotext::append_go_json_string(out, p.source_dc);
-        out += ",\"Source\":";
-        gotext::append_go_json_string(out, p.source);
-        out += ",\"Destination\":";
-        gotext::append_go_json_string(out, p.destination);
-        out += '}';
-    }
-    out += "]}";
-    return out;
-}
-
-std::optional<engine::published_replicator> decode_registry_entry(std::string_view text)
-{
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
-    if (doc.HasParseError() || !doc.IsObject())
-        return std::nullopt;
-    engine::published_replicator r;
-    r.id = string_member(doc, "ID");
-    r.host = string_member(doc, "Host");
-    r.datacenter = string_member(doc, "Datacenter");
-    if (auto it = doc.FindMember("PID"); it != doc.MemberEnd() && it->value.IsInt64())
-        r.pid = it->value.GetInt64();
-    if (auto it = doc.FindMember("Gated"); it != doc.MemberEnd() && it->value.IsBool())
-        r.gated = it->value.GetBool();
-    auto pairs = doc.FindMember("Pairs");
-    if (r.id.empty() || r.datacenter.empty() || pairs == doc.MemberEnd() || !pairs->value.IsArray())
-        return std::nullopt;
-    for (auto const& p : pairs->value.GetArray()) {
-        if (!p.IsObject())
-            return std::nullopt;
-        r.pairs.push_back({string_member(p, "SourceDatacenter"), string_member(p, "Source"), string_member(p, "Destination")});
-    }
-    return r;
 }
 
 engine::published_replicator make_self_entry(

@@ -10,6 +10,8 @@
 // A gated replicator publishes "Gated":true and an empty SourceDatacenter.
 #pragma once
 
+#include "registry_codec.hpp"
+
 #include "logger.hpp"
 
 #include <engine/two_way.hpp>
@@ -46,9 +48,6 @@ struct registry_params
 [[nodiscard]] std::string registry_id();
 [[nodiscard]] std::string registry_key(std::string_view id);
 
-[[nodiscard]] std::string encode_registry_entry(const engine::published_replicator& r);
-// nullopt for a value that is not such an entry (ignored by the check).
-[[nodiscard]] std::optional<engine::published_replicator> decode_registry_entry(std::string_view text);
 
 // This process's entry for one generation: `source_dc` is each rule's DC (ignored when gated).
 [[nodiscard]] engine::published_replicator make_self_entry(

@@ -1,7 +1,8 @@
-// The thin async driver of one replication pair: runs engine::replicator_fsm over the Consul
-// client. Each FSM action becomes one awaitable call (source read, destination read, txn batch,
-// sleep) whose result is fed back as the next event. Decisions stay in the engine; this file only
-// moves bytes, keeps the known destination state between rounds, logs and counts.
+// The async driver of one replication pair: runs engine::replicator_fsm over the Consul client.
+// Each FSM action becomes one awaitable call (source read, destination read, a stage of batches,
+// sleep) whose result is fed back as the next event. The txn window, the cutting rule and the
+// known destination are the engine's (txn_window, cut_ops, answer_too_large, known_destination);
+// the driver still decides the watch budget and wake handling and the stream's window itself.
 //
 // It lives in apps/ rather than engine/ because engine/ is sans-I/O (a purity ctest greps it for
 // Asio); STYLE's "separate part" of the engine is this one file pair.
@@ -14,7 +15,9 @@
 #include <engine/known_destination.hpp>
 #include <engine/replicator_fsm.hpp>
 #include <engine/txn_window.hpp>
+#include <engine/watch_plan.hpp>
 #include <transport/consul_client.hpp>
+#include <transport/consul_request.hpp>
 
 #include <boost/asio/cancellation_signal.hpp>
 
@@ -115,7 +118,14 @@ public:
     [[nodiscard]] const std::string& label() const { return params_.label; }
 
 private:
+    // Every source read's options: ?dc, ?stale with -max-stale (re-read when too stale), the blocking wait.
+    [[nodiscard]] transport::read_settings source_reads() const;
     awaitable<engine::replicator_event> read_source(std::uint64_t index);
+    // A whole source listing taken at index `got` (a plain or streamed read): the source metrics, the
+    // lag bookkeeping (an index below the applied one starts a new index line), the pair not failing.
+    void note_source_read(bool known_leader, std::chrono::milliseconds last_contact, std::uint64_t got);
+    // A failed read as the pair's next event: a stop while stopping, else a failure of `kind`.
+    engine::replicator_event read_failed(const transport::consul_error& e, std::string_view kind);
     awaitable<engine::replicator_event> read_destination(
         std::string status_key, std::vector<std::string> ranges
     );
@@ -133,12 +143,19 @@ private:
     awaitable<void> watch_names(
         std::shared_ptr<watch_state> w, std::size_t slot, std::string dir, std::uint64_t index
     );
-    awaitable<transport::consul_result<transport::kv_listing>> read_group(
+    // One read of a group (blocking past `index` > 0) with the stale re-read. nullopt when the watches
+    // are closing, or when the read failed or was filtered by ACLs (the failure is recorded in `w`).
+    awaitable<std::optional<transport::kv_listing>> read_group(
         watch_state& w, std::size_t slot, const std::string& prefix, std::uint64_t index
     );
     void add_group(const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index);
+    // A watch's answer at index `got` below the `index` it waited past: counted as an index_reset
+    // wakeup, and the pair starts over with a full read (true: the watch ends).
+    bool watch_went_back(watch_state& w, std::uint64_t got, std::uint64_t index);
+    // One stage of a round (engine::action::apply_batch): every batch one txn, a window of them in
+    // flight, re-cut by engine::answer_too_large when the server finds one too large.
     awaitable<engine::replicator_event> apply_batch(
-        const engine::batch* b, std::size_t number, std::size_t count
+        std::span<const engine::batch> batches, std::size_t number, std::size_t count
     );
     awaitable<engine::replicator_event> sleep(std::chrono::nanoseconds delay);
 
@@ -148,7 +165,8 @@ private:
     void print_batch(const engine::batch& b) const;
     void count_applied(const engine::batch& b, std::size_t from, std::size_t to);
 
-    // A run of ops [from, to) of one FSM batch sent as one txn, or one op sent as a plain PUT.
+    // Ops [from, to) of one batch sent as one txn (the whole batch unless a 413 re-cut it), or one
+    // op sent as a plain PUT.
     using chunk = engine::txn_piece;
 
     struct chunk_outcome
@@ -162,8 +180,9 @@ private:
         std::chrono::milliseconds took{0};
     };
 
-    [[nodiscard]] std::vector<chunk> make_chunks(const engine::batch& b, std::size_t from, std::size_t to)
-        const;
+    // The fence op's room in each txn (none without -lock), and the limits the machine cuts batches by.
+    [[nodiscard]] engine::txn_reserve fence_room() const;
+    [[nodiscard]] engine::batch_limits batch_limits_now() const;
     awaitable<chunk_outcome> send_chunk(const engine::batch* b, chunk c);
     // Ops committed since the last full read: patch the known destination and checkpoint.
     void note_committed(std::span<const engine::txn_op> ops);
@@ -179,8 +198,11 @@ private:
     awaitable<engine::replicator_event> next_stream_event();
     awaitable<engine::replicator_event> queue_puts(engine::batch b);
     awaitable<void> stream_reader(std::shared_ptr<stream_state> s);
-    void spawn_stream_chunk(const std::shared_ptr<stream_state>& s, std::shared_ptr<const engine::batch> b, chunk c);
-    void take_stream_outcomes(stream_state& s);
+    // One window of txns for a stage (apply_batch) or the stream's puts: `pump` takes the finished
+    // txns' outcomes into the window and sends what it gives next, each by `send`.
+    struct txn_writer;
+    void pump(const std::shared_ptr<txn_writer>& w);
+    void send(const std::shared_ptr<txn_writer>& w, chunk c);
     awaitable<void> wait_stream(stream_state& s);
     awaitable<void> close_stream();
     // What a finished txn chunk means for the round: counted, re-queued smaller (`retry`), a
@@ -211,7 +233,7 @@ private:
     pair_status status_;
     bool stopping_ = false;
     asio::cancellation_signal read_cancel_;
-    std::vector<asio::cancellation_signal> write_cancel_;  // one per txn in flight
+    std::shared_ptr<txn_writer> writer_;  // apply_batch's, while it writes (abort() cancels its txns)
     std::optional<asio::steady_timer> timer_;
     std::optional<asio::steady_timer> apply_wake_;
 
@@ -237,7 +259,6 @@ private:
     void note_seen(std::uint64_t index);
     // Drops what is applied through `index`; returns when the oldest dropped index was seen.
     std::optional<std::chrono::steady_clock::time_point> mark_applied(std::uint64_t index);
-    bool last_round_ok_ = false;
     unsigned failures_ = 0;
     std::string last_failure_;
     std::string last_refusal_;
@@ -247,7 +268,7 @@ private:
     std::shared_ptr<stream_state> stream_;  // set while a streamed full round reads the source
     std::shared_ptr<watch_state> watch_;    // set while grouped watching runs
     bool group_blocked_ = false;          // after a failed watch: one full-read wake before regrouping
-    std::string next_full_reason_;        // the full_syncs reason of the next full read, when not the usual
+    std::optional<engine::full_read_reason> next_full_reason_;  // the next full read's, when not the usual
     std::size_t lost_found_committed_ = 0;  // lost+found saves committed since the last round report
     bool lost_found_logged_ = false;        // the rule was logged once
 };

@@ -18,6 +18,8 @@
 // Vault), and adopted by the next kvship of the DC (its ID is kept in a key next to the record).
 #pragma once
 
+#include "ha_record_codec.hpp"
+
 #include "gate.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
@@ -40,12 +42,6 @@
 
 namespace kvship::replicate {
 
-// The designation record as JSON:
-//   {"Epoch":2,"Primary":"dc2","Phase":"promoting","From":"dc1","Force":false,"Reason":"promote",
-//    "FenceIndex":812,"UpdatedAt":"2026-12-03T18:00:00Z"}
-// UpdatedAt is written for operators and ignored on reading. Errors name the problem.
-[[nodiscard]] std::string encode_ha_record(const engine::ha_record& r);
-[[nodiscard]] prefixes::result<engine::ha_record, std::string> decode_ha_record(std::string_view text);
 
 // The key next to the record that names the local proxy lock's session.
 [[nodiscard]] std::string proxy_session_key(const vault_ha_config& cfg);

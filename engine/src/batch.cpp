@@ -34,54 +34,51 @@ batch_error make_error(batch_errc code, std::string key, std::size_t bytes, std:
     return batch_error{code, std::move(key), bytes, limit, std::move(message)};
 }
 
-class packer
+// cut_ops on the ops' estimated sizes.
+std::vector<txn_piece> cut(
+    std::span<const std::size_t> bytes, std::span<const std::uint64_t> sources, const batch_limits& limits
+)
 {
-public:
-    explicit packer(const batch_limits& limits) : limits_(limits) { reset(); }
-
-    bool fits(std::size_t ops, std::size_t bytes) const
-    {
-        return cur_.ops.size() + ops <= limits_.max_ops && cur_.estimated_bytes + bytes <= limits_.max_bytes;
+    std::vector<txn_piece> out;
+    std::size_t const n = bytes.size();
+    std::size_t from = 0;  // the open piece is [from, i)
+    std::size_t piece_bytes = txn_body_overhead_bytes;
+    auto close = [&](std::size_t at) {
+        if (at > from)
+            out.push_back(txn_piece{from, at, false});
+        from = at;
+        piece_bytes = txn_body_overhead_bytes;
+    };
+    auto fits = [&](std::size_t at, std::size_t ops, std::size_t b) {
+        return at - from + ops <= limits.max_ops && piece_bytes + b <= limits.max_bytes;
+    };
+    auto fits_alone = [&](std::size_t ops, std::size_t b) {
+        return ops <= limits.max_ops && txn_body_overhead_bytes + b <= limits.max_bytes;
+    };
+    for (std::size_t begin = 0; begin < n;) {
+        std::size_t end = begin + 1;
+        std::size_t run_bytes = bytes[begin];
+        if (!sources.empty() && sources[begin] != no_source)
+            while (end < n && sources[end] == sources[begin]) run_bytes += bytes[end++];
+        // Keep one source transaction together: start a fresh piece when that makes it fit.
+        if (!fits(begin, end - begin, run_bytes) && fits_alone(end - begin, run_bytes))
+            close(begin);
+        for (std::size_t i = begin; i < end; ++i) {
+            if (!fits_alone(1, bytes[i])) {
+                close(i);
+                out.push_back(txn_piece{i, i + 1, true});
+                from = i + 1;
+                continue;
+            }
+            if (!fits(i, 1, bytes[i]))
+                close(i);
+            piece_bytes += bytes[i];
+        }
+        begin = end;
     }
-
-    bool fits_alone(std::size_t ops, std::size_t bytes) const
-    {
-        return ops <= limits_.max_ops && txn_body_overhead_bytes + bytes <= limits_.max_bytes;
-    }
-
-    void add(txn_op op, std::size_t bytes)
-    {
-        cur_.estimated_bytes += bytes;
-        cur_.ops.push_back(std::move(op));
-    }
-
-    void mark_checkpoint() { cur_.carries_checkpoint = true; }
-
-    void flush()
-    {
-        if (cur_.ops.empty())
-            return;
-        out_.push_back(std::move(cur_));
-        reset();
-    }
-
-    std::vector<batch> finish()
-    {
-        flush();
-        return std::move(out_);
-    }
-
-private:
-    void reset()
-    {
-        cur_ = batch{};
-        cur_.estimated_bytes = txn_body_overhead_bytes;
-    }
-
-    const batch_limits& limits_;
-    std::vector<batch> out_;
-    batch cur_;
-};
+    close(n);
+    return out;
+}
 
 }  // namespace
 
@@ -123,7 +120,7 @@ std::size_t estimate_body_bytes(std::span<const txn_op> ops)
 }
 
 result<std::vector<batch>, batch_error> make_batches(
-    plan p, const batch_limits& limits, std::optional<txn_op> checkpoint_op
+    plan p, const batch_limits& limits, std::optional<txn_op> checkpoint_op, put_grouping grouping
 )
 {
     if (limits.max_ops == 0 || limits.max_bytes < txn_body_overhead_bytes + txn_op_overhead_bytes)
@@ -145,7 +142,7 @@ result<std::vector<batch>, batch_error> make_batches(
             return make_error(batch_errc::value_too_large, put.key, put.value.size(), limits.max_value_bytes);
         std::size_t const bytes =
             txn_op_overhead_bytes + json_string_bound(put.key) + base64_length(put.value.size());
-        if (txn_body_overhead_bytes + bytes > limits.max_bytes)
+        if (txn_body_overhead_bytes + bytes > limits.max_bytes && !limits.plain_put_oversized)
             return make_error(
                 batch_errc::op_too_large, put.key, txn_body_overhead_bytes + bytes, limits.max_bytes
             );
@@ -182,38 +179,65 @@ result<std::vector<batch>, batch_error> make_batches(
         }
     }
 
-    packer pack(limits);
-    for (std::size_t begin = 0; begin < p.puts.size();) {
-        std::size_t end = begin;
-        std::size_t group_bytes = 0;
-        while (end < p.puts.size() && p.puts[end].source_index == p.puts[begin].source_index)
-            group_bytes += put_bytes[end++];
-        std::size_t const group_ops = end - begin;
-        // Keep one source transaction together: start a fresh batch when that makes it fit.
-        if (!pack.fits(group_ops, group_bytes) && pack.fits_alone(group_ops, group_bytes))
-            pack.flush();
-        for (std::size_t i = begin; i < end; ++i) {
-            if (!pack.fits(1, put_bytes[i]))
-                pack.flush();
-            auto& put = p.puts[i];
-            pack.add(
-                txn_op{txn_verb::set, std::move(put.key), std::move(put.value), put.flags}, put_bytes[i]
-            );
-        }
-        begin = end;
+    // The round's ops in order, then cut.
+    std::vector<txn_op> ops;
+    std::vector<std::uint64_t> sources;
+    std::vector<std::size_t> bytes;
+    bool const has_checkpoint = checkpoint_op.has_value();
+    std::size_t const n = p.puts.size() + p.deletes.size() + (has_checkpoint ? 1 : 0);
+    ops.reserve(n);
+    sources.reserve(n);
+    bytes.reserve(n);
+    for (std::size_t i = 0; i < p.puts.size(); ++i) {
+        auto& put = p.puts[i];
+        sources.push_back(put.source_index);
+        ops.push_back(txn_op{txn_verb::set, std::move(put.key), std::move(put.value), put.flags});
+        bytes.push_back(put_bytes[i]);
     }
     for (std::size_t i = 0; i < p.deletes.size(); ++i) {
-        if (!pack.fits(1, delete_bytes[i]))
-            pack.flush();
-        pack.add(txn_op{txn_verb::delete_key, std::move(p.deletes[i].key), {}, 0}, delete_bytes[i]);
+        sources.push_back(no_source);
+        ops.push_back(txn_op{txn_verb::delete_key, std::move(p.deletes[i].key), {}, 0});
+        bytes.push_back(delete_bytes[i]);
     }
     if (checkpoint_op) {
-        if (!pack.fits(1, checkpoint_bytes))
-            pack.flush();
-        pack.add(std::move(*checkpoint_op), checkpoint_bytes);
-        pack.mark_checkpoint();
+        sources.push_back(no_source);
+        ops.push_back(std::move(*checkpoint_op));
+        bytes.push_back(checkpoint_bytes);
     }
-    return pack.finish();
+    std::vector<batch> out;
+    std::span<const std::uint64_t> groups;  // none: every op on its own
+    if (grouping == put_grouping::source_txns)
+        groups = sources;
+    for (auto const& piece : cut(bytes, groups, limits)) {
+        batch b;
+        b.plain_put = piece.plain_put;
+        b.estimated_bytes = txn_body_overhead_bytes;
+        b.ops.reserve(piece.to - piece.from);
+        for (std::size_t i = piece.from; i < piece.to; ++i) {
+            b.estimated_bytes += bytes[i];
+            b.ops.push_back(std::move(ops[i]));
+        }
+        b.sources.assign(
+            sources.begin() + static_cast<std::ptrdiff_t>(piece.from),
+            sources.begin() + static_cast<std::ptrdiff_t>(piece.to)
+        );
+        out.push_back(std::move(b));
+    }
+    if (has_checkpoint)
+        out.back().carries_checkpoint = true;
+    return out;
+}
+
+std::vector<txn_piece> cut_ops(
+    std::span<const txn_op> ops, std::span<const std::uint64_t> sources, const batch_limits& limits
+)
+{
+    std::vector<std::size_t> bytes;
+    bytes.reserve(ops.size());
+    for (auto const& op : ops) bytes.push_back(estimate_op_bytes(op));
+    if (!sources.empty() && sources.size() != ops.size())
+        sources = {};
+    return cut(bytes, sources, limits);
 }
 
 std::string_view to_string(txn_verb verb)

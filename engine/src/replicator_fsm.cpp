@@ -47,7 +47,7 @@ replicator_action replicator_fsm::resume(replicator_event ev)
             break;
         case state::applying:
             if (std::holds_alternative<event::batch_applied>(ev)) {
-                ++next_batch_;
+                next_batch_ = stage_end_;
                 if (next_batch_ == save_batches_) {
                     // Every save of this round has committed: a retry need not write them again.
                     saved_.insert(round_saves_.begin(), round_saves_.end());
@@ -101,13 +101,18 @@ std::optional<round_report> replicator_fsm::take_report()
 replicator_action replicator_fsm::on_source(snapshot src)
 {
     attempt_ = 0;
+    if (std::max<std::uint64_t>(src.index, 1) < applied_)
+        applied_ = 0;  // a restore or reap: what counts from now on is the new index line
     auto const step = next_wait_index(index_, src.index);
     index_ = step.next_index;
     if (!is_new_data(step))
         return read_source();
     // consul-template: a new index with deep-equal data is no event.
-    if (round_done_ && src_ && same_entries(src_->entries, src.entries))
+    if (round_done_ && src_ && same_entries(src_->entries, src.entries)) {
+        if (managed_known_)
+            applied_ = std::max(applied_, src.index);  // the destination mirrors this index too
         return read_source();
+    }
     src_.reset();  // the old one goes before the new one is built
     src_ = compact_snapshot{src.index, compact(src.entries)};
     round_src_ = std::move(src);
@@ -185,8 +190,10 @@ replicator_action replicator_fsm::on_delta(std::vector<event::group_listing> gro
     index_ = std::max(index_, top);
     if (emptied)
         return start_over();
-    if (changed.empty())
-        return read_source();  // new indexes, same entries: no event
+    if (changed.empty()) {
+        applied_ = std::max(applied_, index_);  // new indexes, same entries: no event
+        return read_source();
+    }
     std::sort(changed.begin(), changed.end());
     changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
     ranges_ = std::move(changed);
@@ -390,7 +397,11 @@ replicator_action replicator_fsm::next_batch_or_finish()
 {
     if (next_batch_ < batches_.size()) {
         state_ = state::applying;
-        return action::apply_batch{&batches_[next_batch_], next_batch_, batches_.size()};
+        stage_end_ = next_batch_ + 1;
+        if (config_.stage_batches)
+            stage_end_ = next_batch_ < save_batches_ ? save_batches_ : batches_.size();
+        auto const stage = std::span<const batch>(batches_).subspan(next_batch_, stage_end_ - next_batch_);
+        return action::apply_batch{&batches_[next_batch_], next_batch_, batches_.size(), stage};
     }
     return finish_round();
 }
@@ -411,8 +422,10 @@ replicator_action replicator_fsm::finish_round()
     else if (current_.refused)
         problem = current_.refused->message;
     managed_known_ = !problem;
-    if (managed_known_)
+    if (managed_known_) {
         managed_ = next_managed_;
+        applied_ = current_.source_index;
+    }
     // A clean round committed the checkpoint from this source: from now on this machine wrote
     // every key a round destroys (the next process starts from the record's ModifyIndex again).
     if (!problem && current_.checkpoint_written)
@@ -560,7 +573,8 @@ replicator_action replicator_fsm::on_chunk(std::vector<kv_entry> entries)
         std::make_move_iterator(s.held.begin()),
         std::make_move_iterator(s.held.begin() + static_cast<std::ptrdiff_t>(n))
     );
-    auto batches = make_batches(out, config_.limits);
+    // A chunk holds parts of source transactions only (key order): full txns, not kept parts.
+    auto batches = make_batches(out, config_.limits, std::nullopt, put_grouping::none);
     if (!batches) {
         // A put no txn can carry: the round reports it at the end, as a whole-snapshot round does
         // (or, when the values are gone already, from a whole read after this one).
@@ -606,9 +620,14 @@ replicator_action replicator_fsm::on_stream_end(std::uint64_t index)
     }
     // consul-template: a new index with deep-equal data is no event (nothing went out early: the
     // destination mirrored these entries).
+    if (std::max<std::uint64_t>(index, 1) < applied_)
+        applied_ = 0;
     if (round_done_ && src_ && s.streamed_puts == 0 &&
-        (listed ? same_entries(src_->entries, listed->entries) : same_entries(src_->entries, s.kept)))
+        (listed ? same_entries(src_->entries, listed->entries) : same_entries(src_->entries, s.kept))) {
+        if (managed_known_)
+            applied_ = std::max(applied_, index);
         return read_source();
+    }
     src_.reset();
     if (listed)
         src_ = compact_snapshot{index, compact(listed->entries)};

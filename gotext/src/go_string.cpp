@@ -1,5 +1,7 @@
 #include <gotext/go_string.hpp>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <cstddef>
@@ -169,6 +171,13 @@ std::string go_quote(std::string_view text)
 void append_go_json_string(std::string& out, std::string_view s)
 {
     append_escaped(out, s, syntax::json);
+}
+
+bool json_field_name_equal(std::string_view key, std::string_view field)
+{
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return key.size() == field.size() &&
+           std::equal(key.begin(), key.end(), field.begin(), [&](char a, char b) { return lower(a) == lower(b); });
 }
 
 }  // namespace kvship::gotext

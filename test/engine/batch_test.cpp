@@ -3,7 +3,9 @@
 
 #include <engine/batch.hpp>
 
+#include <map>
 #include <random>
+#include <set>
 
 using namespace kvship::engine;
 using namespace kvship::engine::test;
@@ -251,4 +253,91 @@ TEST_CASE("make_batches returns errors instead of skipping", "[engine]")
     r = make_batches(plan_of({}, {std::string(600 * 1024, 'k')}), limits);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == batch_errc::op_too_large);
+}
+
+TEST_CASE("make_batches records each op's source transaction; cut_ops keeps them together", "[engine][cut]")
+{
+    // 30 single puts (indexes 1..30), then five 6-put source transactions (31..35), at 8 ops a txn:
+    // a greedy cut would put ops 24..31 together, straddling transaction 31.
+    auto puts = numbered_puts(30, 1, false);
+    for (std::uint64_t t = 0; t < 5; ++t)
+        for (std::size_t k = 0; k < 6; ++k) puts.push_back(put(fmt::format("d/t{}/{}", t, k), "x", 31 + t));
+    batch_limits limits;
+    limits.max_ops = 8;
+    auto const r = make_batches(plan_of(puts), limits, checkpoint_op());
+    REQUIRE(r.has_value());
+    check_invariants(*r, limits, true);
+    CHECK(sizes(*r) == std::vector<std::size_t>{8, 8, 8, 6, 6, 6, 6, 6, 7});
+    for (auto const& b : *r) {
+        REQUIRE(b.sources.size() == b.ops.size());
+        CHECK_FALSE(b.plain_put);
+    }
+    std::map<std::uint64_t, std::set<std::size_t>> batches_of;  // source index -> batches holding it
+    for (std::size_t i = 0; i < r->size(); ++i)
+        for (auto const s : r->at(i).sources)
+            if (s != no_source)
+                batches_of[s].insert(i);
+    for (auto const& [s, in] : batches_of) {
+        CAPTURE(s);
+        CHECK(in.size() == 1);
+    }
+    CHECK(r->back().sources.back() == no_source);  // the checkpoint
+
+    // put_grouping::none (a streamed chunk): greedy, every txn full.
+    auto const greedy = make_batches(plan_of(puts), limits, checkpoint_op(), put_grouping::none);
+    REQUIRE(greedy.has_value());
+    CHECK(sizes(*greedy) == std::vector<std::size_t>{8, 8, 8, 8, 8, 8, 8, 5});
+
+    // The same rule re-cuts one batch: a 12-op batch holding 4 singles and two 4-op transactions
+    // at 5 ops a piece keeps each transaction whole.
+    std::vector<txn_op> ops;
+    std::vector<std::uint64_t> sources;
+    for (std::size_t i = 0; i < 4; ++i) {
+        ops.push_back(txn_op{txn_verb::set, fmt::format("d/s{}", i), "v", 0});
+        sources.push_back(1 + i);
+    }
+    for (std::uint64_t t = 0; t < 2; ++t)
+        for (std::size_t k = 0; k < 4; ++k) {
+            ops.push_back(txn_op{txn_verb::set, fmt::format("d/t{}{}", t, k), "v", 0});
+            sources.push_back(10 + t);
+        }
+    batch_limits five;
+    five.max_ops = 5;
+    CHECK(cut_ops(ops, sources, five) == std::vector<txn_piece>{{0, 4}, {4, 8}, {8, 12}});
+    // Without sources every op stands alone: greedy.
+    CHECK(cut_ops(ops, {}, five) == std::vector<txn_piece>{{0, 5}, {5, 10}, {10, 12}});
+    // A transaction larger than a piece is split in order
+    five.max_ops = 3;
+    // (a run that fits no piece on its own is not moved to a fresh one: it fills the open piece).
+    CHECK(cut_ops(ops, sources, five) == std::vector<txn_piece>{{0, 3}, {3, 6}, {6, 9}, {9, 12}});
+    CHECK(cut_ops({}, {}, five).empty());
+}
+
+TEST_CASE("make_batches: with plain_put_oversized a put too large for any txn is a plain PUT batch", "[engine][cut]")
+{
+    // A 400 KiB value: its base64 (~533 KiB) is larger than a 512 KiB body.
+    auto puts = numbered_puts(3, 1, false);
+    puts.insert(puts.begin() + 1, put("d/big", std::string(400 * 1024, 'b'), 1));
+    batch_limits limits;
+    auto const refused = make_batches(plan_of(puts), limits, checkpoint_op());
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == batch_errc::op_too_large);
+    CHECK(refused.error().key == "d/big");
+
+    limits.plain_put_oversized = true;
+    auto const r = make_batches(plan_of(puts), limits, checkpoint_op());
+    REQUIRE(r.has_value());
+    // Order by (source index, key): d/00000 (1), d/big (1), d/00001 (2), d/00002 (3), checkpoint.
+    REQUIRE(sizes(*r) == std::vector<std::size_t>{1, 1, 3});
+    CHECK_FALSE(r->at(0).plain_put);
+    CHECK(r->at(1).plain_put);
+    CHECK(r->at(1).ops.front().key == "d/big");
+    CHECK_FALSE(r->at(2).plain_put);
+    CHECK(r->at(2).carries_checkpoint);
+
+    // A value above Consul's 512 KiB is refused either way.
+    puts.push_back(put("d/huge", std::string(512 * 1024 + 1, 'h'), 9));
+    auto const huge = make_batches(plan_of(puts), limits, checkpoint_op());
+    REQUIRE_FALSE(huge.has_value());
+    CHECK(huge.error().code == batch_errc::value_too_large);
 }

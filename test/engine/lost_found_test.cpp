@@ -187,7 +187,7 @@ TEST_CASE("lost_found: saves are the deleted and overwritten keys above the thre
 
 TEST_CASE("lost_found: prepend_saves puts the record and saves in batches of their own first", "[engine]")
 {
-    std::vector<batch> round{batch{{txn_op{txn_verb::delete_key, "d/a", "", 0}}, 50, true}};
+    std::vector<batch> round{batch{{txn_op{txn_verb::delete_key, "d/a", "", 0}}, 50, true, {no_source}, false}};
     std::vector<lost_found_save> saves;
     for (int i = 0; i < 5; ++i) {
         auto const k = fmt::format("d/{}", i);
@@ -272,6 +272,33 @@ TEST_CASE("lost_found: a turn's first round saves before it destroys, then never
     auto const rep2 = fsm.take_report();
     REQUIRE(rep2.has_value());
     CHECK_FALSE(rep2->lost_found.has_value());
+}
+
+TEST_CASE("lost_found: with stage_batches the saves are a stage of their own, before the round", "[engine]")
+{
+    std::vector<kv_entry> const dst{kv("d/c", "c-lost", 57, 5), kv("d/d", "d-lost", 58)};
+    std::vector<kv_entry> const src{kv("s/c", "c2", 201), kv("s/f", "f", 203)};
+    auto cfg = config(gated_record(300, "dc1", 55));
+    cfg.stage_batches = true;
+    cfg.limits.max_ops = 2;
+    replicator_fsm fsm(cfg);
+    (void)fsm.resume(event::start{});
+    (void)expect<action::read_destination>(fsm.resume(event::source_read{snap(210, src)}));
+    auto act = fsm.resume(event::destination_read{snap(60, dst), gated_record(700, "dc2", 700), 40});
+    auto const saves = expect<action::apply_batch>(act);
+    // The record and two saves at 2 ops a txn: two batches, nothing else.
+    REQUIRE(saves.batches.size() == 2);
+    for (auto const& b : saves.batches)
+        for (auto const& op : b.ops) CHECK(std::string_view(op.key).starts_with("lf/"));
+    CHECK(saves.number == 0);
+    auto const round = expect<action::apply_batch>(fsm.resume(event::batch_applied{}));
+    CHECK(round.number == 2);
+    REQUIRE_FALSE(round.batches.empty());
+    CHECK(round.number + round.batches.size() == round.count);
+    for (auto const& b : round.batches)
+        for (auto const& op : b.ops) CHECK_FALSE(std::string_view(op.key).starts_with("lf/"));
+    CHECK(round.batches.back().carries_checkpoint);
+    (void)expect<action::read_source>(fsm.resume(event::batch_applied{}));
 }
 
 TEST_CASE("lost_found: without a usable source record every unreplicated destroyed key is saved", "[engine]")

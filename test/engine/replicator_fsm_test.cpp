@@ -126,6 +126,54 @@ TEST_CASE("replicator_fsm: several batches, the checkpoint rides in the last", "
     CHECK(expect<action::read_source>(fsm.resume(event::batch_applied{})).index == 200);
 }
 
+TEST_CASE("replicator_fsm: stage_batches hands out the round's batches at once, the checkpoint's last", "[engine]")
+{
+    auto c = config();
+    c.limits.max_ops = 64;
+    c.stage_batches = true;
+    replicator_fsm fsm(c);
+    (void)fsm.resume(event::start{});
+    std::vector<kv_entry> src;
+    for (int i = 0; i < 100; ++i)
+        src.push_back(kv(fmt::format("s/{:03}", i), "v", static_cast<std::uint64_t>(i + 1)));
+    (void)fsm.resume(event::source_read{snap(200, src)});
+    auto const a = expect<action::apply_batch>(fsm.resume(event::destination_read{snap(3, {}), std::nullopt}));
+    CHECK(a.number == 0);
+    CHECK(a.count == 2);
+    REQUIRE(a.batches.size() == 2);
+    CHECK(a.ops == &a.batches.front());
+    CHECK(a.batches[0].ops.size() == 64);
+    CHECK(a.batches[1].ops.size() == 37);
+    CHECK(a.batches[1].carries_checkpoint);
+    CHECK(expect<action::read_source>(fsm.resume(event::batch_applied{})).index == 200);
+    CHECK(fsm.take_report()->batches == 2);
+
+    // Limits set later cut the next round's batches.
+    fsm.set_limits(batch_limits{.max_ops = 10});
+    src.push_back(kv("s/new", "v", 201));
+    for (int i = 0; i < 20; ++i) src[static_cast<std::size_t>(i)].value = "changed";
+    (void)fsm.resume(event::source_read{snap(210, src)});
+    std::vector<kv_entry> dst;
+    for (int i = 0; i < 100; ++i) dst.push_back(kv(fmt::format("d/{:03}", i), "v"));
+    auto const b = expect<action::apply_batch>(fsm.resume(event::destination_read{snap(4, dst), std::nullopt}));
+    CHECK(b.batches.size() == 3);  // 21 puts and the checkpoint, 10 a txn
+    for (auto const& x : b.batches) CHECK(x.ops.size() <= 10);
+}
+
+TEST_CASE("replicator_fsm: without stage_batches one batch at a time", "[engine]")
+{
+    auto c = config();
+    c.limits.max_ops = 64;
+    replicator_fsm fsm(c);
+    (void)fsm.resume(event::start{});
+    std::vector<kv_entry> src;
+    for (int i = 0; i < 100; ++i) src.push_back(kv(fmt::format("s/{:03}", i), "v", 1));
+    (void)fsm.resume(event::source_read{snap(200, src)});
+    auto const a = expect<action::apply_batch>(fsm.resume(event::destination_read{snap(3, {}), std::nullopt}));
+    REQUIRE(a.batches.size() == 1);
+    CHECK(a.ops == &a.batches.front());
+}
+
 TEST_CASE("replicator_fsm: failures back off, retry the right step, then give up", "[engine]")
 {
     replicator_fsm fsm(config());
@@ -240,4 +288,41 @@ TEST_CASE("replicator_fsm: an event that does not answer the action is a bug", "
     (void)fsm.resume(event::start{});
     CHECK_THROWS_AS(fsm.resume(event::destination_read{}), std::logic_error);
     CHECK_THROWS_AS(fsm.resume(event::timer_fired{}), std::logic_error);
+}
+
+TEST_CASE("replicator_fsm: applied_index: a clean round, a new index with the same entries, a reset", "[engine]")
+{
+    replicator_fsm fsm(config());
+    CHECK(fsm.applied_index() == 0);
+    (void)fsm.resume(event::start{});
+    (void)fsm.resume(event::source_read{snap(10, {kv("s/a", "1", 4)})});
+    CHECK(fsm.applied_index() == 0);  // not applied yet
+    (void)expect<action::apply_batch>(fsm.resume(event::destination_read{snap(3, {}), std::nullopt}));
+    CHECK(fsm.applied_index() == 0);
+    CHECK(expect<action::read_source>(fsm.resume(event::batch_applied{})).index == 10);
+    CHECK(fsm.applied_index() == 10);
+    // A new index, the same entries (another prefix changed): mirrored without a round.
+    CHECK(expect<action::read_source>(fsm.resume(event::source_read{snap(15, {kv("s/a", "1", 4)})})).index == 15);
+    CHECK(fsm.applied_index() == 15);
+    // The index went backwards (a snapshot restore): nothing counts as applied until a clean round.
+    CHECK(expect<action::read_source>(fsm.resume(event::source_read{snap(7, {kv("s/a", "1", 4)})})).index == 0);
+    CHECK(fsm.applied_index() == 0);
+    (void)expect<action::read_source>(fsm.resume(event::source_read{snap(7, {kv("s/a", "1", 4)})}));
+    CHECK(fsm.applied_index() == 7);
+}
+
+TEST_CASE("replicator_fsm: applied_index stays behind a refused round", "[engine]")
+{
+    replicator_fsm fsm(config());
+    (void)fsm.resume(event::start{});
+    std::vector<kv_entry> dst;
+    for (int i = 0; i < 20; ++i) dst.push_back(kv(fmt::format("d/{:02}", i), "v"));
+    (void)fsm.resume(event::source_read{snap(10, {})});
+    // An empty source against 20 destination keys: the guard refuses the deletes.
+    auto a = fsm.resume(event::destination_read{snap(3, dst), std::nullopt});
+    while (std::holds_alternative<action::apply_batch>(a)) a = fsm.resume(event::batch_applied{});
+    REQUIRE(fsm.take_report()->refused.has_value());
+    CHECK(fsm.applied_index() == 0);
+    (void)fsm.resume(event::source_read{snap(12, {})});  // same entries, but the last round was refused
+    CHECK(fsm.applied_index() == 0);
 }

@@ -173,3 +173,145 @@ TEST_CASE("txn window: any order of outcomes and refusals commits every op exact
         for (std::size_t op = 0; op < n; ++op) REQUIRE(commits[op] == 1);
     }
 }
+
+namespace {
+
+batch batch_of(std::size_t singles, std::size_t txns, std::size_t txn_size)
+{
+    batch b;
+    for (std::size_t i = 0; i < singles; ++i) {
+        b.ops.push_back(txn_op{txn_verb::set, "d/s" + std::to_string(i), "v", 0});
+        b.sources.push_back(1 + i);
+    }
+    for (std::size_t t = 0; t < txns; ++t)
+        for (std::size_t k = 0; k < txn_size; ++k) {
+            b.ops.push_back(txn_op{txn_verb::set, "d/t" + std::to_string(t) + "/" + std::to_string(k), "v", 0});
+            b.sources.push_back(100 + t);
+        }
+    b.estimated_bytes = estimate_body_bytes(b.ops);
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("limits for txns: the fence op's room comes off the server's limits", "[engine][txn_window][too_large]")
+{
+    auto const plain = limits_for_txns(64, 512 * 1024, 512 * 1024, {});
+    CHECK(plain.max_ops == 64);
+    CHECK(plain.max_bytes == 512 * 1024);
+    CHECK(plain.plain_put_oversized);
+    auto const room = fence_reserve("service/kvship/.lock", 36);
+    CHECK(room.ops == 1);
+    // The encoded op is within the room (the encoder's own field order and spacing).
+    std::string const encoded =
+        R"({"KV":{"Verb":"check-session","Key":"service/kvship/.lock","Session":"0123456789abcdef0123456789abcdef0123"}},)";
+    CHECK(encoded.size() <= room.bytes);
+    auto const fenced = limits_for_txns(64, 512 * 1024, 512 * 1024, room);
+    CHECK(fenced.max_ops == 63);
+    CHECK(fenced.max_bytes == 512 * 1024 - room.bytes);
+    CHECK(limits_for_txns(1, 1000, 10, room).max_ops == 1);  // never 0
+}
+
+TEST_CASE("too large: too many ops teaches the named limit and re-cuts keeping source txns whole", "[engine][txn_window][too_large]")
+{
+    // A 24-op batch (8 singles, four 4-op source txns) refused: "too many operations (24 > 10)".
+    batch const b = batch_of(8, 4, 4);
+    auto const a = answer_too_large(b, {0, 24}, {true, 10, 24}, 128, 512 * 1024, {});
+    REQUIRE(a.learned_ops == 10u);
+    CHECK_FALSE(a.learned_bytes);
+    CHECK(a.parts == std::vector<txn_piece>{{0, 8}, {8, 16}, {16, 24}});
+    // With the fence op sent too (25 seen), the parts keep room for it: 9 ops each.
+    auto const fenced = answer_too_large(b, {0, 24}, {true, 10, 25}, 128, 512 * 1024, {1, 120});
+    REQUIRE(fenced.learned_ops == 10u);
+    for (auto const& p : fenced.parts) CHECK(p.to - p.from <= 9);
+    CHECK(fenced.parts == std::vector<txn_piece>{{0, 8}, {8, 16}, {16, 24}});
+    // A limit already learned lower (another pair) is kept, and cuts.
+    auto const lower = answer_too_large(b, {8, 24}, {true, 64, 16}, 4, 512 * 1024, {});
+    CHECK_FALSE(lower.learned_ops);
+    CHECK(lower.parts == std::vector<txn_piece>{{8, 12}, {12, 16}, {16, 20}, {20, 24}});
+}
+
+TEST_CASE("too large: no limit named: half of what was sent", "[engine][txn_window][too_large]")
+{
+    batch const b = batch_of(20, 0, 0);
+    auto const a = answer_too_large(b, {4, 20}, {true, 0, 16}, 128, 512 * 1024, {});
+    REQUIRE(a.learned_ops == 8u);
+    CHECK(a.parts == std::vector<txn_piece>{{4, 12}, {12, 20}});
+    // A limit the server names at or above what was sent cannot be right: half, too.
+    auto const odd = answer_too_large(b, {0, 20}, {true, 64, 20}, 128, 512 * 1024, {});
+    CHECK(odd.learned_ops == 10u);
+}
+
+TEST_CASE("too large: the body limit, named or not", "[engine][txn_window][too_large]")
+{
+    batch const b = batch_of(6, 0, 0);
+    std::size_t const op = estimate_op_bytes(b.ops[0]);
+    // Named: learned, and the piece cut by it (two ops per txn).
+    auto const named = answer_too_large(b, {0, 6}, {false, 2 + 2 * op, 6}, 128, 512 * 1024, {});
+    REQUIRE(named.learned_bytes == 2 + 2 * op);
+    CHECK_FALSE(named.learned_ops);
+    CHECK(named.parts == std::vector<txn_piece>{{0, 2}, {2, 4}, {4, 6}});
+    // Not named (or not lower than known): halves.
+    auto const halves = answer_too_large(b, {0, 6}, {false, 0, 6}, 128, 512 * 1024, {});
+    CHECK_FALSE(halves.learned_bytes);
+    CHECK(halves.parts == std::vector<txn_piece>{{0, 3}, {3, 6}});
+}
+
+TEST_CASE("too large: one op cannot be made smaller; a cut giving the piece back whole halves it", "[engine][txn_window][too_large]")
+{
+    batch const b = batch_of(4, 0, 0);
+    CHECK(answer_too_large(b, {2, 3}, {true, 1, 1}, 128, 512 * 1024, {}).parts.empty());
+    CHECK(answer_too_large(b, {2, 3}, {false, 0, 1}, 128, 512 * 1024, {}).parts.empty());
+    // The server says 64 and the piece has 4 ops: the learned limit (half: 2) cuts it.
+    CHECK(answer_too_large(b, {0, 4}, {true, 64, 4}, 128, 512 * 1024, {}).parts == std::vector<txn_piece>{{0, 2}, {2, 4}});
+    // A named byte limit that still fits the whole piece: halves, so the retry is smaller.
+    auto const whole = answer_too_large(b, {0, 4}, {false, 100000, 4}, 128, 512 * 1024, {});
+    CHECK(whole.learned_bytes == 100000u);
+    CHECK(whole.parts == std::vector<txn_piece>{{0, 2}, {2, 4}});
+    // The parts always go to the window as a split of the piece.
+    txn_window w({{0, 4}}, 4, false, 2);
+    auto const p = w.next();
+    REQUIRE(p);
+    w.split(*p, whole.parts);
+    CHECK(drain(w) == whole.parts);
+}
+
+TEST_CASE("txn window: an open-ended window takes pieces as they come (the stream's puts)", "[engine][txn_window]")
+{
+    txn_window w({}, 0, false, 2);
+    CHECK(w.idle());
+    CHECK(w.complete());
+    w.append({0, 10});
+    w.append({10, 12, true});
+    w.append({12, 20});
+    auto const first = drain(w);
+    REQUIRE(first == std::vector<txn_piece>{{0, 10}, {10, 12, true}});
+    w.split(first[0], {{0, 5}, {5, 10}});
+    CHECK(w.next() == txn_piece{0, 5});  // refused parts go first
+    w.committed(first[1]);
+    w.committed({0, 5});
+    CHECK(drain(w) == std::vector<txn_piece>{{5, 10}, {12, 20}});
+    w.committed({5, 10});
+    w.committed({12, 20});
+    CHECK(w.complete());
+    CHECK(w.committed_ops() == 20);
+    CHECK_THROWS_AS(w.append({21, 30}), std::invalid_argument);  // a gap
+    txn_window with_checkpoint({{0, 3}}, 3, true, 2);
+    CHECK_THROWS_AS(with_checkpoint.append({3, 4}), std::invalid_argument);
+}
+
+TEST_CASE("judge_txn: what a finished txn means for the round", "[engine][txn_window]")
+{
+    using k = txn_verdict::kind;
+    CHECK(judge_txn(txn_answer::committed, false, false) == txn_verdict{k::committed, "ok", false});
+    CHECK(judge_txn(txn_answer::too_many_ops, true, false) == txn_verdict{k::recut, "too_large", false});
+    CHECK(judge_txn(txn_answer::too_large, true, false) == txn_verdict{k::recut, "too_large", false});
+    CHECK(judge_txn(txn_answer::too_many_ops, false, false) == txn_verdict{k::failure, "error", false});  // one op
+    CHECK(judge_txn(txn_answer::fenced, false, false) == txn_verdict{k::lock_gone, "rolled_back", true});
+    CHECK(judge_txn(txn_answer::fenced, false, true) == txn_verdict{k::lock_gone, "rolled_back", true});
+    CHECK(judge_txn(txn_answer::not_held, false, false) == txn_verdict{k::lock_gone, {}, false});
+    CHECK(judge_txn(txn_answer::cancelled, false, true) == txn_verdict{k::nothing, "error", false});
+    CHECK(judge_txn(txn_answer::cancelled, false, false) == txn_verdict{k::failure, "error", false});
+    CHECK(judge_txn(txn_answer::failed, false, true) == txn_verdict{k::failure, "error", false});
+    CHECK(judge_txn(txn_answer::rolled_back, false, false) == txn_verdict{k::failure, "rolled_back", false});
+}

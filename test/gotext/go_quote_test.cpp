@@ -34,3 +34,14 @@ TEST_CASE("go_quote matches Go's strconv.Quote", "[gotext]")
     CAPTURE(c.in);
     CHECK(go_quote(c.in) == c.out);
 }
+
+TEST_CASE("json_field_name_equal: encoding/json's case-insensitive field match", "[gotext]")
+{
+    using kvship::gotext::json_field_name_equal;
+    CHECK(json_field_name_equal("LastReplicated", "LastReplicated"));
+    CHECK(json_field_name_equal("lastreplicated", "LastReplicated"));
+    CHECK(json_field_name_equal("LASTREPLICATED", "LastReplicated"));
+    CHECK_FALSE(json_field_name_equal("LastReplicate", "LastReplicated"));
+    CHECK_FALSE(json_field_name_equal("Last_Replicated", "LastReplicated"));
+    CHECK_FALSE(json_field_name_equal("", "Source"));
+}

@@ -117,6 +117,45 @@ def test_op_limit_learned_by_several_txns_at_once(ctx):
             assert h.status_record(p.dst, key) is not None, "run %d: no checkpoint written" % run
 
 
+def _modify_indexes(sim, prefix):
+    status, _, data = sim.request("GET", "/v1/kv/%s?recurse" % prefix)
+    assert status == 200, (status, data[:300])
+    return {e["Key"]: e["ModifyIndex"] for e in json.loads(data)}
+
+
+def test_source_txn_lands_in_one_destination_txn(ctx):
+    # engine/batch.hpp: the writes of one source transaction share a destination transaction when
+    # they fit in one. 30 single-key writes, then five 6-key txns, into a destination taking 8
+    # operations per txn (on the sim learned from its 413; real Consul takes 64, so there -txn-max-ops
+    # 8 says it) and with the fence op under -lock (7 left): a cut that ignores the source
+    # transactions (the driver's own greedy cut, before) straddles them. In the destination, the
+    # keys one txn wrote share a ModifyIndex.
+    for lock in (False, True):
+        with ctx.federation(dst_args=[] if ctx.real else ["-txn-max-ops", "8"]) as p:
+            for i in range(30):
+                h.put(p.src, "t/single/%02d" % i, b"s%d" % i)
+            for t in range(5):
+                h.txn_put(p.src, {"t/txn%d/%d" % (t, k): b"x" for k in range(6)})
+            args = ["-prefix", "t/@dc1:c/", "-log-level", "info"]
+            if ctx.real:
+                args += ["-txn-max-ops", "8"]
+            if lock:
+                args += ["-lock", "service/kvship/txns"]
+            rc, err, _ = ctx.once(p, args)
+            assert rc == 0, err
+            if not ctx.real:
+                assert "at most 8 operations per transaction" in err, err
+            assert h.dump(p.dst, "c/") == h.mapped(h.dump(p.src, "t/"), "t/", "c/")
+            src = _modify_indexes(p.src, "t/")
+            dst = _modify_indexes(p.dst, "c/")
+            by_source = {}
+            for key, idx in src.items():
+                by_source.setdefault(idx, set()).add(dst["c/" + key[len("t/"):]])
+            assert len(by_source) == 35, by_source
+            split = {idx: got for idx, got in by_source.items() if len(got) != 1}
+            assert not split, "lock=%s: source txns written in several destination txns: %r" % (lock, split)
+
+
 def test_txn_max_ops_flag(ctx):
     with ctx.federation(dst_args=["-txn-max-ops", "64"]) as p, h.CountingProxy(p.dst.addr) as proxy:
         h.txn_put(p.src, {"l/%04d" % i: b"v" for i in range(200)})
@@ -251,6 +290,7 @@ CASES = {f.__name__[5:]: f for f in [
     test_restart_does_not_recopy,
     test_learns_txn_op_limit,
     test_op_limit_learned_by_several_txns_at_once,
+    test_source_txn_lands_in_one_destination_txn,
     test_txn_max_ops_flag,
     test_dry_run,
     test_multiple_prefixes,

@@ -156,8 +156,9 @@ def test_index_backwards_in_a_group(ctx):
     with ctx.federation() as p:
         load(p)
         snap = p.src.request("GET", "/_sim/snapshot")[2]
+        port = __import__("simctl").free_port()
         # as in test_daemon: a short wait bounds how long the reset takes to show
-        with start(ctx, p, env={"KVSHIP_BLOCKING_WAIT": "2s"}) as r:
+        with start(ctx, p, ["-metrics-addr", "127.0.0.1:%d" % port], env={"KVSHIP_BLOCKING_WAIT": "2s"}) as r:
             for d in (3, 17, 29):
                 h.put(p.src, "app/d%02d/late" % d, b"written after the snapshot")
             wait_converged(p)
@@ -170,6 +171,12 @@ def test_index_backwards_in_a_group(ctx):
             h.put(p.src, "app/d11/after", b"after restore")
             wait_converged(p)
             assert r.running(), r.log()
+            # kvship_full_syncs_total by reason (engine::reason_for_full_read): the start, then the reset
+            m = h.parse_metrics(h.http_get("127.0.0.1:%d" % port, "/metrics")[1])
+            syncs = {k[k.index('reason="') + 8:].split('"')[0]: v for k, v in m.items()
+                     if k.startswith("kvship_full_syncs_total{")}
+            assert syncs.get("startup") == 1 and syncs.get("index_reset", 0) >= 1, syncs
+            assert syncs.get("retry", 0) == 0 and syncs.get("refresh", 0) == 0, syncs
 
 
 def test_metrics_name_grouped_watching(ctx):

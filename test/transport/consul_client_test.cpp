@@ -41,8 +41,9 @@ struct fixture
         p.address = consul.address();
         p.token = token;
         p.retry.enabled = false;
-        p.log.level = log_level::debug;
-        p.log.sink = [this](log_level, std::string_view line) { lines.emplace_back(line); };
+        p.log = kvship::logging::logger(log_level::debug, [this](log_level, std::string_view, std::string_view line) {
+            lines.emplace_back(line);
+        });
         if (tweak) {
             tweak(p);
         }

@@ -37,6 +37,37 @@ TEST_CASE("query options become Consul's parameters", "[transport][request]")
           "/x?separator=%2F&cas=0");
 }
 
+TEST_CASE("a source read: ?stale with -max-stale, blocking once an index is known", "[transport][request]")
+{
+    read_settings const consistent{.dc = "dc2", .max_stale = 0ns, .wait = 60s};
+    CHECK(read_query(consistent, 0) == query_options{.dc = "dc2"});
+    CHECK(read_query(consistent, 42) == query_options{.dc = "dc2", .index = 42, .wait = 60s});
+    read_settings const stale{.max_stale = 2s, .wait = 5s};
+    CHECK(read_query(stale, 0) == query_options{.mode = consistency::stale});
+    CHECK(target_builder("/v1/kv/p").flag("recurse").query(read_query(stale, 9)).str() ==
+          "/v1/kv/p?recurse&stale&index=9&wait=5000ms");
+}
+
+TEST_CASE("a ?stale answer further behind than -max-stale is read again without ?stale", "[transport][request]")
+{
+    read_settings const s{.dc = "dc2", .max_stale = 2s, .wait = 5s};
+    auto const sent = read_query(s, 9);
+    CHECK_FALSE(stale_reread(s, sent, 0ms));
+    CHECK_FALSE(stale_reread(s, sent, 2000ms));  // at the bound: still used
+    auto const again = stale_reread(s, sent, 2001ms);
+    REQUIRE(again);
+    CHECK(*again == query_options{.dc = "dc2", .index = 9, .wait = 5s, .mode = consistency::default_mode});
+    // The answer to the re-read is used however old: it was not a ?stale read.
+    CHECK_FALSE(stale_reread(s, *again, 60000ms));
+    // Without a bound nothing is ever too stale.
+    read_settings const none{.dc = "dc2"};
+    CHECK_FALSE(stale_reread(none, read_query(none, 9), 60000ms));
+    // A bound below a millisecond: any lag over it counts.
+    read_settings const tight{.max_stale = 500us};
+    CHECK_FALSE(stale_reread(tight, read_query(tight, 0), 0ms));
+    CHECK(stale_reread(tight, read_query(tight, 0), 1ms));
+}
+
 TEST_CASE("a blocking read's deadline is wait + wait/16 + margin", "[transport][request]")
 {
     auto const timeout = 30s;

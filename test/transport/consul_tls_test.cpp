@@ -243,7 +243,9 @@ TEST_CASE("TLS: the wrong CA or the wrong name fails verification; verify off ac
     off.tls.ca_file = f.other_ca;
     off.tls.verify = false;
     std::vector<std::string> lines;
-    off.log.sink = [&](log_level, std::string_view l) { lines.emplace_back(l); };
+    off.log = kvship::logging::logger(log_level::info, [&](log_level, std::string_view, std::string_view l) {
+        lines.emplace_back(l);
+    });
     CHECK(f.self(consul, off));
     CHECK(std::find(lines.begin(), lines.end(), "disabling consul SSL verification") != lines.end());
     CHECK(consul.requests().size() == 1);  // only the unverified one got through

@@ -109,7 +109,7 @@ public:
             basic_auth_header_ = "Basic " + gotext::base64_encode(params_.basic_auth);
         }
         if (params_.tls.enabled && !params_.tls.verify) {
-            log(log_level::warning, "disabling consul SSL verification");
+            log(log_level::warn, "disabling consul SSL verification");
         }
     }
 
@@ -373,20 +373,15 @@ private:
 
     std::uint64_t next_seed() { return seed_ + 0x9E3779B97F4A7C15ULL * ++calls_; }
 
-    void log(log_level level, std::string_view line) const
-    {
-        if (params_.log.enabled(level)) {
-            params_.log.sink(level, line);
-        }
-    }
+    void log(log_level level, std::string_view line) const { params_.log.write(level, line); }
 
     retry_observer observer() const
     {
-        if (!params_.log.enabled(log_level::warning)) {
+        if (!params_.log.enabled(log_level::warn)) {
             return {};
         }
         return [this](unsigned n, milliseconds delay, consul_error const& e) {
-            log(log_level::warning, fmt::format("consul retry attempt={} after_ms={} error=\"{}\"", n, delay.count(),
+            log(log_level::warn, fmt::format("consul retry attempt={} after_ms={} error=\"{}\"", n, delay.count(),
                                                 e.what()));
         };
     }

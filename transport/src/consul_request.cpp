@@ -124,6 +124,29 @@ target_builder& target_builder::query(query_options const& q)
     return *this;
 }
 
+query_options read_query(read_settings const& s, std::uint64_t index)
+{
+    query_options q;
+    q.dc = s.dc;
+    q.index = index;
+    if (index > 0) {
+        q.wait = s.wait;
+    }
+    q.mode = s.max_stale.count() > 0 ? consistency::stale : consistency::default_mode;
+    return q;
+}
+
+std::optional<query_options> stale_reread(read_settings const& s, query_options const& sent,
+                                          std::chrono::milliseconds last_contact)
+{
+    if (sent.mode != consistency::stale || s.max_stale.count() <= 0 || last_contact <= s.max_stale) {
+        return std::nullopt;
+    }
+    query_options again = sent;
+    again.mode = consistency::default_mode;
+    return again;
+}
+
 std::chrono::milliseconds effective_wait(query_options const& q)
 {
     if (q.index == 0) {

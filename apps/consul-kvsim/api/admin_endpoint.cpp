@@ -50,12 +50,12 @@ awaitable<reply> sim_server::admin(call& c)
                 sig->emit(asio::cancellation_type::terminal);
             }
             client_.close_idle();
-            log_(log_level::info, fmt::format("WAN link to {} cut", dc));
+            log_.write(log_level::info, fmt::format("WAN link to {} cut", dc));
             co_return ok_true();
         }
         if (action == "restore") {
             it->second.cut = false;
-            log_(log_level::info, fmt::format("WAN link to {} restored", dc));
+            log_.write(log_level::info, fmt::format("WAN link to {} restored", dc));
             co_return ok_true();
         }
         co_return admin_error(http::status::not_found, "want cut or restore");
@@ -88,7 +88,7 @@ awaitable<reply> sim_server::admin(call& c)
         if (journal_) {
             journal_->compact(store_);
         }
-        log_(
+        log_.write(
             log_level::info,
             fmt::format("snapshot restored: raft index {}, {} keys", store_.raft_index(), store_.kv_count())
         );

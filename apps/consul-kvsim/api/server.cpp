@@ -160,7 +160,7 @@ sim_server::sim_server(asio::any_io_executor ex, sim_options opts, logger log)
 {
     if (!opts_.data_dir.empty()) {
         journal_ = std::make_unique<journal>(opts_.data_dir, store_, opts_.journal_compact_bytes);
-        log_(
+        log_.write(
             log_level::info,
             fmt::format(
                 "loaded {}: raft index {}, {} keys, {} journal records",
@@ -238,7 +238,7 @@ tcp::endpoint sim_server::start()
             try {
                 std::rethrow_exception(e);
             } catch (std::exception const& ex) {
-                log_(log_level::err, fmt::format("timer loop failed: {}", ex.what()));
+                log_.write(log_level::err, fmt::format("timer loop failed: {}", ex.what()));
             }
         }
     };
@@ -282,7 +282,7 @@ void sim_server::finish()
     try {
         journal_->compact(store_);
     } catch (std::exception const& e) {
-        log_(log_level::err, fmt::format("could not save the data dir at shutdown: {}", e.what()));
+        log_.write(log_level::err, fmt::format("could not save the data dir at shutdown: {}", e.what()));
     }
 }
 
@@ -342,7 +342,7 @@ awaitable<reply> sim_server::handle(transport::http_request req, transport::requ
             }
         }
     } catch (std::exception const& e) {
-        log_(log_level::err, fmt::format("{} {}: {}", method, path_for_log, e.what()));
+        log_.write(log_level::err, fmt::format("{} {}: {}", method, path_for_log, e.what()));
         r = text_reply(http::status::internal_server_error, e.what());
     }
     if (journal_) {
@@ -350,7 +350,7 @@ awaitable<reply> sim_server::handle(transport::http_request req, transport::requ
             journal_->flush();
             journal_->maybe_compact(store_);
         } catch (std::exception const& e) {
-            log_(log_level::err, fmt::format("persistence failed: {}", e.what()));
+            log_.write(log_level::err, fmt::format("persistence failed: {}", e.what()));
             r = text_reply(
                 http::status::internal_server_error, fmt::format("persistence failed: {}", e.what())
             );
@@ -364,7 +364,7 @@ awaitable<reply> sim_server::handle(transport::http_request req, transport::requ
         );
     }
     if (log_.enabled(log_level::debug)) {
-        log_(log_level::debug, fmt::format("{} {} -> {}", method, path_for_log, r.res.result_int()));
+        log_.write(log_level::debug, fmt::format("{} {} -> {}", method, path_for_log, r.res.result_int()));
     }
     co_return r;
 }
@@ -627,10 +627,10 @@ awaitable<reply> sim_server::forward(call& c, query_opts q)
             ex_, std::move(op), asio::bind_cancellation_slot(cancel.slot(), use_awaitable)
         );
     } catch (std::exception const& e) {
-        log_(log_level::warn, fmt::format("forwarding to {} failed: {}", q.dc, e.what()));
+        log_.write(log_level::warn, fmt::format("forwarding to {} failed: {}", q.dc, e.what()));
     }
     if (!res) {
-        log_(
+        log_.write(
             log_level::debug,
             fmt::format("forwarding to {} ({}) failed: {}", q.dc, link.address, res.error().message())
         );
@@ -713,7 +713,7 @@ awaitable<void> sim_server::tick_loop()
             try {
                 journal_->flush();
             } catch (std::exception const& e) {
-                log_(log_level::err, fmt::format("persistence failed: {}", e.what()));
+                log_.write(log_level::err, fmt::format("persistence failed: {}", e.what()));
             }
         }
         // At least once a second: new sessions and tombstones are picked up without a reschedule.

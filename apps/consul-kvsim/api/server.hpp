@@ -13,6 +13,7 @@
 #include "api/watch.hpp"
 #include "store/store.hpp"
 
+#include <logging/logger.hpp>
 #include <transport/http_client.hpp>
 #include <transport/http_server.hpp>
 
@@ -29,31 +30,11 @@
 
 namespace kvship::kvsim::api {
 
-enum class log_level
-{
-    trace,
-    debug,
-    info,
-    warn,
-    err
-};
+// The programs' one logger type and level enum (logging/logger.hpp); the sim's lines have no component.
+using logging::log_level;
+using logging::logger;
 
-// A logger value (Boost.Redis style): a level and a sink; formatting happens only when enabled.
-struct logger
-{
-    log_level min = log_level::info;
-    std::function<void(log_level, std::string_view)> sink;
-
-    [[nodiscard]] bool enabled(log_level l) const { return l >= min && sink; }
-
-    void operator()(log_level l, std::string_view msg) const
-    {
-        if (enabled(l)) {
-            sink(l, msg);
-        }
-    }
-};
-
+// "trace", "debug", "warn", "err" or "error"; anything else is info.
 [[nodiscard]] log_level parse_log_level(std::string_view name);
 
 class sim_server

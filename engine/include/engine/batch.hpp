@@ -22,6 +22,9 @@ struct batch_limits
     std::size_t max_ops = 64;                  // 64 before Consul 1.14, 128 from 1.14 on
     std::size_t max_bytes = 512 * 1024;        // txn_max_req_len: JSON body bytes per request
     std::size_t max_value_bytes = 512 * 1024;  // kv_max_value_size: one decoded value
+    // A put whose op alone is larger than max_bytes (a value near 512 KiB: its base64 is) becomes a
+    // batch of its own sent as a plain KV PUT, which takes the raw value, instead of op_too_large.
+    bool plain_put_oversized = false;
 
     bool operator==(const batch_limits&) const = default;
 };
@@ -46,15 +49,34 @@ struct txn_op
     bool operator==(const txn_op&) const = default;
 };
 
-// One request: ops in order, the estimated JSON body size, and whether it carries the checkpoint
-// (only the last batch of a round does).
+// `sources[i]` for an op that belongs to no source transaction (a delete, the checkpoint).
+inline constexpr std::uint64_t no_source = ~std::uint64_t{0};
+
+// One request, a *batch*: the ops of one destination transaction in order, the estimated JSON body
+// size, and whether it carries the checkpoint (only the last batch of a round does). `sources` has
+// one entry per op: the source ModifyIndex of a put (the source transaction it came from), else
+// no_source; a batch cut again (cut_ops) keeps each source transaction's ops together by it.
+// `plain_put`: a single put too large for any transaction, sent as a KV PUT (plain_put_oversized).
 struct batch
 {
     std::vector<txn_op> ops;
     std::size_t estimated_bytes = 0;
     bool carries_checkpoint = false;
+    std::vector<std::uint64_t> sources;
+    bool plain_put = false;
 
     bool operator==(const batch&) const = default;
+};
+
+// Ops [from, to) of a batch (or of a round's batches laid end to end), sent as one /v1/txn, or
+// (plain_put) one op sent as a plain KV PUT.
+struct txn_piece
+{
+    std::size_t from = 0;
+    std::size_t to = 0;
+    bool plain_put = false;
+
+    bool operator==(const txn_piece&) const = default;
 };
 
 enum class batch_errc
@@ -103,8 +125,18 @@ inline constexpr std::size_t txn_body_overhead_bytes = 2;
 // Upper bound of a whole body holding `ops`.
 [[nodiscard]] std::size_t estimate_body_bytes(std::span<const txn_op> ops);
 
+// The one cutting rule (make_batches uses it, and the driver when a txn comes back too large): ops
+// in order into pieces within limits.max_ops ops and limits.max_bytes estimated body bytes, greedy,
+// except that a run of ops with the same source (not no_source) starts a new piece when that makes
+// the whole run fit in one; a run larger than a piece is split in order. An op too large for any
+// piece on its own becomes a plain_put piece of one op. `sources` is empty (every op on its own) or
+// as long as `ops`. Pieces cover [0, ops.size()) in order; none for no ops.
+[[nodiscard]] std::vector<txn_piece> cut_ops(
+    std::span<const txn_op> ops, std::span<const std::uint64_t> sources, const batch_limits& limits
+);
+
 // Splits a plan into txn batches, each within limits.max_ops ops and limits.max_bytes estimated
-// body bytes:
+// body bytes, cut by cut_ops:
 //  * puts first, ordered by source ModifyIndex then key; puts that share a source ModifyIndex
 //    (one source transaction) go in one batch when they fit in one, starting a new batch if
 //    needed; a group larger than a batch is split in order;
@@ -115,10 +147,23 @@ inline constexpr std::size_t txn_body_overhead_bytes = 2;
 //    every data op, and data and checkpoint never disagree.
 // An empty plan gives one batch holding only the checkpoint op, or none without one.
 // Errors (nothing is silently skipped): invalid_limits, value_too_large, op_too_large (names the
-// first offending key in batch order), checkpoint_on_refused_plan (p.refused set and a checkpoint
+// first offending key in batch order; a put with limits.plain_put_oversized becomes a plain_put
+// batch instead), checkpoint_on_refused_plan (p.refused set and a checkpoint
 // op given).
+// How make_batches cuts puts: keeping each source transaction's together where they fit, or
+// greedily (a streamed round's chunks, which hold only parts of source transactions anyway: keeping
+// those parts together would only leave txns part-empty).
+enum class put_grouping
+{
+    source_txns,
+    none,
+};
+
 [[nodiscard]] result<std::vector<batch>, batch_error> make_batches(
-    plan p, const batch_limits& limits, std::optional<txn_op> checkpoint_op = std::nullopt
+    plan p,
+    const batch_limits& limits,
+    std::optional<txn_op> checkpoint_op = std::nullopt,
+    put_grouping grouping = put_grouping::source_txns
 );
 
 [[nodiscard]] std::string_view to_string(txn_verb verb);

@@ -29,7 +29,10 @@ struct replicator_config
 {
     prefixes::rule rule;
     guard_params guard;
-    batch_limits limits;
+    batch_limits limits;  // one batch is one destination txn: the driver keeps these at what it learned
+    // apply_batch hands out a whole stage of the round at once, for the driver to write concurrently:
+    // the lost+found saves, then every other batch (the checkpoint's last). Off: one batch at a time.
+    bool stage_batches = false;
     backoff_params backoff;
     std::uint64_t seed = 0;  // jitter seed, e.g. derived from the pair and the process
     bool once = false;       // -once: one successful round, then done
@@ -175,13 +178,17 @@ struct read_destination
     std::vector<std::string> ranges;
 };
 
-// PUT /v1/txn with these ops. `ops` points into the machine and stays valid until the next
-// resume(). Answer: batch_applied or failed (a failed txn changed nothing).
+// PUT /v1/txn once per batch of `batches` (one, or with stage_batches a stage of the round:
+// written in any order, except that a batch carrying the checkpoint goes after every other has
+// committed). They point into the machine and stay valid until the next resume(). Answer:
+// batch_applied once every one committed, or failed: each batch is atomic, and the batches that did
+// commit are skipped by the retry's re-plan.
 struct apply_batch
 {
-    const batch* ops = nullptr;
-    std::size_t number = 0;  // 0-based position in the round
-    std::size_t count = 0;   // batches in the round
+    const batch* ops = nullptr;  // batches.front()
+    std::size_t number = 0;      // 0-based position of the first one in the round
+    std::size_t count = 0;       // batches in the round
+    std::span<const batch> batches;
 };
 
 // Streamed full rounds: read the destination listing and the checkpoint like read_destination (a
@@ -294,6 +301,17 @@ public:
     // The report of the last finished round, once; nullopt when none is pending.
     [[nodiscard]] std::optional<round_report> take_report();
 
+    // The limits of the batches of rounds planned from now on (the driver learned them, or the fence
+    // op's room changed).
+    void set_limits(const batch_limits& limits) { config_.limits = limits; }
+
+    // The newest source index the destination is known to mirror: the index of the last round that
+    // finished cleanly (nothing refused, everything batched), or a newer one whose entries equal it
+    // (no round needed: a read or group listings with a new index and the same data). 0 before the
+    // first clean round, and again once the source's index went below it (a snapshot restore, a
+    // tombstone reap), until the next clean round. The driver reports it as applied (kvship_applied_index).
+    [[nodiscard]] std::uint64_t applied_index() const noexcept { return applied_; }
+
     // The index the next blocking read will send.
     [[nodiscard]] std::uint64_t wait_index() const noexcept { return index_; }
 
@@ -376,6 +394,8 @@ private:
     bool whole_read_next_ = false;
     std::vector<batch> batches_;
     std::size_t next_batch_ = 0;
+    std::size_t stage_end_ = 0;  // the end of the batches the pending apply_batch handed out
+    std::uint64_t applied_ = 0;  // applied_index()
     round_report current_;
     std::optional<round_report> report_;
     bool round_done_ = false;

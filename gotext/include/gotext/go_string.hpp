@@ -17,4 +17,8 @@ namespace kvship::gotext {
 // as \u003c..., U+2028/U+2029 escaped, invalid UTF-8 as \ufffd).
 void append_go_json_string(std::string& out, std::string_view s);
 
+// How Go's encoding/json matches an object key to a struct field when no exact match exists:
+// equal under case folding (here ASCII letters, which is all the field names kvship decodes hold).
+[[nodiscard]] bool json_field_name_equal(std::string_view key, std::string_view field);
+
 }  // namespace kvship::gotext

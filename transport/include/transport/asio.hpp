@@ -1,4 +1,5 @@
-// The Asio/Beast spellings kvship uses, in one place: namespaces, tokens and stream types.
+// The Asio spellings kvship uses, in one place: namespaces, tokens and stream types. Beast's are in
+// beast.hpp, for the HTTP code only.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,14 +10,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
 
 namespace kvship {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 template <class T = void>

@@ -7,6 +7,7 @@
 // is an empty listing carrying its X-Consul-Index.
 #pragma once
 
+#include <logging/logger.hpp>
 #include <transport/asio.hpp>
 #include <transport/consul_error.hpp>
 #include <transport/consul_retry.hpp>
@@ -24,22 +25,8 @@
 
 namespace kvship::transport {
 
-enum class log_level
-{
-    debug,
-    info,
-    warning,
-    error,
-};
-
-// A logger as a value: lines at or above `level` go to `sink` (none when sink is empty).
-struct client_logger
-{
-    log_level level = log_level::info;
-    std::function<void(log_level, std::string_view)> sink{};
-
-    [[nodiscard]] bool enabled(log_level l) const { return sink && l >= level; }
-};
+// The client logs through the programs' one logger type.
+using logging::log_level;
 
 struct consul_params
 {
@@ -71,7 +58,8 @@ struct consul_params
     // Each call starts its own backoff from retry 0, so a success resets the count (as
     // consul-replicate does); the last error comes back when the attempts run out.
     retry_params retry{};
-    client_logger log{};
+    // Retries at warn, each response at debug; lines carry no component (default: logs nothing).
+    logging::logger log{};
 };
 
 // Thread safety: none; use from the executor it was created with. The client must outlive every

@@ -1,6 +1,7 @@
 // Pure pieces of the Consul client, kept apart from I/O so they can be tested as tables: request
-// targets (percent-encoding, query options), blocking-query deadlines, reading the meta headers,
-// and turning an HTTP error status into a consul_error.
+// targets (percent-encoding, query options), a source read's options and its stale re-read,
+// blocking-query deadlines, reading the meta headers, and turning an HTTP error status into a
+// consul_error.
 #pragma once
 
 #include <transport/consul_error.hpp>
@@ -10,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,6 +39,24 @@ private:
     std::string target_;
     bool has_query_ = false;
 };
+
+// How a replicator reads its source (consul-template's rule for -max-stale): `?stale` when a bound
+// is set, a blocking read of up to `wait` once an index is known, and an answer from a server further
+// behind the leader than the bound is dropped and the same query sent again without `?stale`.
+struct read_settings
+{
+    std::string dc{};
+    std::chrono::nanoseconds max_stale{0};  // 0: default-mode reads, never re-read
+    std::chrono::milliseconds wait{0};      // of a blocking read (index > 0)
+};
+
+// The options of a read at `index` (0: a plain read; else blocking, waiting past `index`).
+[[nodiscard]] query_options read_query(read_settings const& s, std::uint64_t index);
+// After an answer to `sent` whose X-Consul-LastContact is `last_contact`: nullopt when it may be
+// used, else the query to send instead (`sent` in the default mode). Only a `?stale` read is ever
+// too stale.
+[[nodiscard]] std::optional<query_options> stale_reread(read_settings const& s, query_options const& sent,
+                                                        std::chrono::milliseconds last_contact);
 
 // Consul's longest wait (max_query_time) and the wait it uses when a blocking query names none.
 inline constexpr std::chrono::milliseconds max_query_wait{std::chrono::minutes(10)};

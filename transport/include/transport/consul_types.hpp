@@ -82,6 +82,8 @@ struct query_options
     std::uint64_t index = 0;
     std::chrono::milliseconds wait{0};
     consistency mode = consistency::default_mode;
+
+    bool operator==(query_options const&) const = default;
 };
 
 // Every KV verb of /v1/txn (consul-api.md §7).

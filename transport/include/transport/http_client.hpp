@@ -2,7 +2,7 @@
 // consul-kvsim to forward ?dc= requests and by the replicator's Consul client.
 #pragma once
 
-#include <transport/asio.hpp>
+#include <transport/beast.hpp>
 #include <transport/http_server.hpp>
 
 #include <boost/system/result.hpp>

@@ -3,7 +3,7 @@
 // header before the body is read, one handler for routing, graceful shutdown.
 #pragma once
 
-#include <transport/asio.hpp>
+#include <transport/beast.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -49,6 +49,26 @@ utc_parts split_utc(std::chrono::system_clock::time_point time)
     return parts;
 }
 
+// The time of a line in UTC to the microsecond: `2017/08/10 21:45:04.123456` (date_sep '/', at ' ') or
+// `2017-08-10T21:45:04.123456` ('-', 'T').
+std::string format_utc(std::chrono::system_clock::time_point time, char date_sep, char at)
+{
+    auto const p = split_utc(time);
+    return fmt::format(
+        "{:04}{}{:02}{}{:02}{}{:02}:{:02}:{:02}.{:06}",
+        p.tm.tm_year + 1900,
+        date_sep,
+        p.tm.tm_mon + 1,
+        date_sep,
+        p.tm.tm_mday,
+        at,
+        p.tm.tm_hour,
+        p.tm.tm_min,
+        p.tm.tm_sec,
+        p.micros
+    );
+}
+
 }  // namespace
 
 std::string_view to_string(log_level level)
@@ -102,18 +122,7 @@ std::string format_log_line(
     std::string_view message
 )
 {
-    auto const p = split_utc(time);
-    std::string out = fmt::format(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06} [{}] ",
-        p.tm.tm_year + 1900,
-        p.tm.tm_mon + 1,
-        p.tm.tm_mday,
-        p.tm.tm_hour,
-        p.tm.tm_min,
-        p.tm.tm_sec,
-        p.micros,
-        to_string(level)
-    );
+    std::string out = fmt::format("{} [{}] ", format_utc(time, '/', ' '), to_string(level));
     if (!component.empty()) {
         out += '(';
         out += component;
@@ -130,17 +139,7 @@ std::string format_log_line_json(
     std::string_view message
 )
 {
-    auto const p = split_utc(time);
-    std::string out = fmt::format(
-        "{{\"@timestamp\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\",\"@level\":",
-        p.tm.tm_year + 1900,
-        p.tm.tm_mon + 1,
-        p.tm.tm_mday,
-        p.tm.tm_hour,
-        p.tm.tm_min,
-        p.tm.tm_sec,
-        p.micros
-    );
+    std::string out = fmt::format("{{\"@timestamp\":\"{}Z\",\"@level\":", format_utc(time, '-', 'T'));
     std::string lower(to_string(level));
     for (auto& c : lower) c = static_cast<char>(c - 'A' + 'a');
     gotext::append_go_json_string(out, lower);

@@ -1,6 +1,8 @@
 // consul-replicate's log levels and line format (compat.md §4), as pure functions over values.
 #pragma once
 
+#include <logging/logger.hpp>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -8,15 +10,9 @@
 
 namespace kvship::replicate {
 
-// logutils levels in order; a line is printed when its level is at or above the configured one.
-enum class log_level
-{
-    trace,
-    debug,
-    info,
-    warn,
-    err,
-};
+// logutils levels in order (the one level enum of kvship's programs, logging/logger.hpp).
+using logging::log_level;
+using logging::log_enabled;
 
 // How a line is laid out. text is v0.4.0's; json is a kvship extension (one object per line).
 enum class log_format
@@ -36,12 +32,6 @@ inline constexpr log_level default_log_level = log_level::warn;
 // "text" or "json", case-insensitive.
 [[nodiscard]] std::string_view to_string(log_format format);
 [[nodiscard]] std::optional<log_format> parse_log_format(std::string_view name);
-
-// True when a line at `line` passes a filter set to `minimum`.
-[[nodiscard]] constexpr bool log_enabled(log_level minimum, log_level line) noexcept
-{
-    return static_cast<int>(line) >= static_cast<int>(minimum);
-}
 
 // logutils' filter on an already formatted line: the text between the first `[` and the next `]`
 // is the level; a line whose level is a known one below `minimum` is dropped, any other line

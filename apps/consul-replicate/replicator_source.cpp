@@ -1,0 +1,254 @@
+// The pair driver's reads: the whole source (with -wait quiescence), the destination and its ranges.
+#include "replicator_parts.hpp"
+
+namespace kvship::replicate {
+
+using namespace driver_detail;
+
+void pair_replicator::begin_full_read()
+{
+    // A full read: at start, after the index went backwards, or when retrying one. The
+    // destination is read again too.
+    auto const reason =
+        engine::reason_for_full_read(first_read_, std::exchange(next_full_reason_, std::nullopt), failures_ > 0);
+    if (!first_read_ && reason == engine::full_read_reason::index_reset)
+        log_.info("runner", "{}: source index went backwards, starting over with a full read", params_.label);
+    metrics_.add(metric::full_syncs, labels("reason", engine::to_string(reason)));
+    first_read_ = false;
+    known_.reset();
+}
+
+awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t index)
+{
+    auto const& prefix = params_.fsm.rule.spec.source;
+    if (index == 0)
+        begin_full_read();
+    if (index > 0 && fast_no_change_) {
+        // A blocking read that came back at once with nothing new: do not spin on a server that
+        // answers early (consul-template waits too).
+        fast_no_change_ = false;
+        auto pause = sleep(std::chrono::milliseconds(100));
+        auto paused = co_await std::move(pause);
+        if (std::holds_alternative<engine::event::stop>(paused))
+            co_return engine::event::stop{};
+    }
+    auto const read_started = clock::now();
+    auto const reads = source_reads();
+    auto q = transport::read_query(reads, index);
+    log_.trace(
+        "view",
+        "kv.list({}): GET /v1/kv/{}?recurse&dc={}&index={}{}",
+        params_.label,
+        prefix,
+        q.dc,
+        index,
+        q.mode == transport::consistency::stale ? "&stale" : ""
+    );
+
+    auto read = read_fresh(
+        &read_cancel_,
+        reads,
+        q,
+        [&](const transport::query_options& o) { return source_.list(prefix, o); },
+        [&](const transport::kv_listing& stale) {
+            log_.debug(
+                "view",
+                "{}: stale read is {} ms behind the leader, re-reading consistently",
+                params_.label,
+                stale.last_contact.count()
+            );
+            return true;
+        }
+    );
+    auto r = co_await std::move(read);
+    if (!r)
+        co_return read_failed(r.error(), "source_read");
+    if (r->results_filtered) {
+        // A partial listing must never drive deletes: the keys the token cannot see would go.
+        co_return fail(
+            "acl_denied",
+            transport::filtered_listing_text(prefix, q.dc, "source")
+        );
+    }
+    if (index > 0 && r->index > index && params_.wait_min.count() > 0 && params_.wait_max.count() > 0) {
+        // -wait min:max (consul-replicate's quiescence): keep reading while changes keep coming, until
+        // the source has been quiet for `min` or `max` has passed since the first change.
+        log_.info("runner", "{}: quiescence timers starting", params_.label);
+        auto const now = [] {
+            return std::chrono::duration_cast<engine::quiescence::time>(clock::now().time_since_epoch());
+        };
+        engine::quiescence const quiet(params_.wait_min, params_.wait_max, now());
+        for (auto step = quiet.start(now());;) {
+            if (step.what == engine::quiescence::verdict::max_fired)
+                log_.info("runner", "{}: quiescence maxTimer fired", params_.label);
+            if (step.what == engine::quiescence::verdict::min_fired)
+                log_.info("runner", "{}: quiescence minTimer fired", params_.label);
+            if (step.what != engine::quiescence::verdict::read)
+                break;
+            transport::query_options more_q = q;
+            more_q.index = r->index;
+            more_q.wait = step.wait;
+            auto quiet_op = source_.list(prefix, more_q);
+            auto more = co_await guarded(&read_cancel_, std::move(quiet_op));
+            if (stopping_)
+                co_return engine::event::stop{};
+            using answer = engine::quiescence::answer;
+            answer const a = !more || more->results_filtered ? answer::failed
+                             : more->index == r->index       ? answer::same
+                             : more->index < r->index        ? answer::went_back
+                                                             : answer::advanced;
+            if (a == answer::advanced || a == answer::went_back)
+                r = std::move(more);
+            step = quiet.answered(a, now());
+        }
+    }
+    log_.trace("view", "kv.list({}): returned {} pairs", params_.label, r->entries.size());
+
+    std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
+    std::string_view wake = "changed";
+    if (index > 0 && got < index)
+        wake = "index_reset";
+    else if (index > 0 && got == index)
+        wake = "no_change";
+    if (index > 0) {
+        metrics_.add(metric::wakeups, labels("result", wake));
+        fast_no_change_ = wake == "no_change" && clock::now() - read_started < std::chrono::milliseconds(100);
+    }
+    if (index == 0)
+        metrics_.observe(metric::full_read_duration, labels(), seconds_since(read_started));
+    note_source_read(r->known_leader, r->last_contact, got);
+    co_return engine::event::source_read{to_snapshot(std::move(*r))};
+}
+
+transport::read_settings pair_replicator::source_reads() const
+{
+    return {.dc = params_.source_dc, .max_stale = params_.max_stale, .wait = params_.blocking_wait};
+}
+
+void pair_replicator::note_source_read(bool known_leader, std::chrono::milliseconds last_contact, std::uint64_t got)
+{
+    metrics_.set(metric::source_known_leader, labels(), known_leader ? 1 : 0);
+    metrics_.set(metric::source_last_contact, labels(), std::chrono::duration<double>(last_contact).count());
+    source_index_ = got;
+    metrics_.set(metric::source_index, labels(), static_cast<double>(got));
+    if (got < applied_index_) {
+        // A restore or reap: what counts from now on is the new index line.
+        applied_index_ = 0;
+        seen_.clear();
+    }
+    note_seen(got);
+    status_.failing = false;
+    failures_ = 0;
+}
+
+engine::replicator_event pair_replicator::read_failed(const transport::consul_error& e, std::string_view kind)
+{
+    if (stopping_)
+        return engine::event::stop{};
+    return fail(error_kind(e, kind), e.what());
+}
+
+void pair_replicator::note_committed(std::span<const engine::txn_op> ops)
+{
+    if (!known_)
+        return;
+    std::optional<std::string> status;
+    if (known_->entries) {
+        status = known_->entries->apply(ops);
+        if (known_->entries->bytes() > params_.known_destination_bytes) {
+            log_.debug(
+                "runner",
+                "{}: the known destination passed {} bytes ({} keys): grouped rounds read their ranges from now on",
+                params_.label,
+                params_.known_destination_bytes,
+                known_->entries->size()
+            );
+            known_->entries.reset();
+        }
+    } else {
+        for (auto const& op : ops)
+            if (op.verb == engine::txn_verb::set && op.key == params_.fsm.rule.status_key)
+                status = op.value;
+    }
+    if (status) {
+        if (auto c = decode_checkpoint(*status))
+            known_->prev = std::move(*c);
+    }
+}
+
+awaitable<engine::replicator_event> pair_replicator::read_ranges(const std::vector<std::string>& ranges)
+{
+    // The checkpoint is known; the entries under each range are read (the driver's own writes have
+    // committed before a round starts, so each listing shows them).
+    engine::snapshot dst;
+    transport::query_options const q;
+    for (auto const& r : ranges) {
+        auto list_op = destination_.list(r, q);
+        auto listing = co_await guarded(&read_cancel_, std::move(list_op));
+        if (!listing)
+            co_return read_failed(listing.error(), "destination_read");
+        dst.index = std::max(dst.index, listing->index);
+        auto part = to_snapshot(std::move(*listing));
+        std::move(part.entries.begin(), part.entries.end(), std::back_inserter(dst.entries));
+    }
+    co_return engine::event::destination_read{std::move(dst), known_->prev, known_->status_index};
+}
+
+awaitable<engine::replicator_event> pair_replicator::read_destination(
+    std::string status_key, std::vector<std::string> ranges
+)
+{
+    bool const fresh = known_ && clock::now() - known_->read_at < params_.destination_refresh;
+    if (fresh && known_->entries)
+        co_return engine::event::destination_read{known_->entries->view(ranges), known_->prev, known_->status_index};
+    if (fresh && !ranges.empty()) {
+        auto step = read_ranges(ranges);
+        co_return co_await std::move(step);
+    }
+    // A whole round over a destination too big to keep reads it again (not a refresh).
+    if (known_ && !fresh)
+        metrics_.add(metric::full_syncs, labels("reason", "refresh"));
+    known_.reset();
+
+    auto const& dest = params_.fsm.rule.spec.destination;
+    transport::query_options const q;
+    auto list_op = destination_.list(dest, q);
+    auto listing = co_await guarded(&read_cancel_, std::move(list_op));
+    if (!listing)
+        co_return read_failed(listing.error(), "destination_read");
+    auto get_op = destination_.get(status_key, q);
+    auto status = co_await guarded(&read_cancel_, std::move(get_op));
+    if (!status)
+        co_return read_failed(status.error(), "checkpoint");
+    std::optional<engine::checkpoint> prev;
+    std::uint64_t const status_index = status->entry ? status->entry->modify_index : 0;
+    if (status->entry) {
+        auto c = decode_checkpoint(status->entry->value.value_or(std::string{}));
+        if (!c)
+            co_return fail("checkpoint", fmt::format("status key {:?}: {}", status_key, c.error()));
+        prev = std::move(*c);
+    }
+    auto dst = to_snapshot(std::move(*listing));
+    metrics_.set(metric::destination_keys, labels(), static_cast<double>(dst.entries.size()));
+    status_.failing = false;
+    if (params_.dry_run || params_.fsm.once) {
+        // Nothing is written in a dry run, so the listing must be read again every round; -once
+        // ends after this round.
+        co_return engine::event::destination_read{std::move(dst), std::move(prev), status_index};
+    }
+    known_state k;
+    k.prev = prev;
+    k.read_at = clock::now();
+    k.status_index = status_index;
+    if (engine::known_destination::cost(dst.entries) > params_.known_destination_bytes) {
+        // Too big to keep: grouped rounds will read their ranges.
+        known_ = std::move(k);
+        co_return engine::event::destination_read{std::move(dst), std::move(prev), status_index};
+    }
+    k.entries.emplace(std::move(dst), dest, params_.fsm.rule.status_key);
+    auto out = k.entries->view(ranges);
+    known_ = std::move(k);
+    co_return engine::event::destination_read{std::move(out), std::move(prev), status_index};
+}
+
+}  // namespace kvship::replicate
