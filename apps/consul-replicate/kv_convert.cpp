@@ -31,4 +31,33 @@ engine::snapshot to_snapshot(transport::kv_listing listing)
     return s;
 }
 
+transport::txn_op to_transport(const engine::txn_op& op)
+{
+    transport::txn_op out;
+    if (op.verb == engine::txn_verb::set) {
+        out.verb = transport::txn_verb::set;
+        out.value = op.value;
+        out.flags = op.flags;
+    } else {
+        out.verb = transport::txn_verb::delete_key;
+    }
+    out.key = op.key;
+    return out;
+}
+
+// The error kind label for a transport error, or `fallback` (the phase).
+std::string_view error_kind(const transport::consul_error& e, std::string_view fallback)
+{
+    using transport::errc;
+    if (e == errc::forbidden)
+        return "acl_denied";
+    if (e == errc::timed_out)
+        return "timeout";
+    if (e == errc::no_leader)
+        return "no_leader";
+    if (e == errc::malformed_response || e == errc::missing_index)
+        return "decode";
+    return fallback;
+}
+
 }  // namespace kvship::replicate

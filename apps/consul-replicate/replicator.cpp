@@ -3,35 +3,6 @@
 namespace kvship::replicate {
 
 namespace driver_detail {
-transport::txn_op to_transport(const engine::txn_op& op)
-{
-    transport::txn_op out;
-    if (op.verb == engine::txn_verb::set) {
-        out.verb = transport::txn_verb::set;
-        out.value = op.value;
-        out.flags = op.flags;
-    } else {
-        out.verb = transport::txn_verb::delete_key;
-    }
-    out.key = op.key;
-    return out;
-}
-
-// The error kind label for a transport error, or `fallback` (the phase).
-std::string_view error_kind(const transport::consul_error& e, std::string_view fallback)
-{
-    using transport::errc;
-    if (e == errc::forbidden)
-        return "acl_denied";
-    if (e == errc::timed_out)
-        return "timeout";
-    if (e == errc::no_leader)
-        return "no_leader";
-    if (e == errc::malformed_response || e == errc::missing_index)
-        return "decode";
-    return fallback;
-}
-
 std::string_view warning_text(engine::warning_kind k)
 {
     using w = engine::warning_kind;
@@ -88,10 +59,20 @@ pair_replicator::pair_replicator(
     : source_(source),
       destination_(destination),
       params_(std::move(params)),
-      limit_(limit),
       log_(log),
       metrics_(metrics),
-      plan_out_(plan_out)
+      plan_out_(plan_out),
+      writer_(
+          destination,
+          destination_writer::settings{params_.label, params_.write_window, params_.fence, params_.on_fenced},
+          limit,
+          log,
+          metrics,
+          destination_writer::hooks{
+              [this](const engine::batch& b, std::size_t from, std::size_t to) { count_applied(b, from, to); },
+              [this] { abort(); },
+              [this] { return stopping_; }}
+      )
 {
     auto const l = labels();
     metrics_.set(metric::paused, l, 0);
@@ -134,9 +115,7 @@ void pair_replicator::request_stop()
 void pair_replicator::abort()
 {
     request_stop();
-    for (auto const& w : {writer_, stream_ ? stream_->writer : nullptr})
-        if (w)
-            for (auto& sig : w->cancel) sig.emit(asio::cancellation_type::terminal);
+    writer_.abort();
 }
 
 awaitable<std::optional<std::string>> pair_replicator::run()
@@ -176,7 +155,7 @@ awaitable<std::optional<std::string>> pair_replicator::run()
                 co_return f->what;
             }
         }
-        fsm.set_limits(batch_limits_now());  // a 413 taught a limit, or the fence op's room changed
+        fsm.set_limits(writer_.limits(params_.fsm.limits.max_value_bytes));  // a 413 taught a limit, or the fence op's room changed
         auto act = fsm.resume(std::move(ev));
         if (auto rep = fsm.take_report())
             on_report(*rep);

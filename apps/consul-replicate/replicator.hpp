@@ -1,13 +1,14 @@
 // The async driver of one replication pair: runs engine::replicator_fsm over the Consul client.
 // Each FSM action becomes one awaitable call (source read, destination read, a stage of batches,
-// sleep) whose result is fed back as the next event. The txn window, the cutting rule and the
-// known destination are the engine's (txn_window, cut_ops, answer_too_large, known_destination);
-// the driver still decides the watch budget and wake handling and the stream's window itself.
+// sleep) whose result is fed back as the next event. The writes go through destination_writer;
+// the txn window, the cutting rule, the watch plan and the known destination are the engine's
+// (txn_window, cut_ops, answer_too_large, watch_plan, known_destination).
 //
 // It lives in apps/ rather than engine/ because engine/ is sans-I/O (a purity ctest greps it for
-// Asio); STYLE's "separate part" of the engine is this one file pair.
+// Asio).
 #pragma once
 
+#include "destination_writer.hpp"
 #include "lag_tracker.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
@@ -66,14 +67,6 @@ struct pair_params
     // the pair at once.
     std::function<std::optional<transport::txn_op>()> fence;
     std::function<void()> on_fenced;
-};
-
-// The destination's /v1/txn op limit, shared by every pair writing to it: starts at the
-// configured value and drops to what a 413 "too many operations (N > M)" says.
-struct txn_limit
-{
-    std::size_t max_ops = 128;
-    std::size_t max_bytes = 512 * 1024;  // txn_max_req_len
 };
 
 // What /readyz and the logs need to know about a pair.
@@ -152,8 +145,7 @@ private:
     // A watch's answer at index `got` below the `index` it waited past: counted as an index_reset
     // wakeup, and the pair starts over with a full read (true: the watch ends).
     bool watch_went_back(watch_state& w, std::uint64_t got, std::uint64_t index);
-    // One stage of a round (engine::action::apply_batch): every batch one txn, a window of them in
-    // flight, re-cut by engine::answer_too_large when the server finds one too large.
+    // One stage of a round (engine::action::apply_batch), written by writer_.
     awaitable<engine::replicator_event> apply_batch(
         std::span<const engine::batch> batches, std::size_t number, std::size_t count
     );
@@ -165,25 +157,6 @@ private:
     void print_batch(const engine::batch& b) const;
     void count_applied(const engine::batch& b, std::size_t from, std::size_t to);
 
-    // Ops [from, to) of one batch sent as one txn (the whole batch unless a 413 re-cut it), or one
-    // op sent as a plain PUT.
-    using chunk = engine::txn_piece;
-
-    struct chunk_outcome
-    {
-        chunk c;
-        std::optional<transport::consul_error> error;
-        std::optional<std::string> rolled_back;
-        bool fenced = false;  // refused by the fence op: the lock is no longer ours
-        bool unheld = false;  // not sent: the lock is not held
-        std::size_t sent_ops = 0;
-        std::chrono::milliseconds took{0};
-    };
-
-    // The fence op's room in each txn (none without -lock), and the limits the machine cuts batches by.
-    [[nodiscard]] engine::txn_reserve fence_room() const;
-    [[nodiscard]] engine::batch_limits batch_limits_now() const;
-    awaitable<chunk_outcome> send_chunk(const engine::batch* b, chunk c);
     // Ops committed since the last full read: patch the known destination and checkpoint.
     void note_committed(std::span<const engine::txn_op> ops);
     // A grouped round's view of the destination when its entries are not kept: each range read.
@@ -198,22 +171,8 @@ private:
     awaitable<engine::replicator_event> next_stream_event();
     awaitable<engine::replicator_event> queue_puts(engine::batch b);
     awaitable<void> stream_reader(std::shared_ptr<stream_state> s);
-    // One window of txns for a stage (apply_batch) or the stream's puts: `pump` takes the finished
-    // txns' outcomes into the window and sends what it gives next, each by `send`.
-    struct txn_writer;
-    void pump(const std::shared_ptr<txn_writer>& w);
-    void send(const std::shared_ptr<txn_writer>& w, chunk c);
     awaitable<void> wait_stream(stream_state& s);
     awaitable<void> close_stream();
-    // What a finished txn chunk means for the round: counted, re-queued smaller (`retry`), a
-    // failure or the lock lost (`fenced`).
-    void judge_outcome(
-        const engine::batch& b,
-        chunk_outcome& o,
-        std::deque<chunk>& retry,
-        std::optional<std::pair<std::string, std::string>>& failure,
-        bool& fenced
-    );
 
     label_set labels() const { return {{"pair", params_.label}}; }
 
@@ -225,17 +184,15 @@ private:
     transport::consul_client& source_;
     transport::consul_client& destination_;
     pair_params params_;
-    txn_limit& limit_;
     const logger& log_;
     metrics_registry& metrics_;
     std::FILE* plan_out_;
+    destination_writer writer_;
 
     pair_status status_;
     bool stopping_ = false;
     asio::cancellation_signal read_cancel_;
-    std::shared_ptr<txn_writer> writer_;  // apply_batch's, while it writes (abort() cancels its txns)
     std::optional<asio::steady_timer> timer_;
-    std::optional<asio::steady_timer> apply_wake_;
 
     // The destination as it is known to be since the last full read: its entries (the listing plus
     // every op committed since) while they fit params_.known_destination_bytes, and the checkpoint.

@@ -4,7 +4,8 @@
 //   replicator_source.cpp       source and destination reads (whole, with -wait quiescence, ranges)
 //   replicator_watch.cpp        grouped watching (DRIVER.md "Grouped watching")
 //   replicator_stream.cpp       streamed full rounds (DRIVER.md "Streamed full rounds")
-//   replicator_write.cpp        the txns: a stage of batches or the stream's puts through one window
+//   replicator_write.cpp        a stage of batches through destination_writer, what committed, -dry-run
+//   destination_writer.cpp      (a class of its own) the txns: a window of them, their answers
 #pragma once
 
 #include "checkpoint_codec.hpp"
@@ -30,9 +31,6 @@ namespace kvship::replicate::driver_detail {
 
 using clock = std::chrono::steady_clock;
 
-[[nodiscard]] transport::txn_op to_transport(const engine::txn_op& op);
-// The error kind label for a transport error, or `fallback` (the phase).
-[[nodiscard]] std::string_view error_kind(const transport::consul_error& e, std::string_view fallback);
 [[nodiscard]] std::string_view warning_text(engine::warning_kind k);
 [[nodiscard]] double seconds_since(clock::time_point t);
 [[nodiscard]] double unix_now();
@@ -82,49 +80,6 @@ struct pair_replicator::watch_state
     asio::steady_timer wake;  // the pair's loop waits on it; watches cancel it to wake the loop
 };
 
-// One window of destination txns (apply_batch's stage, or the stream's puts as they come):
-// engine::txn_window decides what goes next; this holds the batches being written, one
-// cancellation slot per txn in flight, and the outcomes not taken yet.
-struct pair_replicator::txn_writer
-{
-    txn_writer(std::size_t width, std::function<void()> wake_fn)
-        : window({}, 0, false, width), cancel(width), busy(width, false), wake(std::move(wake_fn))
-    {
-    }
-
-    struct held
-    {
-        const engine::batch* b = nullptr;
-        std::shared_ptr<const engine::batch> owner;  // the stream's batches; a stage's belong to the machine
-        std::size_t number = 0;                      // in the round (a stage's), for the trace
-        std::size_t left = 0;                        // ops not committed yet
-    };
-
-    engine::txn_window window;
-    std::map<std::size_t, held> batches;  // by the window position of their first op
-    std::size_t count = 0;                // batches in the round (0: the stream's)
-    std::deque<asio::cancellation_signal> cancel;
-    std::vector<bool> busy;
-    std::vector<std::pair<chunk, chunk_outcome>> finished;       // (the piece in the window, its outcome)
-    std::optional<std::pair<std::string, std::string>> failure;  // (kind, what)
-    bool fenced = false;  // the lock is gone: stop at once, not a failure to retry
-    std::function<void()> wake;
-
-    // The batch holding window position `pos`.
-    std::map<std::size_t, held>::iterator batch_at(std::size_t pos) { return std::prev(batches.upper_bound(pos)); }
-
-    // Adds `b` at the end of the window's ops; returns its piece.
-    chunk add(const engine::batch* b, std::shared_ptr<const engine::batch> owner, std::size_t number)
-    {
-        std::size_t const from = window_end;
-        window_end += b->ops.size();
-        batches[from] = held{b, std::move(owner), number, b->ops.size()};
-        return chunk{from, window_end, b->plain_put};
-    }
-
-    std::size_t window_end = 0;
-};
-
 struct pair_replicator::stream_state
 {
     explicit stream_state(asio::any_io_executor ex) : wake(ex), reader_wake(ex) {}
@@ -140,7 +95,7 @@ struct pair_replicator::stream_state
     asio::cancellation_signal reader_cancel;
 
     // The puts being written: the machine's batches, one txn each, as they come.
-    std::shared_ptr<txn_writer> writer;
+    std::shared_ptr<destination_writer::window> writer;
 
     asio::steady_timer wake;         // the loop waits on it; the reader and the txns wake it
     asio::steady_timer reader_wake;  // the reader waits on it while the queue is full

@@ -12,13 +12,10 @@ void pair_replicator::start_stream()
 {
     auto ex = timer_->get_executor();
     auto s = std::make_shared<stream_state>(ex);
-    s->writer = std::make_shared<txn_writer>(
-        std::max<std::size_t>(1, params_.write_window),
-        [weak = std::weak_ptr<stream_state>(s)] {
-            if (auto live = weak.lock())
-                live->wake.cancel();
-        }
-    );
+    s->writer = writer_.open(ex, [weak = std::weak_ptr<stream_state>(s)] {
+        if (auto live = weak.lock())
+            live->wake.cancel();
+    });
     stream_ = s;
     asio::co_spawn(
         ex, stream_reader(s), asio::bind_cancellation_slot(s->reader_cancel.slot(), asio::detached)
@@ -132,10 +129,10 @@ awaitable<void> pair_replicator::close_stream()
     // In-flight txns finish (abort() cancels them); nothing more is sent.
     // The reader and the txns point at this object: wait until every one has ended. Txns are
     // atomic; what committed is counted (and kept in the known destination).
-    s->writer->window.stop();
+    s->writer->stop();
     for (;;) {
-        pump(s->writer);
-        if (s->reader_done && s->writer->window.in_flight() == 0)
+        s->writer->pump();
+        if (s->reader_done && s->writer->in_flight() == 0)
             break;
         co_await wait_stream(*s);
     }
@@ -145,20 +142,19 @@ awaitable<engine::replicator_event> pair_replicator::queue_puts(engine::batch b)
 {
     auto s = stream_;
     auto& w = s->writer;
-    // One batch, one txn (the machine cut it by batch_limits_now()), once the window has room.
+    // One batch, one txn (the machine cut it by writer_.limits()), once the window has room.
     for (;;) {
-        pump(w);
-        if (stopping_ || w->fenced || w->failure) {
+        w->pump();
+        if (stopping_ || w->fenced() || w->failure()) {
             auto step = next_stream_event();  // reports the failure or the stop
             co_return co_await std::move(step);
         }
-        if (w->window.in_flight() + w->window.queued() < w->busy.size())
+        if (w->room())
             break;
         co_await wait_stream(*s);
     }
-    auto owned = std::make_shared<const engine::batch>(std::move(b));
-    w->window.append(w->add(owned.get(), owned, 0));
-    pump(w);
+    w->append(std::move(b));
+    w->pump();
     co_return engine::event::puts_queued{};
 }
 
@@ -166,13 +162,13 @@ awaitable<engine::replicator_event> pair_replicator::next_stream_event()
 {
     auto s = stream_;
     for (;;) {
-        pump(s->writer);
-        if (stopping_ || s->writer->fenced) {
+        s->writer->pump();
+        if (stopping_ || s->writer->fenced()) {
             co_await close_stream();
             co_return engine::event::stop{};
         }
-        if (s->writer->failure) {
-            auto const f = *s->writer->failure;
+        if (s->writer->failure()) {
+            auto const f = *s->writer->failure();
             co_await close_stream();
             co_return fail(f.first, f.second);
         }
@@ -187,13 +183,13 @@ awaitable<engine::replicator_event> pair_replicator::next_stream_event()
             co_await close_stream();
             co_return fail(f.first, f.second);
         }
-        if (s->reader_done && s->writer->window.idle()) {
+        if (s->reader_done && s->writer->idle()) {
             // The whole listing arrived and every put written so far has committed: the machine
             // may now decide deletes and the checkpoint.
             auto const meta = s->meta;
             co_await close_stream();
-            if (s->writer->failure)
-                co_return fail(s->writer->failure->first, s->writer->failure->second);
+            if (auto const& f = s->writer->failure())
+                co_return fail(f->first, f->second);
             std::uint64_t const got = std::max<std::uint64_t>(meta.index, 1);
             log_.trace("view", "kv.list({}): streamed, index {}", params_.label, got);
             note_source_read(meta.known_leader, meta.last_contact, got);
