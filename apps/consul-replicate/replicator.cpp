@@ -107,7 +107,7 @@ void pair_replicator::request_stop()
     if (timer_)
         timer_->cancel();
     if (watch_)
-        watch_->wake.cancel();
+        watch_->wake();
     if (stream_)
         stream_->wake.cancel();
 }

@@ -10,6 +10,7 @@
 
 #include "destination_writer.hpp"
 #include "lag_tracker.hpp"
+#include "source_watcher.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
 
@@ -123,28 +124,12 @@ private:
         std::string status_key, std::vector<std::string> ranges
     );
 
-    // Grouped watching: one blocking `?recurse` per source group plus a `?keys&separator=/` per split
-    // directory (the source prefix and deeper ones).
-    struct watch_state;
+    // Grouped watching (source_watcher): whether to, start (false: the source cannot be split), the
+    // next delta or full-read reset from the watches' reports, stop.
     [[nodiscard]] bool grouping_wanted(const engine::replicator_fsm& fsm) const;
     bool start_watches(const engine::replicator_fsm& fsm);
     awaitable<engine::replicator_event> next_delta();
     awaitable<void> stop_watches();
-    awaitable<void> watch_group(
-        std::shared_ptr<watch_state> w, std::size_t slot, std::string prefix, std::uint64_t index
-    );
-    awaitable<void> watch_names(
-        std::shared_ptr<watch_state> w, std::size_t slot, std::string dir, std::uint64_t index
-    );
-    // One read of a group (blocking past `index` > 0) with the stale re-read. nullopt when the watches
-    // are closing, or when the read failed or was filtered by ACLs (the failure is recorded in `w`).
-    awaitable<std::optional<transport::kv_listing>> read_group(
-        watch_state& w, std::size_t slot, const std::string& prefix, std::uint64_t index
-    );
-    void add_group(const std::shared_ptr<watch_state>& w, std::string prefix, std::uint64_t index);
-    // A watch's answer at index `got` below the `index` it waited past: counted as an index_reset
-    // wakeup, and the pair starts over with a full read (true: the watch ends).
-    bool watch_went_back(watch_state& w, std::uint64_t got, std::uint64_t index);
     // One stage of a round (engine::action::apply_batch), written by writer_.
     awaitable<engine::replicator_event> apply_batch(
         std::span<const engine::batch> batches, std::size_t number, std::size_t count
@@ -223,7 +208,7 @@ private:
     bool fast_no_change_ = false;
 
     std::shared_ptr<stream_state> stream_;  // set while a streamed full round reads the source
-    std::shared_ptr<watch_state> watch_;    // set while grouped watching runs
+    std::unique_ptr<source_watcher> watch_;  // set while grouped watching runs
     bool group_blocked_ = false;          // after a failed watch: one full-read wake before regrouping
     std::optional<engine::full_read_reason> next_full_reason_;  // the next full read's, when not the usual
     std::size_t lost_found_committed_ = 0;  // lost+found saves committed since the last round report

@@ -2,7 +2,8 @@
 // and writing, and small helpers. Private to the driver, not an interface.
 //   replicator.cpp              the loop (run), failures, sleeps, the round's report and the lag
 //   replicator_source.cpp       source and destination reads (whole, with -wait quiescence, ranges)
-//   replicator_watch.cpp        grouped watching (DRIVER.md "Grouped watching")
+//   replicator_watch.cpp        when to watch in groups, what the watches' reports mean for the round
+//   source_watcher.cpp          (a class of its own) the grouped watches (DRIVER.md "Grouped watching")
 //   replicator_stream.cpp       streamed full rounds (DRIVER.md "Streamed full rounds")
 //   replicator_write.cpp        a stage of batches through destination_writer, what committed, -dry-run
 //   destination_writer.cpp      (a class of its own) the txns: a window of them, their answers
@@ -12,6 +13,7 @@
 #include "guarded.hpp"
 #include "kv_convert.hpp"
 #include "lost_found.hpp"
+#include "read_fresh.hpp"
 #include "replicator.hpp"
 
 #include <engine/quiescence.hpp>
@@ -35,50 +37,9 @@ using clock = std::chrono::steady_clock;
 [[nodiscard]] double seconds_since(clock::time_point t);
 [[nodiscard]] double unix_now();
 
-// One source read with the stale re-read (DRIVER.md): `start(q)` begins the read, run under `cancel`; a
-// `?stale` answer from a server further behind the leader than -max-stale (transport::stale_reread) is
-// dropped and the same query sent again without `?stale`, unless `reread(answer)` says no (it may log).
-// `q` ends as the query of the answer returned.
-template <class Start, class Reread>
-auto read_fresh(
-    asio::cancellation_signal* cancel,
-    const transport::read_settings& reads,
-    transport::query_options& q,
-    Start start,
-    Reread reread
-) -> decltype(start(q))
-{
-    auto first = start(q);
-    auto r = co_await guarded(cancel, std::move(first));
-    if (!r)
-        co_return r;
-    if (auto again = transport::stale_reread(reads, q, r->last_contact); again && reread(*r)) {
-        q = std::move(*again);
-        auto second = start(q);
-        r = co_await guarded(cancel, std::move(second));
-    }
-    co_return r;
-}
-
 }  // namespace kvship::replicate::driver_detail
 
 namespace kvship::replicate {
-
-struct pair_replicator::watch_state
-{
-    explicit watch_state(asio::any_io_executor ex) : wake(std::move(ex)) {}
-
-    engine::source_layout layout;  // the groups and the directories with a names watch
-    std::map<std::string, engine::event::group_listing> pending;  // the newest listing per group
-    std::optional<std::pair<std::string, std::string>> failure;   // (error kind, what)
-    std::optional<engine::full_read_reason> reset;  // a watch ended: index_reset or regroup
-    std::deque<asio::cancellation_signal> cancels;  // one per watch (slot); a deque keeps addresses
-    std::deque<asio::steady_timer> pauses;          // one per watch, for the fast no-change pause
-    std::size_t running = 0;
-    std::size_t budget = 0;
-    bool closing = false;
-    asio::steady_timer wake;  // the pair's loop waits on it; watches cancel it to wake the loop
-};
 
 struct pair_replicator::stream_state
 {

@@ -27,7 +27,7 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
         // A blocking read that came back at once with nothing new: do not spin on a server that
         // answers early (consul-template waits too).
         fast_no_change_ = false;
-        auto pause = sleep(std::chrono::milliseconds(100));
+        auto pause = sleep(engine::fast_answer);
         auto paused = co_await std::move(pause);
         if (std::holds_alternative<engine::event::stop>(paused))
             co_return engine::event::stop{};
@@ -104,15 +104,11 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
     }
     log_.trace("view", "kv.list({}): returned {} pairs", params_.label, r->entries.size());
 
-    std::uint64_t const got = std::max<std::uint64_t>(r->index, 1);
-    std::string_view wake = "changed";
-    if (index > 0 && got < index)
-        wake = "index_reset";
-    else if (index > 0 && got == index)
-        wake = "no_change";
+    auto const wake = engine::judge_wake(index, r->index, clock::now() - read_started);
+    std::uint64_t const got = wake.index;
     if (index > 0) {
-        metrics_.add(metric::wakeups, labels("result", wake));
-        fast_no_change_ = wake == "no_change" && clock::now() - read_started < std::chrono::milliseconds(100);
+        metrics_.add(metric::wakeups, labels("result", engine::to_string(wake.what)));
+        fast_no_change_ = wake.pause;
     }
     if (index == 0)
         metrics_.observe(metric::full_read_duration, labels(), seconds_since(read_started));

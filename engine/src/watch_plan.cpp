@@ -115,4 +115,30 @@ watches_verdict judge_watches(const watches_view& v, watch_time now)
     return out;
 }
 
+wake_verdict judge_wake(std::uint64_t index, std::uint64_t got, watch_time took)
+{
+    wake_verdict out;
+    out.index = std::max<std::uint64_t>(got, 1);
+    if (out.index < index) {
+        out.what = wake_verdict::kind::index_reset;
+    } else if (out.index == index) {
+        out.what = wake_verdict::kind::no_change;
+        out.pause = took < fast_answer;
+    }
+    return out;
+}
+
+std::string_view to_string(wake_verdict::kind k)
+{
+    switch (k) {
+        case wake_verdict::kind::changed:
+            return "changed";
+        case wake_verdict::kind::no_change:
+            return "no_change";
+        case wake_verdict::kind::index_reset:
+            return "index_reset";
+    }
+    return "changed";
+}
+
 }  // namespace kvship::engine

@@ -148,3 +148,24 @@ TEST_CASE("reason_for_full_read", "[engine][watch_plan]")
     CHECK(to_string(full_read_reason::index_reset) == "index_reset");
     CHECK(to_string(full_read_reason::regroup) == "regroup");
 }
+
+TEST_CASE("judge_wake: a blocking read's answer: went back, no change (pause when fast), changed", "[engine][watch_plan]")
+{
+    using k = wake_verdict::kind;
+    using std::chrono::milliseconds;
+    // Above the index waited past: changed, never a pause however fast.
+    CHECK(judge_wake(10, 11, milliseconds(1)) == wake_verdict{k::changed, 11, false});
+    // Equal: no change; a pause only when it came back faster than fast_answer.
+    CHECK(judge_wake(10, 10, milliseconds(5)) == wake_verdict{k::no_change, 10, true});
+    CHECK(judge_wake(10, 10, fast_answer - milliseconds(1)) == wake_verdict{k::no_change, 10, true});
+    CHECK(judge_wake(10, 10, fast_answer) == wake_verdict{k::no_change, 10, false});
+    CHECK(judge_wake(10, 10, std::chrono::seconds(60)) == wake_verdict{k::no_change, 10, false});
+    // Below: the index went backwards (a restore or a reap).
+    CHECK(judge_wake(10, 9, milliseconds(1)) == wake_verdict{k::index_reset, 9, false});
+    // An index of 0 stands for 1 (Consul's rule): after waiting past 1 it is no change, past 2 a reset.
+    CHECK(judge_wake(1, 0, std::chrono::seconds(1)) == wake_verdict{k::no_change, 1, false});
+    CHECK(judge_wake(2, 0, std::chrono::seconds(1)) == wake_verdict{k::index_reset, 1, false});
+    CHECK(to_string(k::changed) == "changed");
+    CHECK(to_string(k::no_change) == "no_change");
+    CHECK(to_string(k::index_reset) == "index_reset");
+}

@@ -128,4 +128,33 @@ struct watches_verdict
 
 [[nodiscard]] watches_verdict judge_watches(const watches_view& v, watch_time now);
 
+// What one blocking read's answer means (the whole source's read past `index` > 0, a group's or a
+// names watch's): at index `got`, after `took`. The index it stands for is max(got, 1) (Consul's
+// rule: an index of 0 is treated as 1). Below `index`: the index went backwards (a restore, a reap,
+// another server), start over with a full read. Equal: nothing changed; when it came back faster
+// than fast_answer, the next read waits fast_answer first, so a server that answers early is not
+// spun on (consul-template does the same). Above: changed.
+inline constexpr watch_time fast_answer = std::chrono::milliseconds(100);
+
+struct wake_verdict
+{
+    enum class kind
+    {
+        changed,
+        no_change,
+        index_reset,
+    };
+
+    kind what = kind::changed;
+    std::uint64_t index = 1;  // max(got, 1)
+    bool pause = false;       // wait fast_answer before the next read
+
+    bool operator==(const wake_verdict&) const = default;
+};
+
+[[nodiscard]] wake_verdict judge_wake(std::uint64_t index, std::uint64_t got, watch_time took);
+
+// kvship_source_wakeups_total's `result`: "changed", "no_change", "index_reset".
+[[nodiscard]] std::string_view to_string(wake_verdict::kind k);
+
 }  // namespace kvship::engine
