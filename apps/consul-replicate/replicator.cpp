@@ -109,7 +109,7 @@ void pair_replicator::request_stop()
     if (watch_)
         watch_->wake();
     if (stream_)
-        stream_->wake.cancel();
+        stream_->read->wake();
 }
 
 void pair_replicator::abort()

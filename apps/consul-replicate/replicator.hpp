@@ -147,16 +147,14 @@ private:
     // A grouped round's view of the destination when its entries are not kept: each range read.
     awaitable<engine::replicator_event> read_ranges(const std::vector<std::string>& ranges);
 
-    // Streamed full rounds (DRIVER.md "Streamed full rounds"): a reader coroutine decodes the source
+    // Streamed full rounds (DRIVER.md "Streamed full rounds"): a source_stream decodes the source
     // listing into a bounded queue of chunks; the puts the machine hands out are written by a window
-    // of txns while the reader goes on.
+    // of destination_writer's txns while the reader goes on.
     struct stream_state;
     void begin_full_read();
     void start_stream();
     awaitable<engine::replicator_event> next_stream_event();
     awaitable<engine::replicator_event> queue_puts(engine::batch b);
-    awaitable<void> stream_reader(std::shared_ptr<stream_state> s);
-    awaitable<void> wait_stream(stream_state& s);
     awaitable<void> close_stream();
 
     label_set labels() const { return {{"pair", params_.label}}; }

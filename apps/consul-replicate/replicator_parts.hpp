@@ -5,6 +5,7 @@
 //   replicator_watch.cpp        when to watch in groups, what the watches' reports mean for the round
 //   source_watcher.cpp          (a class of its own) the grouped watches (DRIVER.md "Grouped watching")
 //   replicator_stream.cpp       streamed full rounds (DRIVER.md "Streamed full rounds")
+//   source_stream.cpp           (a class of its own) the streamed source read
 //   replicator_write.cpp        a stage of batches through destination_writer, what committed, -dry-run
 //   destination_writer.cpp      (a class of its own) the txns: a window of them, their answers
 #pragma once
@@ -14,6 +15,7 @@
 #include "kv_convert.hpp"
 #include "lost_found.hpp"
 #include "read_fresh.hpp"
+#include "source_stream.hpp"
 #include "replicator.hpp"
 
 #include <engine/quiescence.hpp>
@@ -41,25 +43,11 @@ using clock = std::chrono::steady_clock;
 
 namespace kvship::replicate {
 
+// A streamed full round: the source read and the window its puts go out through.
 struct pair_replicator::stream_state
 {
-    explicit stream_state(asio::any_io_executor ex) : wake(ex), reader_wake(ex) {}
-
-    // Reader -> loop: decoded chunks, then the end (or an error), at most `max_chunks` waiting.
-    std::deque<std::vector<engine::kv_entry>> chunks;
-    std::size_t max_chunks = 4;
-    std::optional<std::uint64_t> end_index;
-    std::optional<std::pair<std::string, std::string>> read_failure;  // (error kind, what)
-    transport::query_meta meta;
-    bool reader_done = false;
-    bool closing = false;
-    asio::cancellation_signal reader_cancel;
-
-    // The puts being written: the machine's batches, one txn each, as they come.
+    std::unique_ptr<source_stream> read;
     std::shared_ptr<destination_writer::window> writer;
-
-    asio::steady_timer wake;         // the loop waits on it; the reader and the txns wake it
-    asio::steady_timer reader_wake;  // the reader waits on it while the queue is full
 };
 
 }  // namespace kvship::replicate
