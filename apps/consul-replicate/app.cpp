@@ -66,7 +66,7 @@ app::app(asio::io_context& ioc, command_line cli, config cfg, app_tuning tuning)
       cfg_(std::move(cfg)),
       tuning_(tuning),
       log_(make_process_logger(cfg_)),
-      signals_(ioc),
+      signals_(ioc.get_executor()),
       wake_(ioc)
 {
     declare_metrics(metrics_, KVSHIP_VERSION, "kvship");
@@ -135,31 +135,32 @@ int app::run()
 
 void app::arm_signals()
 {
-    boost::system::error_code ec;
-    signals_.clear(ec);
     // Like consul-replicate, catch the usual signals so they never kill the process by default;
-    // only the kill signal and SIGTERM stop it, only the reload signal reloads.
+    // only the kill signal and SIGTERM stop it, only the reload signal reloads. They are read from a
+    // signalfd (signal_inbox.hpp): a second kill signal that comes while the process exits stays
+    // pending instead of ending it by the signal (a handler's default action comes back at teardown).
     std::set<int> wanted{SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
     if (!cfg_.kill_signal.disabled())
         wanted.insert(cfg_.kill_signal.number);
     if (!cfg_.reload_signal.disabled())
         wanted.insert(cfg_.reload_signal.number);
-    for (int s : wanted) {
-        if (s == SIGKILL || s == SIGSTOP)
-            continue;
-        signals_.add(s, ec);
-        if (ec)
-            log_.warn("cli", "cannot catch signal {}: {}", s, ec.message());
-    }
+    std::erase_if(wanted, [](int s) { return s == SIGKILL || s == SIGSTOP; });
+    if (auto e = signals_.receive(wanted))
+        log_.warn("cli", "cannot catch signals: {}", *e);
 }
 
 awaitable<void> app::watch_signals()
 {
     for (;;) {
-        auto [ec, sig] = co_await signals_.async_wait(nothrow_awaitable);
+        auto next = signals_.next();
+        auto [ec, sig] = co_await std::move(next);
         if (ec) {
             if (ec == asio::error::operation_aborted && !alive_)
                 co_return;
+            if (ec != asio::error::operation_aborted) {
+                log_.warn("cli", "cannot read signals: {}", ec.message());
+                co_return;
+            }
             continue;
         }
         if ((!cfg_.kill_signal.disabled() && sig == cfg_.kill_signal.number) || sig == SIGTERM) {
@@ -379,8 +380,7 @@ awaitable<void> app::main_loop()
         }
     }
     alive_ = false;
-    boost::system::error_code ec;
-    signals_.cancel(ec);
+    signals_.close();
     if (endpoint_)
         endpoint_->stop();
 }

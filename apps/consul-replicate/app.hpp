@@ -9,11 +9,11 @@
 #include "metrics.hpp"
 #include "registry.hpp"
 #include "replicator.hpp"
+#include "signal_inbox.hpp"
 #include "vault_ha.hpp"
 
 #include <replicate/config.hpp>
 
-#include <boost/asio/signal_set.hpp>
 
 #include <memory>
 #include <optional>
@@ -98,7 +98,7 @@ private:
     logger log_;
     metrics_registry metrics_;
     std::unique_ptr<metrics_endpoint> endpoint_;
-    asio::signal_set signals_;
+    signal_inbox signals_;
     asio::steady_timer wake_;
 
     unsigned kill_requests_ = 0;

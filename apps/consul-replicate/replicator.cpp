@@ -72,6 +72,19 @@ pair_replicator::pair_replicator(
               [this](const engine::batch& b, std::size_t from, std::size_t to) { count_applied(b, from, to); },
               [this] { abort(); },
               [this] { return stopping_; }}
+      ),
+      destination_reader_(
+          destination,
+          destination_reader::settings{
+              params_.label,
+              params_.fsm.rule.spec.destination,
+              params_.fsm.rule.status_key,
+              params_.destination_refresh,
+              params_.known_destination_bytes,
+              !params_.dry_run && !params_.fsm.once},
+          read_cancel_,
+          log,
+          metrics
       )
 {
     auto const l = labels();
@@ -190,10 +203,10 @@ awaitable<std::optional<std::string>> pair_replicator::run()
                 if (rs->index > 0)
                     group_blocked_ = false;
             }
-        } else if (auto* bs = std::get_if<engine::action::begin_stream>(&act)) {
+        } else if (std::holds_alternative<engine::action::begin_stream>(act)) {
             co_await stop_watches();
             begin_full_read();
-            auto step = read_destination(bs->status_key, {});
+            auto step = read_destination({});
             ev = co_await std::move(step);
         } else if (std::holds_alternative<engine::action::stream_source>(act)) {
             start_stream();
@@ -206,7 +219,7 @@ awaitable<std::optional<std::string>> pair_replicator::run()
             auto step = queue_puts(std::move(ap->ops));
             ev = co_await std::move(step);
         } else if (auto* rd = std::get_if<engine::action::read_destination>(&act)) {
-            auto step = read_destination(rd->status_key, rd->ranges);
+            auto step = read_destination(rd->ranges);
             ev = co_await std::move(step);
         } else if (auto* ab = std::get_if<engine::action::apply_batch>(&act)) {
             auto step = apply_batch(ab->batches, ab->number, ab->count);
@@ -231,7 +244,7 @@ engine::replicator_event pair_replicator::fail(std::string_view kind, std::strin
     last_failure_ = fmt::format("{}: {}", params_.label, what);
     // After a failure nothing is known for sure about the destination (a timed-out txn may have
     // committed): read it again.
-    known_.reset();
+    destination_reader_.forget();
     return engine::event::failed{std::move(what)};
 }
 

@@ -8,6 +8,7 @@
 // Asio).
 #pragma once
 
+#include "destination_reader.hpp"
 #include "destination_writer.hpp"
 #include "lag_tracker.hpp"
 #include "source_watcher.hpp"
@@ -120,9 +121,8 @@ private:
     void note_source_read(bool known_leader, std::chrono::milliseconds last_contact, std::uint64_t got);
     // A failed read as the pair's next event: a stop while stopping, else a failure of `kind`.
     engine::replicator_event read_failed(const transport::consul_error& e, std::string_view kind);
-    awaitable<engine::replicator_event> read_destination(
-        std::string status_key, std::vector<std::string> ranges
-    );
+    // The round's view of the destination (destination_reader_), or the failure.
+    awaitable<engine::replicator_event> read_destination(std::vector<std::string> ranges);
 
     // Grouped watching (source_watcher): whether to, start (false: the source cannot be split), the
     // next delta or full-read reset from the watches' reports, stop.
@@ -142,10 +142,6 @@ private:
     void print_batch(const engine::batch& b) const;
     void count_applied(const engine::batch& b, std::size_t from, std::size_t to);
 
-    // Ops committed since the last full read: patch the known destination and checkpoint.
-    void note_committed(std::span<const engine::txn_op> ops);
-    // A grouped round's view of the destination when its entries are not kept: each range read.
-    awaitable<engine::replicator_event> read_ranges(const std::vector<std::string>& ranges);
 
     // Streamed full rounds (DRIVER.md "Streamed full rounds"): a source_stream decodes the source
     // listing into a bounded queue of chunks; the puts the machine hands out are written by a window
@@ -171,23 +167,13 @@ private:
     metrics_registry& metrics_;
     std::FILE* plan_out_;
     destination_writer writer_;
+    destination_reader destination_reader_;
 
     pair_status status_;
     bool stopping_ = false;
     asio::cancellation_signal read_cancel_;
     std::optional<asio::steady_timer> timer_;
 
-    // The destination as it is known to be since the last full read: its entries (the listing plus
-    // every op committed since) while they fit params_.known_destination_bytes, and the checkpoint.
-    struct known_state
-    {
-        std::optional<engine::known_destination> entries;  // nullopt: too big to keep, ranges are read
-        std::optional<engine::checkpoint> prev;
-        std::chrono::steady_clock::time_point read_at;
-        std::uint64_t status_index = 0;  // the status key's ModifyIndex at the listing (lost+found's C)
-    };
-
-    std::optional<known_state> known_;
 
     std::uint64_t source_index_ = 0;
     std::uint64_t applied_index_ = 0;

@@ -15,7 +15,7 @@ void pair_replicator::begin_full_read()
         log_.info("runner", "{}: source index went backwards, starting over with a full read", params_.label);
     metrics_.add(metric::full_syncs, labels("reason", engine::to_string(reason)));
     first_read_ = false;
-    known_.reset();
+    destination_reader_.forget();
 }
 
 awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t index)
@@ -144,107 +144,18 @@ engine::replicator_event pair_replicator::read_failed(const transport::consul_er
     return fail(error_kind(e, kind), e.what());
 }
 
-void pair_replicator::note_committed(std::span<const engine::txn_op> ops)
+awaitable<engine::replicator_event> pair_replicator::read_destination(std::vector<std::string> ranges)
 {
-    if (!known_)
-        return;
-    std::optional<std::string> status;
-    if (known_->entries) {
-        status = known_->entries->apply(ops);
-        if (known_->entries->bytes() > params_.known_destination_bytes) {
-            log_.debug(
-                "runner",
-                "{}: the known destination passed {} bytes ({} keys): grouped rounds read their ranges from now on",
-                params_.label,
-                params_.known_destination_bytes,
-                known_->entries->size()
-            );
-            known_->entries.reset();
-        }
-    } else {
-        for (auto const& op : ops)
-            if (op.verb == engine::txn_verb::set && op.key == params_.fsm.rule.status_key)
-                status = op.value;
+    auto read = destination_reader_.read(std::move(ranges));
+    auto r = co_await std::move(read);
+    if (r.read) {
+        if (r.whole)
+            status_.failing = false;
+        co_return std::move(*r.read);
     }
-    if (status) {
-        if (auto c = decode_checkpoint(*status))
-            known_->prev = std::move(*c);
-    }
-}
-
-awaitable<engine::replicator_event> pair_replicator::read_ranges(const std::vector<std::string>& ranges)
-{
-    // The checkpoint is known; the entries under each range are read (the driver's own writes have
-    // committed before a round starts, so each listing shows them).
-    engine::snapshot dst;
-    transport::query_options const q;
-    for (auto const& r : ranges) {
-        auto list_op = destination_.list(r, q);
-        auto listing = co_await guarded(&read_cancel_, std::move(list_op));
-        if (!listing)
-            co_return read_failed(listing.error(), "destination_read");
-        dst.index = std::max(dst.index, listing->index);
-        auto part = to_snapshot(std::move(*listing));
-        std::move(part.entries.begin(), part.entries.end(), std::back_inserter(dst.entries));
-    }
-    co_return engine::event::destination_read{std::move(dst), known_->prev, known_->status_index};
-}
-
-awaitable<engine::replicator_event> pair_replicator::read_destination(
-    std::string status_key, std::vector<std::string> ranges
-)
-{
-    bool const fresh = known_ && clock::now() - known_->read_at < params_.destination_refresh;
-    if (fresh && known_->entries)
-        co_return engine::event::destination_read{known_->entries->view(ranges), known_->prev, known_->status_index};
-    if (fresh && !ranges.empty()) {
-        auto step = read_ranges(ranges);
-        co_return co_await std::move(step);
-    }
-    // A whole round over a destination too big to keep reads it again (not a refresh).
-    if (known_ && !fresh)
-        metrics_.add(metric::full_syncs, labels("reason", "refresh"));
-    known_.reset();
-
-    auto const& dest = params_.fsm.rule.spec.destination;
-    transport::query_options const q;
-    auto list_op = destination_.list(dest, q);
-    auto listing = co_await guarded(&read_cancel_, std::move(list_op));
-    if (!listing)
-        co_return read_failed(listing.error(), "destination_read");
-    auto get_op = destination_.get(status_key, q);
-    auto status = co_await guarded(&read_cancel_, std::move(get_op));
-    if (!status)
-        co_return read_failed(status.error(), "checkpoint");
-    std::optional<engine::checkpoint> prev;
-    std::uint64_t const status_index = status->entry ? status->entry->modify_index : 0;
-    if (status->entry) {
-        auto c = decode_checkpoint(status->entry->value.value_or(std::string{}));
-        if (!c)
-            co_return fail("checkpoint", fmt::format("status key {:?}: {}", status_key, c.error()));
-        prev = std::move(*c);
-    }
-    auto dst = to_snapshot(std::move(*listing));
-    metrics_.set(metric::destination_keys, labels(), static_cast<double>(dst.entries.size()));
-    status_.failing = false;
-    if (params_.dry_run || params_.fsm.once) {
-        // Nothing is written in a dry run, so the listing must be read again every round; -once
-        // ends after this round.
-        co_return engine::event::destination_read{std::move(dst), std::move(prev), status_index};
-    }
-    known_state k;
-    k.prev = prev;
-    k.read_at = clock::now();
-    k.status_index = status_index;
-    if (engine::known_destination::cost(dst.entries) > params_.known_destination_bytes) {
-        // Too big to keep: grouped rounds will read their ranges.
-        known_ = std::move(k);
-        co_return engine::event::destination_read{std::move(dst), std::move(prev), status_index};
-    }
-    k.entries.emplace(std::move(dst), dest, params_.fsm.rule.status_key);
-    auto out = k.entries->view(ranges);
-    known_ = std::move(k);
-    co_return engine::event::destination_read{std::move(out), std::move(prev), status_index};
+    if (r.error && stopping_)
+        co_return engine::event::stop{};
+    co_return fail(r.kind, std::move(r.what));
 }
 
 }  // namespace kvship::replicate

@@ -63,8 +63,8 @@ awaitable<engine::replicator_event> pair_replicator::next_delta()
         v.failed = w.failed();
         v.reset = w.reset();
         v.pending = w.pending();
-        if (known_)
-            v.refresh_at = since(known_->read_at + params_.destination_refresh);
+        if (auto const at = destination_reader_.stale_at())
+            v.refresh_at = since(*at);
         auto const verdict = engine::judge_watches(v, since(clock::now()));
         if (verdict.what == engine::watches_verdict::kind::deliver)
             co_return w.take_delta();

@@ -98,7 +98,7 @@ void pair_replicator::count_applied(const engine::batch& b, std::size_t from, st
     metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
     metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
     metrics_.add(metric::bytes_written, labels(), static_cast<double>(bytes));
-    note_committed(std::span<const engine::txn_op>(b.ops).subspan(from, to - from));
+    destination_reader_.committed(std::span<const engine::txn_op>(b.ops).subspan(from, to - from));
 }
 
 }  // namespace kvship::replicate
