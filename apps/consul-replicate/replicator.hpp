@@ -10,7 +10,7 @@
 
 #include "destination_reader.hpp"
 #include "destination_writer.hpp"
-#include "lag_tracker.hpp"
+#include "pair_books.hpp"
 #include "source_watcher.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
@@ -71,16 +71,6 @@ struct pair_params
     std::function<void()> on_fenced;
 };
 
-// What /readyz and the logs need to know about a pair.
-struct pair_status
-{
-    bool initial_sync_done = false;  // a round finished with nothing refused
-    bool paused = false;             // the delete guard holds deletes back
-    bool failing = false;            // the last action failed; retrying
-    std::string last_error;
-    bool finished = false;
-};
-
 class pair_replicator
 {
 public:
@@ -106,9 +96,9 @@ public:
     // Stage 2: also abort an in-flight txn (it is atomic: either committed or not).
     void abort();
 
-    [[nodiscard]] const pair_status& status() const { return status_; }
+    [[nodiscard]] const pair_status& status() const { return books_.status(); }
     // The newest source index whose state the destination mirrors (0 before the first round).
-    [[nodiscard]] std::uint64_t applied_index() const { return applied_index_; }
+    [[nodiscard]] std::uint64_t applied_index() const { return books_.applied_index(); }
 
     [[nodiscard]] const std::string& label() const { return params_.label; }
 
@@ -116,9 +106,6 @@ private:
     // Every source read's options: ?dc, ?stale with -max-stale (re-read when too stale), the blocking wait.
     [[nodiscard]] transport::read_settings source_reads() const;
     awaitable<engine::replicator_event> read_source(std::uint64_t index);
-    // A whole source listing taken at index `got` (a plain or streamed read): the source metrics, the
-    // lag bookkeeping (an index below the applied one starts a new index line), the pair not failing.
-    void note_source_read(bool known_leader, std::chrono::milliseconds last_contact, std::uint64_t got);
     // A failed read as the pair's next event: a stop while stopping, else a failure of `kind`.
     engine::replicator_event read_failed(const transport::consul_error& e, std::string_view kind);
     // The round's view of the destination (destination_reader_), or the failure.
@@ -135,13 +122,10 @@ private:
         std::span<const engine::batch> batches, std::size_t number, std::size_t count
     );
     awaitable<engine::replicator_event> sleep(std::chrono::nanoseconds delay);
-
-
+    // A failure as the machine's next event: counted by the books; nothing is known of the
+    // destination any more.
     engine::replicator_event fail(std::string_view kind, std::string what);
-    void on_report(const engine::round_report& r);
     void print_batch(const engine::batch& b) const;
-    void count_applied(const engine::batch& b, std::size_t from, std::size_t to);
-
 
     // Streamed full rounds (DRIVER.md "Streamed full rounds"): a source_stream decodes the source
     // listing into a bounded queue of chunks; the puts the machine hands out are written by a window
@@ -166,28 +150,13 @@ private:
     const logger& log_;
     metrics_registry& metrics_;
     std::FILE* plan_out_;
+    pair_books books_;
+    bool stopping_ = false;
+    asio::cancellation_signal read_cancel_;  // the pair's own reads (not the watches' or the stream's)
     destination_writer writer_;
     destination_reader destination_reader_;
-
-    pair_status status_;
-    bool stopping_ = false;
-    asio::cancellation_signal read_cancel_;
     std::optional<asio::steady_timer> timer_;
 
-
-    std::uint64_t source_index_ = 0;
-    std::uint64_t applied_index_ = 0;
-    std::optional<std::chrono::steady_clock::time_point> behind_since_;  // seen_.oldest()
-    // The source indexes seen above the applied one, each with when it was first seen: a round that
-    // applies through index X drops those <= X, so under a steady stream of changes kvship_lag_seconds
-    // is the age of the changes still waiting, not the time since the pair was last fully caught up.
-    lag_tracker seen_;
-    void note_seen(std::uint64_t index);
-    // Drops what is applied through `index`; returns when the oldest dropped index was seen.
-    std::optional<std::chrono::steady_clock::time_point> mark_applied(std::uint64_t index);
-    unsigned failures_ = 0;
-    std::string last_failure_;
-    std::string last_refusal_;
     bool first_read_ = true;
     bool fast_no_change_ = false;
 
@@ -195,8 +164,6 @@ private:
     std::unique_ptr<source_watcher> watch_;  // set while grouped watching runs
     bool group_blocked_ = false;          // after a failed watch: one full-read wake before regrouping
     std::optional<engine::full_read_reason> next_full_reason_;  // the next full read's, when not the usual
-    std::size_t lost_found_committed_ = 0;  // lost+found saves committed since the last round report
-    bool lost_found_logged_ = false;        // the rule was logged once
 };
 
 }  // namespace kvship::replicate

@@ -35,9 +35,10 @@ namespace kvship::replicate::driver_detail {
 
 using clock = std::chrono::steady_clock;
 
-[[nodiscard]] std::string_view warning_text(engine::warning_kind k);
-[[nodiscard]] double seconds_since(clock::time_point t);
-[[nodiscard]] double unix_now();
+[[nodiscard]] inline double seconds_since(clock::time_point t)
+{
+    return std::chrono::duration<double>(clock::now() - t).count();
+}
 
 }  // namespace kvship::replicate::driver_detail
 

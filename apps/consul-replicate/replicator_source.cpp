@@ -10,7 +10,7 @@ void pair_replicator::begin_full_read()
     // A full read: at start, after the index went backwards, or when retrying one. The
     // destination is read again too.
     auto const reason =
-        engine::reason_for_full_read(first_read_, std::exchange(next_full_reason_, std::nullopt), failures_ > 0);
+        engine::reason_for_full_read(first_read_, std::exchange(next_full_reason_, std::nullopt), books_.failures() > 0);
     if (!first_read_ && reason == engine::full_read_reason::index_reset)
         log_.info("runner", "{}: source index went backwards, starting over with a full read", params_.label);
     metrics_.add(metric::full_syncs, labels("reason", engine::to_string(reason)));
@@ -112,29 +112,13 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
     }
     if (index == 0)
         metrics_.observe(metric::full_read_duration, labels(), seconds_since(read_started));
-    note_source_read(r->known_leader, r->last_contact, got);
+    books_.source_read(r->known_leader, r->last_contact, got);
     co_return engine::event::source_read{to_snapshot(std::move(*r))};
 }
 
 transport::read_settings pair_replicator::source_reads() const
 {
     return {.dc = params_.source_dc, .max_stale = params_.max_stale, .wait = params_.blocking_wait};
-}
-
-void pair_replicator::note_source_read(bool known_leader, std::chrono::milliseconds last_contact, std::uint64_t got)
-{
-    metrics_.set(metric::source_known_leader, labels(), known_leader ? 1 : 0);
-    metrics_.set(metric::source_last_contact, labels(), std::chrono::duration<double>(last_contact).count());
-    source_index_ = got;
-    metrics_.set(metric::source_index, labels(), static_cast<double>(got));
-    if (got < applied_index_) {
-        // A restore or reap: what counts from now on is the new index line.
-        applied_index_ = 0;
-        seen_.clear();
-    }
-    note_seen(got);
-    status_.failing = false;
-    failures_ = 0;
 }
 
 engine::replicator_event pair_replicator::read_failed(const transport::consul_error& e, std::string_view kind)
@@ -150,7 +134,7 @@ awaitable<engine::replicator_event> pair_replicator::read_destination(std::vecto
     auto r = co_await std::move(read);
     if (r.read) {
         if (r.whole)
-            status_.failing = false;
+            books_.destination_read();
         co_return std::move(*r.read);
     }
     if (r.error && stopping_)

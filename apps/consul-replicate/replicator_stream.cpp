@@ -95,7 +95,7 @@ awaitable<engine::replicator_event> pair_replicator::next_stream_event()
                 co_return fail(f->first, f->second);
             std::uint64_t const got = std::max<std::uint64_t>(meta.index, 1);
             log_.trace("view", "kv.list({}): streamed, index {}", params_.label, got);
-            note_source_read(meta.known_leader, meta.last_contact, got);
+            books_.source_read(meta.known_leader, meta.last_contact, got);
             co_return engine::event::source_end{meta.index};
         }
         auto waited = s->read->wait();

@@ -26,13 +26,7 @@ bool pair_replicator::start_watches(const engine::replicator_fsm& fsm)
     s.filter = &params_.fsm.rule.filter;
     s.budget = params_.source_watches;
     s.reads = source_reads();
-    s.index_seen = [this](std::uint64_t got) {
-        if (got > source_index_) {
-            source_index_ = got;
-            metrics_.set(metric::source_index, labels(), static_cast<double>(got));
-        }
-        note_seen(got);
-    };
+    s.index_seen = [this](std::uint64_t got) { books_.group_read(got); };
     auto w = std::make_unique<source_watcher>(timer_->get_executor(), source_, std::move(s), log_, metrics_);
     if (!w->start(fsm.source()->entries, fsm.wait_index()))
         return false;

@@ -1,5 +1,5 @@
-// The pair driver's side of the writes: a stage of batches through destination_writer (or printed under
-// -dry-run), and what each committed txn means for the pair (its metrics, the known destination).
+// The pair driver's side of the writes: a stage of batches through destination_writer, or printed under
+// -dry-run.
 #include "replicator_parts.hpp"
 
 namespace kvship::replicate {
@@ -37,8 +37,7 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
             )
         );
     }
-    status_.failing = false;
-    failures_ = 0;
+    books_.succeeded();
     co_return engine::event::batch_applied{};
 }
 
@@ -63,42 +62,6 @@ void pair_replicator::print_batch(const engine::batch& b) const
     }
     std::fwrite(out.data(), 1, out.size(), plan_out_);
     std::fflush(plan_out_);
-}
-
-void pair_replicator::count_applied(const engine::batch& b, std::size_t from, std::size_t to)
-{
-    auto const& status_key = params_.fsm.rule.status_key;
-    std::size_t puts = 0;
-    std::size_t deletes = 0;
-    std::size_t bytes = 0;
-    std::size_t saved = 0;
-    for (std::size_t k = from; k < to; ++k) {
-        auto const& op = b.ops[k];
-        if (op.key == status_key)
-            continue;
-        if (params_.fsm.lost_found && op.key.starts_with(params_.fsm.lost_found->prefix)) {
-            // A lost+found save (or its .turn record): not replication, counted on its own.
-            if (!op.key.ends_with(engine::turn_record_name))
-                ++saved;
-            continue;
-        }
-        if (op.verb == engine::txn_verb::set) {
-            ++puts;
-            bytes += op.value.size();
-            log_.debug("runner", "updated key {:?}", op.key);
-        } else {
-            ++deletes;
-            log_.debug("runner", "deleted {:?}", op.key);
-        }
-    }
-    if (saved > 0) {
-        metrics_.add(lost_found_entries_metric, labels(), static_cast<double>(saved));
-        lost_found_committed_ += saved;
-    }
-    metrics_.add(metric::keys_put, labels(), static_cast<double>(puts));
-    metrics_.add(metric::keys_deleted, labels(), static_cast<double>(deletes));
-    metrics_.add(metric::bytes_written, labels(), static_cast<double>(bytes));
-    destination_reader_.committed(std::span<const engine::txn_op>(b.ops).subspan(from, to - from));
 }
 
 }  // namespace kvship::replicate
