@@ -324,6 +324,29 @@ void destination_writer::judge_outcome(const engine::batch& b, chunk_outcome& o,
     }
 }
 
+void destination_writer::print(const engine::batch& b) const
+{
+    if (settings_.plan_out == nullptr)
+        return;
+    std::string out;
+    for (auto const& op : b.ops) {
+        if (op.key == settings_.status_key)
+            out += fmt::format("dry-run {}: checkpoint {:?}\n", settings_.label, op.key);
+        else if (op.verb == engine::txn_verb::set)
+            out += fmt::format(
+                "dry-run {}: put {:?} ({} bytes, flags {})\n",
+                settings_.label,
+                op.key,
+                op.value.size(),
+                op.flags
+            );
+        else
+            out += fmt::format("dry-run {}: delete {:?}\n", settings_.label, op.key);
+    }
+    std::fwrite(out.data(), 1, out.size(), settings_.plan_out);
+    std::fflush(settings_.plan_out);
+}
+
 awaitable<destination_writer::stage_result> destination_writer::write_stage(
     std::span<const engine::batch> batches, std::size_t number, std::size_t count
 )
@@ -332,6 +355,12 @@ awaitable<destination_writer::stage_result> destination_writer::write_stage(
     // flight at once (order among data ops does not matter: each key appears once in a round).
     // engine::txn_window decides what goes next, holds the checkpoint's batch until every other has
     // committed (the checkpoint never gets ahead of the data), and says whether every op committed.
+    if (settings_.dry_run) {
+        for (auto const& b : batches) print(b);
+        stage_result r;
+        r.complete = true;
+        co_return r;
+    }
     auto ex = co_await asio::this_coro::executor;
     if (!stage_wake_)
         stage_wake_.emplace(ex);

@@ -16,6 +16,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -48,6 +49,11 @@ public:
         // nullopt when the lock is not held (nothing is sent).
         std::function<std::optional<transport::txn_op>()> fence;
         std::function<void()> on_fenced;
+        // -dry-run: nothing is sent; each batch is printed to `plan_out` (when set), the checkpoint
+        // named by `status_key`.
+        bool dry_run = false;
+        std::FILE* plan_out = nullptr;
+        std::string status_key;
     };
 
     // What the pair driver learns from the writes as they finish.
@@ -91,6 +97,9 @@ public:
     // carries the checkpoint (last) only after every other committed. `number` is the first batch's
     // in the round of `count`, for the trace.
     awaitable<stage_result> write_stage(std::span<const engine::batch> batches, std::size_t number, std::size_t count);
+
+    // -dry-run's line per op of `b`.
+    void print(const engine::batch& b) const;
 
     // Aborts every txn in flight (they are atomic: committed or not).
     void abort();

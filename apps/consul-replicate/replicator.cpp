@@ -18,11 +18,17 @@ pair_replicator::pair_replicator(
       params_(std::move(params)),
       log_(log),
       metrics_(metrics),
-      plan_out_(plan_out),
       books_(params_.label, params_.fsm, params_.dry_run, log, metrics),
       writer_(
           destination,
-          destination_writer::settings{params_.label, params_.write_window, params_.fence, params_.on_fenced},
+          destination_writer::settings{
+              params_.label,
+              params_.write_window,
+              params_.fence,
+              params_.on_fenced,
+              params_.dry_run,
+              plan_out,
+              params_.fsm.rule.status_key},
           limit,
           log,
           metrics,
@@ -46,6 +52,18 @@ pair_replicator::pair_replicator(
           read_cancel_,
           log,
           metrics
+      ),
+      source_reader_(
+          source,
+          source_reader::settings{
+              params_.label,
+              params_.fsm.rule.spec.source,
+              source_reads(),
+              params_.wait_min,
+              params_.wait_max,
+              [this] { return stopping_; }},
+          read_cancel_,
+          log
       )
 {
 }

@@ -11,6 +11,7 @@
 #include "destination_reader.hpp"
 #include "destination_writer.hpp"
 #include "pair_books.hpp"
+#include "source_reader.hpp"
 #include "source_watcher.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
@@ -106,8 +107,6 @@ private:
     // Every source read's options: ?dc, ?stale with -max-stale (re-read when too stale), the blocking wait.
     [[nodiscard]] transport::read_settings source_reads() const;
     awaitable<engine::replicator_event> read_source(std::uint64_t index);
-    // A failed read as the pair's next event: a stop while stopping, else a failure of `kind`.
-    engine::replicator_event read_failed(const transport::consul_error& e, std::string_view kind);
     // The round's view of the destination (destination_reader_), or the failure.
     awaitable<engine::replicator_event> read_destination(std::vector<std::string> ranges);
 
@@ -125,7 +124,6 @@ private:
     // A failure as the machine's next event: counted by the books; nothing is known of the
     // destination any more.
     engine::replicator_event fail(std::string_view kind, std::string what);
-    void print_batch(const engine::batch& b) const;
 
     // Streamed full rounds (DRIVER.md "Streamed full rounds"): a source_stream decodes the source
     // listing into a bounded queue of chunks; the puts the machine hands out are written by a window
@@ -149,12 +147,12 @@ private:
     pair_params params_;
     const logger& log_;
     metrics_registry& metrics_;
-    std::FILE* plan_out_;
     pair_books books_;
     bool stopping_ = false;
     asio::cancellation_signal read_cancel_;  // the pair's own reads (not the watches' or the stream's)
     destination_writer writer_;
     destination_reader destination_reader_;
+    source_reader source_reader_;
     std::optional<asio::steady_timer> timer_;
 
     bool first_read_ = true;

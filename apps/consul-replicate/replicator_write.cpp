@@ -1,5 +1,5 @@
-// The pair driver's side of the writes: a stage of batches through destination_writer, or printed under
-// -dry-run.
+// The pair driver's side of the writes: a stage of batches through destination_writer (which prints them
+// instead under -dry-run), and what its outcome means for the round.
 #include "replicator_parts.hpp"
 
 namespace kvship::replicate {
@@ -10,10 +10,6 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
     std::span<const engine::batch> batches, std::size_t number, std::size_t count
 )
 {
-    if (params_.dry_run) {
-        for (auto const& b : batches) print_batch(b);
-        co_return engine::event::batch_applied{};
-    }
     auto write = writer_.write_stage(batches, number, count);
     auto r = co_await std::move(write);
     if (r.fenced)
@@ -39,29 +35,6 @@ awaitable<engine::replicator_event> pair_replicator::apply_batch(
     }
     books_.succeeded();
     co_return engine::event::batch_applied{};
-}
-
-void pair_replicator::print_batch(const engine::batch& b) const
-{
-    if (plan_out_ == nullptr)
-        return;
-    std::string out;
-    for (auto const& op : b.ops) {
-        if (op.key == params_.fsm.rule.status_key)
-            out += fmt::format("dry-run {}: checkpoint {:?}\n", params_.label, op.key);
-        else if (op.verb == engine::txn_verb::set)
-            out += fmt::format(
-                "dry-run {}: put {:?} ({} bytes, flags {})\n",
-                params_.label,
-                op.key,
-                op.value.size(),
-                op.flags
-            );
-        else
-            out += fmt::format("dry-run {}: delete {:?}\n", params_.label, op.key);
-    }
-    std::fwrite(out.data(), 1, out.size(), plan_out_);
-    std::fflush(plan_out_);
 }
 
 }  // namespace kvship::replicate
