@@ -77,7 +77,7 @@ void pair_replicator::request_stop()
     if (watch_)
         watch_->wake();
     if (stream_)
-        stream_->read->wake();
+        stream_->wake();
 }
 
 void pair_replicator::abort()

@@ -12,6 +12,7 @@
 #include "destination_writer.hpp"
 #include "pair_books.hpp"
 #include "source_reader.hpp"
+#include "stream_round.hpp"
 #include "source_watcher.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
@@ -128,12 +129,13 @@ private:
     // Streamed full rounds (DRIVER.md "Streamed full rounds"): a source_stream decodes the source
     // listing into a bounded queue of chunks; the puts the machine hands out are written by a window
     // of destination_writer's txns while the reader goes on.
-    struct stream_state;
     void begin_full_read();
     void start_stream();
     awaitable<engine::replicator_event> next_stream_event();
     awaitable<engine::replicator_event> queue_puts(engine::batch b);
     awaitable<void> close_stream();
+    // A stream_round's outcome as the machine's next event.
+    awaitable<engine::replicator_event> stream_event(stream_round::outcome o);
 
     label_set labels() const { return {{"pair", params_.label}}; }
 
@@ -158,7 +160,7 @@ private:
     bool first_read_ = true;
     bool fast_no_change_ = false;
 
-    std::shared_ptr<stream_state> stream_;  // set while a streamed full round reads the source
+    std::unique_ptr<stream_round> stream_;  // set while a streamed full round reads the source
     std::unique_ptr<source_watcher> watch_;  // set while grouped watching runs
     bool group_blocked_ = false;          // after a failed watch: one full-read wake before regrouping
     std::optional<engine::full_read_reason> next_full_reason_;  // the next full read's, when not the usual

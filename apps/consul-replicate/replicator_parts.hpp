@@ -44,11 +44,4 @@ using clock = std::chrono::steady_clock;
 
 namespace kvship::replicate {
 
-// A streamed full round: the source read and the window its puts go out through.
-struct pair_replicator::stream_state
-{
-    std::unique_ptr<source_stream> read;
-    std::shared_ptr<destination_writer::window> writer;
-};
-
 }  // namespace kvship::replicate
