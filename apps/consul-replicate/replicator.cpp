@@ -21,14 +21,7 @@ pair_replicator::pair_replicator(
       books_(params_.label, params_.fsm, params_.dry_run, log, metrics),
       writer_(
           destination,
-          destination_writer::settings{
-              params_.label,
-              params_.write_window,
-              params_.fence,
-              params_.on_fenced,
-              params_.dry_run,
-              plan_out,
-              params_.fsm.rule.status_key},
+          writer_settings(params_, plan_out),
           limit,
           log,
           metrics,
@@ -40,31 +33,8 @@ pair_replicator::pair_replicator(
               [this] { abort(); },
               [this] { return stopping_; }}
       ),
-      destination_reader_(
-          destination,
-          destination_reader::settings{
-              params_.label,
-              params_.fsm.rule.spec.destination,
-              params_.fsm.rule.status_key,
-              params_.destination_refresh,
-              params_.known_destination_bytes,
-              !params_.dry_run && !params_.fsm.once},
-          read_cancel_,
-          log,
-          metrics
-      ),
-      source_reader_(
-          source,
-          source_reader::settings{
-              params_.label,
-              params_.fsm.rule.spec.source,
-              source_reads(),
-              params_.wait_min,
-              params_.wait_max,
-              [this] { return stopping_; }},
-          read_cancel_,
-          log
-      )
+      destination_reader_(destination, destination_settings(params_), read_cancel_, log, metrics),
+      source_reader_(source, source_settings(params_, [this] { return stopping_; }), read_cancel_, log)
 {
 }
 
@@ -134,13 +104,15 @@ awaitable<std::optional<std::string>> pair_replicator::run()
             co_return done->error;
         }
         if (auto* rs = std::get_if<engine::action::read_source>(&act)) {
-            if (rs->index > 0 && watch_ && !(fsm.takes_deltas() && grouping_wanted(fsm))) {
-                // The machine cannot take deltas (a refused or failed round): the watches may hold
-                // changes it has not seen, so start over with a full read.
+            using way = engine::source_read_way;
+            auto how = engine::choose_source_read(rs->index, watch_ != nullptr, grouping_wanted(fsm));
+            if (how == way::start_watches)
+                how = start_watches(fsm) ? way::delta : way::whole;
+            if (how == way::regroup) {
                 co_await stop_watches();
                 next_full_reason_ = engine::full_read_reason::regroup;
                 ev = engine::event::source_reset{};
-            } else if (rs->index > 0 && (watch_ || (grouping_wanted(fsm) && start_watches(fsm)))) {
+            } else if (how == way::delta) {
                 auto step = next_delta();
                 ev = co_await std::move(step);
             } else {

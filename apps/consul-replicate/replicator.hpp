@@ -1,8 +1,8 @@
 // The async driver of one replication pair: runs engine::replicator_fsm over the Consul client.
-// Each FSM action becomes one awaitable call (source read, destination read, a stage of batches,
-// sleep) whose result is fed back as the next event. The writes go through destination_writer;
-// the txn window, the cutting rule, the watch plan and the known destination are the engine's
-// (txn_window, cut_ops, answer_too_large, watch_plan, known_destination).
+// Each FSM action becomes one awaitable call on one of the pair's parts (source_reader,
+// source_watcher, stream_round, destination_reader, destination_writer; pair_books keeps the
+// accounts), whose outcome is fed back as the next event. The decisions are the engine's
+// (replicator_fsm, txn_window, cut_ops, answer_too_large, watch_plan, known_destination, quiescence).
 //
 // It lives in apps/ rather than engine/ because engine/ is sans-I/O (a purity ctest greps it for
 // Asio).
@@ -10,12 +10,13 @@
 
 #include "destination_reader.hpp"
 #include "destination_writer.hpp"
-#include "pair_books.hpp"
-#include "source_reader.hpp"
-#include "stream_round.hpp"
-#include "source_watcher.hpp"
 #include "logger.hpp"
 #include "metrics.hpp"
+#include "pair_books.hpp"
+#include "pair_params.hpp"
+#include "source_reader.hpp"
+#include "source_watcher.hpp"
+#include "stream_round.hpp"
 
 #include <engine/known_destination.hpp>
 #include <engine/replicator_fsm.hpp>
@@ -37,41 +38,6 @@
 #include <vector>
 
 namespace kvship::replicate {
-
-struct pair_params
-{
-    engine::replicator_config fsm;
-    std::string label;                      // "src@dc:dest": the `pair` metrics label and log context
-    std::string source_dc;                  // ?dc= on source reads (empty: the agent's own DC)
-    std::chrono::nanoseconds max_stale{0};  // 0: consistent reads; else ?stale, re-read if older
-    std::chrono::milliseconds blocking_wait{std::chrono::seconds(60)};
-    // -wait min:max quiescence; both 0 = off (every change starts a round at once).
-    std::chrono::nanoseconds wait_min{0};
-    std::chrono::nanoseconds wait_max{0};
-    bool retry_enabled = true;  // -consul-retry=false: the first failure ends the pair
-    bool dry_run = false;       // print the batches, send nothing
-    // The destination listing is re-read at least this often (else the known state is reused),
-    // so keys edited or added by hand at the destination are repaired.
-    std::chrono::seconds destination_refresh{std::chrono::minutes(10)};
-    // The known destination's entries (engine::known_destination) are kept while they take at most
-    // this many bytes; past it only the checkpoint is kept and grouped rounds read their ranges.
-    std::size_t known_destination_bytes = std::size_t{32} << 20;
-    // Destination txns in flight at once within a round.
-    std::size_t write_window = 4;
-    // Grouped watching (DRIVER.md "Grouped watching"): at most this many concurrent blocking
-    // queries on the source for this pair (groups + names watches); below 3, every change is a
-    // full read. Used only by a daemon (not -once, -dry-run or -wait) whose source holds at least
-    // group_min_keys keys or group_min_bytes bytes.
-    std::size_t source_watches = 0;
-    std::size_t group_min_keys = 2000;
-    std::size_t group_min_bytes = std::size_t{1} << 20;
-    // -lock fencing (empty: none). `fence` gives the `check-session` op every destination txn starts
-    // with; nullopt means the lock is not held and nothing is sent (the pair stops). A txn refused
-    // by that op counts in kvship_fenced_batches_total, calls `on_fenced` (the lock is lost) and stops
-    // the pair at once.
-    std::function<std::optional<transport::txn_op>()> fence;
-    std::function<void()> on_fenced;
-};
 
 class pair_replicator
 {
@@ -105,8 +71,6 @@ public:
     [[nodiscard]] const std::string& label() const { return params_.label; }
 
 private:
-    // Every source read's options: ?dc, ?stale with -max-stale (re-read when too stale), the blocking wait.
-    [[nodiscard]] transport::read_settings source_reads() const;
     awaitable<engine::replicator_event> read_source(std::uint64_t index);
     // The round's view of the destination (destination_reader_), or the failure.
     awaitable<engine::replicator_event> read_destination(std::vector<std::string> ranges);

@@ -1,34 +1,21 @@
-// The pieces the pair driver's files (replicator*.cpp) share: its state while watching, streaming
-// and writing, and small helpers. Private to the driver, not an interface.
-//   replicator.cpp              the loop (run), failures, sleeps, the round's report and the lag
-//   replicator_source.cpp       source and destination reads (whole, with -wait quiescence, ranges)
-//   replicator_watch.cpp        when to watch in groups, what the watches' reports mean for the round
-//   source_watcher.cpp          (a class of its own) the grouped watches (DRIVER.md "Grouped watching")
-//   replicator_stream.cpp       streamed full rounds (DRIVER.md "Streamed full rounds")
-//   source_stream.cpp           (a class of its own) the streamed source read
-//   replicator_write.cpp        a stage of batches through destination_writer, what committed, -dry-run
-//   destination_writer.cpp      (a class of its own) the txns: a window of them, their answers
+// What the pair driver's files (replicator*.cpp) share. Private to the driver, not an interface.
+//   replicator.cpp              the loop (run): the machine's actions to the parts, failures, sleeps
+//   replicator_source.cpp       source_reader's and destination_reader's outcomes as events
+//   replicator_watch.cpp        when to watch in groups; source_watcher's outcomes as events
+//   replicator_stream.cpp       stream_round's outcomes as events (DRIVER.md "Streamed full rounds")
+//   replicator_write.cpp        a stage through destination_writer; its outcome as an event
 #pragma once
 
 #include "checkpoint_codec.hpp"
 #include "guarded.hpp"
 #include "kv_convert.hpp"
 #include "lost_found.hpp"
-#include "read_fresh.hpp"
-#include "source_stream.hpp"
 #include "replicator.hpp"
 
-#include <engine/quiescence.hpp>
 #include <engine/watch_plan.hpp>
 #include <replicate/duration.hpp>
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/detached.hpp>
-
 #include <algorithm>
-#include <deque>
-#include <map>
-#include <stdexcept>
 #include <utility>
 
 namespace kvship::replicate::driver_detail {
@@ -41,7 +28,3 @@ using clock = std::chrono::steady_clock;
 }
 
 }  // namespace kvship::replicate::driver_detail
-
-namespace kvship::replicate {
-
-}  // namespace kvship::replicate

@@ -53,11 +53,6 @@ awaitable<engine::replicator_event> pair_replicator::read_source(std::uint64_t i
     co_return engine::event::source_read{to_snapshot(std::move(*r))};
 }
 
-transport::read_settings pair_replicator::source_reads() const
-{
-    return {.dc = params_.source_dc, .max_stale = params_.max_stale, .wait = params_.blocking_wait};
-}
-
 awaitable<engine::replicator_event> pair_replicator::read_destination(std::vector<std::string> ranges)
 {
     auto read = destination_reader_.read(std::move(ranges));

@@ -8,12 +8,8 @@ using namespace driver_detail;
 
 void pair_replicator::start_stream()
 {
-    source_stream::settings st;
-    st.label = params_.label;
-    st.prefix = params_.fsm.rule.spec.source;
-    st.reads = source_reads();
     stream_ = std::make_unique<stream_round>(
-        timer_->get_executor(), source_, std::move(st), writer_, [this] { return stopping_; }, log_, metrics_
+        timer_->get_executor(), source_, stream_settings(params_), writer_, [this] { return stopping_; }, log_, metrics_
     );
 }
 

@@ -97,19 +97,57 @@ void source_watcher::add_group(const std::shared_ptr<state>& w, std::string pref
     asio::co_spawn(ex_, watch_group(w, slot, std::move(prefix), index), asio::detached);
 }
 
-engine::event::source_delta source_watcher::take_delta()
+awaitable<source_watcher::next_step> source_watcher::next(
+    std::optional<clock::time_point> refresh_at, std::function<bool()> stopping
+)
 {
-    engine::event::source_delta d;
-    d.groups.reserve(s_->pending.size());
-    for (auto& [prefix, listing] : s_->pending) d.groups.push_back(std::move(listing));
-    s_->pending.clear();
-    return d;
-}
-
-awaitable<void> source_watcher::wait(clock::time_point until)
-{
-    s_->wake.expires_at(until);
-    co_await s_->wake.async_wait(nothrow_awaitable);
+    auto const& w = s_;
+    auto const since = [](clock::time_point t) {
+        return std::chrono::duration_cast<engine::watch_time>(t.time_since_epoch());
+    };
+    for (;;) {
+        next_step out;
+        if (stopping()) {
+            out.stop = true;
+            co_return out;
+        }
+        // Grouped rounds plan only what changed; a periodic full round repairs the rest (keys edited
+        // or added by hand at the destination).
+        engine::watches_view v;
+        v.failed = w->failure.has_value();
+        v.reset = w->reset;
+        v.pending = !w->pending.empty();
+        if (refresh_at)
+            v.refresh_at = since(*refresh_at);
+        out.verdict = engine::judge_watches(v, since(clock::now()));
+        if (out.verdict.what == engine::watches_verdict::kind::deliver) {
+            out.delta.emplace();
+            out.delta->groups.reserve(w->pending.size());
+            for (auto& [prefix, listing] : w->pending) out.delta->groups.push_back(std::move(listing));
+            w->pending.clear();
+            co_return out;
+        }
+        if (out.verdict.what == engine::watches_verdict::kind::full_read) {
+            if (auto const& f = w->failure) {
+                metrics_.add(metric::errors, {{"pair", settings_.label}, {"kind", f->first}});
+                log_.warn(
+                    "view", "{}: a source watch failed ({}); starting over with a full read", settings_.label, f->second
+                );
+            } else if (w->reset) {
+                log_.info(
+                    "runner",
+                    "{}: {}, starting over with a full read",
+                    settings_.label,
+                    *w->reset == engine::full_read_reason::index_reset ? "a source index went backwards"
+                                                                        : "new names do not fit the watched groups"
+                );
+            }
+            co_return out;
+        }
+        auto const& at = out.verdict.wake_at;
+        w->wake.expires_at(at ? clock::time_point(std::chrono::duration_cast<clock::duration>(*at)) : clock::time_point::max());
+        co_await w->wake.async_wait(nothrow_awaitable);
+    }
 }
 
 awaitable<void> source_watcher::stop()

@@ -57,17 +57,21 @@ public:
     // names watches from `index`. False when the source cannot be split into groups (nothing runs).
     bool start(const engine::compact_entries& entries, std::uint64_t index);
 
-    // What the watches reported since the loop last took it.
-    [[nodiscard]] bool failed() const { return s_->failure.has_value(); }
-    [[nodiscard]] const std::optional<std::pair<std::string, std::string>>& failure() const { return s_->failure; }
-    [[nodiscard]] std::optional<engine::full_read_reason> reset() const { return s_->reset; }
-    [[nodiscard]] bool pending() const { return !s_->pending.empty(); }
-    // The newest listing per group, as one delta; clears them.
-    [[nodiscard]] engine::event::source_delta take_delta();
+    // What the watches' reports mean for the pair's next round (engine::judge_watches): the newest
+    // listing per group as one delta; or a full read (`verdict.reason`; a failed watch is counted in
+    // kvship_errors_total and logged); or `stop` once `stopping()`. Waits for a report until
+    // `refresh_at`, when the known destination goes stale (a full round then repairs it).
+    struct next_step
+    {
+        std::optional<engine::event::source_delta> delta;
+        engine::watches_verdict verdict;
+        bool stop = false;
+    };
 
-    // Waits until a watch reports (or ends) or `until` passes.
-    awaitable<void> wait(std::chrono::steady_clock::time_point until);
-    // Ends a wait() at once.
+    awaitable<next_step> next(
+        std::optional<std::chrono::steady_clock::time_point> refresh_at, std::function<bool()> stopping
+    );
+    // Ends a wait in next() at once.
     void wake() { s_->wake.cancel(); }
     // Ends every watch and waits until each has ended.
     awaitable<void> stop();

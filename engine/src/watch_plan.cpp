@@ -141,4 +141,13 @@ std::string_view to_string(wake_verdict::kind k)
     return "changed";
 }
 
+source_read_way choose_source_read(std::uint64_t index, bool watching, bool wanted)
+{
+    if (index == 0)
+        return source_read_way::whole;
+    if (watching)
+        return wanted ? source_read_way::delta : source_read_way::regroup;
+    return wanted ? source_read_way::start_watches : source_read_way::whole;
+}
+
 }  // namespace kvship::engine

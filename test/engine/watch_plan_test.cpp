@@ -169,3 +169,19 @@ TEST_CASE("judge_wake: a blocking read's answer: went back, no change (pause whe
     CHECK(to_string(k::no_change) == "no_change");
     CHECK(to_string(k::index_reset) == "index_reset");
 }
+
+TEST_CASE("choose_source_read: a full read is whole; watches are used, started or dropped", "[engine][watch_plan]")
+{
+    using w = source_read_way;
+    // Index 0 is a full read: whole, watching or not, wanted or not.
+    CHECK(choose_source_read(0, false, false) == w::whole);
+    CHECK(choose_source_read(0, false, true) == w::whole);
+    CHECK(choose_source_read(0, true, true) == w::whole);
+    CHECK(choose_source_read(0, true, false) == w::whole);
+    // Past an index: running watches give the delta while wanted, else they are dropped (regroup).
+    CHECK(choose_source_read(7, true, true) == w::delta);
+    CHECK(choose_source_read(7, true, false) == w::regroup);
+    // Not watching: start them when wanted, else one blocking read of the whole prefix.
+    CHECK(choose_source_read(7, false, true) == w::start_watches);
+    CHECK(choose_source_read(7, false, false) == w::whole);
+}

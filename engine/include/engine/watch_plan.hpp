@@ -154,6 +154,24 @@ struct wake_verdict
 
 [[nodiscard]] wake_verdict judge_wake(std::uint64_t index, std::uint64_t got, watch_time took);
 
+// How the pair reads its source for the machine's read_source past `index` (0: a full read):
+//  * whole:         one read of the whole prefix (a full read, or a blocking one; no watches);
+//  * delta:         the watches' next delta (they are running and wanted);
+//  * start_watches: start grouped watching, then its delta (whole if the source cannot be split);
+//  * regroup:       the watches run but are no longer wanted (the machine cannot take deltas after
+//                   a refused or failed round): they may hold changes it has not seen, so stop them
+//                   and start over with a full read (full_read_reason::regroup).
+// `wanted` is grouping_wanted's answer.
+enum class source_read_way
+{
+    whole,
+    delta,
+    start_watches,
+    regroup,
+};
+
+[[nodiscard]] source_read_way choose_source_read(std::uint64_t index, bool watching, bool wanted);
+
 // kvship_source_wakeups_total's `result`: "changed", "no_change", "index_reset".
 [[nodiscard]] std::string_view to_string(wake_verdict::kind k);
 
