@@ -83,14 +83,15 @@ void destination_reader::committed(std::span<const engine::txn_op> ops)
 awaitable<destination_reader::result> destination_reader::read(std::vector<std::string> ranges)
 {
     bool const fresh = known_ && clock::now() < *stale_at();
-    if (fresh && known_->entries)
+    auto const plan = engine::plan_destination_read(known_.has_value(), fresh, known_ && known_->entries, ranges.empty());
+    using way = engine::destination_read_plan::way;
+    if (plan.how == way::known)
         co_return viewed({known_->entries->view(ranges), known_->prev, known_->status_index});
-    if (fresh && !ranges.empty()) {
+    if (plan.how == way::ranges) {
         auto step = read_ranges(ranges);
         co_return co_await std::move(step);
     }
-    // A whole round over a destination too big to keep reads it again (not a refresh).
-    if (known_ && !fresh)
+    if (plan.refresh)
         metrics_.add(metric::full_syncs, {{"pair", settings_.label}, {"reason", "refresh"}});
     known_.reset();
     auto step = read_whole(std::move(ranges));

@@ -79,4 +79,14 @@ snapshot known_destination::view(const std::vector<std::string>& ranges) const
     return out;
 }
 
+destination_read_plan plan_destination_read(bool known, bool fresh, bool entries_kept, bool whole_round)
+{
+    using w = destination_read_plan::way;
+    if (known && fresh && entries_kept)
+        return {w::known, false};
+    if (known && fresh && !whole_round)
+        return {w::ranges, false};
+    return {w::whole, known && !fresh};
+}
+
 }  // namespace kvship::engine

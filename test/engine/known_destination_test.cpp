@@ -131,3 +131,20 @@ TEST_CASE("known_destination: random ops give what a fresh listing would", "[eng
         CHECK(k.bytes() == known_destination::cost(model));
     }
 }
+
+TEST_CASE("plan_destination_read: the known view while fresh, ranges when not kept, else a whole read", "[engine][known_destination]")
+{
+    using w = destination_read_plan::way;
+    // Nothing known (the first round, after a failure or a full read): whole, not a refresh.
+    CHECK(plan_destination_read(false, false, false, true) == destination_read_plan{w::whole, false});
+    CHECK(plan_destination_read(false, false, false, false) == destination_read_plan{w::whole, false});
+    // Fresh and kept: the known view, for a whole round or a grouped one.
+    CHECK(plan_destination_read(true, true, true, true) == destination_read_plan{w::known, false});
+    CHECK(plan_destination_read(true, true, true, false) == destination_read_plan{w::known, false});
+    // Fresh, not kept: a grouped round reads its ranges; a whole round reads it all (not a refresh).
+    CHECK(plan_destination_read(true, true, false, false) == destination_read_plan{w::ranges, false});
+    CHECK(plan_destination_read(true, true, false, true) == destination_read_plan{w::whole, false});
+    // Stale: whole, and that is the periodic refresh, kept or not.
+    CHECK(plan_destination_read(true, false, true, false) == destination_read_plan{w::whole, true});
+    CHECK(plan_destination_read(true, false, false, true) == destination_read_plan{w::whole, true});
+}

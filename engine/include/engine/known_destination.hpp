@@ -54,4 +54,27 @@ private:
     std::map<std::string, kv_entry, std::less<>> entries_;
 };
 
+// How a round gets its view of the destination (apps/consul-replicate/destination_reader.cpp):
+//  * known:  what is known since the last whole read is fresh and its entries are kept: their view;
+//  * ranges: fresh, the entries not kept (too big), a grouped round: read each of its ranges;
+//  * whole:  nothing known, or stale, or a whole round over entries not kept: read the prefix and the
+//            status key again; `refresh` when something was known but went stale (counted in
+//            kvship_full_syncs_total{reason="refresh"}).
+struct destination_read_plan
+{
+    enum class way
+    {
+        known,
+        ranges,
+        whole,
+    };
+
+    way how = way::whole;
+    bool refresh = false;
+
+    bool operator==(const destination_read_plan&) const = default;
+};
+
+[[nodiscard]] destination_read_plan plan_destination_read(bool known, bool fresh, bool entries_kept, bool whole_round);
+
 }  // namespace kvship::engine
