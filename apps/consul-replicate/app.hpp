@@ -14,7 +14,6 @@
 
 #include <replicate/config.hpp>
 
-
 #include <memory>
 #include <optional>
 #include <string>
