@@ -14,7 +14,6 @@ pair_replicator::pair_replicator(
     std::FILE* plan_out
 )
     : source_(source),
-      destination_(destination),
       params_(std::move(params)),
       log_(log),
       metrics_(metrics),

@@ -109,7 +109,6 @@ private:
     }
 
     transport::consul_client& source_;
-    transport::consul_client& destination_;
     pair_params params_;
     const logger& log_;
     metrics_registry& metrics_;
